@@ -1,0 +1,116 @@
+/*
+ * policy: the policy file parser and matcher, shared by the shim, the key
+ * tool and the launcher.  Syntax: ../README.md and DESIGN.md.
+ *
+ * A policy is parsed line by line (policy_parse_init / policy_parse_line /
+ * policy_parse_finish, as wireguard-tools' config.c does), then every key
+ * it names is read.  Errors are reported as "FILE:LINE: message" in a
+ * caller-supplied buffer; nothing is printed.  policy_load() does all of it
+ * for a file on disk.
+ *
+ * The policy is immutable once loaded: policy_match() takes no lock and may
+ * be called from any thread.
+ */
+#ifndef SOCKSEAL_POLICY_H
+#define SOCKSEAL_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define POLICY_KEYLEN      32
+#define POLICY_MAXKEYS     8      /* keys on one rule */
+#define POLICY_ERRLEN      512
+#define POLICY_TIMEOUT_DEF 10000  /* ms */
+
+enum policy_dir { POLICY_CONNECT = 0, POLICY_ACCEPT = 1 };
+
+/* Suite numbers are the wire protocol's (DESIGN.md): 1 and 2. */
+enum policy_cipher {
+	POLICY_CIPHER_DEFAULT    = 0, /* connect: chachapoly; accept: any usable */
+	POLICY_CIPHER_CHACHAPOLY = 1,
+	POLICY_CIPHER_AESGCM     = 2,
+};
+
+enum policy_mode { POLICY_STRICT = 0, POLICY_PERMISSIVE = 1 };
+
+struct policy_key {
+	char    *name;
+	char    *path;                 /* as written in the policy */
+	uint8_t  key[POLICY_KEYLEN];
+	int      line;                 /* line of the `key` statement */
+};
+
+struct policy_rule {
+	enum policy_dir    dir;
+	int                family;     /* 0 (`*`), AF_INET or AF_INET6 */
+	uint8_t            addr[16];   /* network order; 4 bytes used for IPv4 */
+	int                prefix;     /* prefix length in bits */
+	uint16_t           port_lo, port_hi;
+	bool               plain;      /* explicit exemption: no keys */
+	int                nkeys;
+	const struct policy_key *keys[POLICY_MAXKEYS]; /* first = connect key */
+	enum policy_cipher cipher;
+	enum policy_mode   mode;
+	uint32_t           timeout_ms;
+	const char        *file;       /* policy file path (owned by policy) */
+	int                line;
+};
+
+struct policy;
+
+/*
+ * policy_parse_init(file): start a policy read from FILE (the name is only
+ * used in messages and rule->file).  Returns NULL on allocation failure.
+ */
+struct policy *policy_parse_init(const char *file);
+
+/*
+ * policy_parse_line(p, line, lineno, err): parse one line (without or with its
+ * trailing newline).  Returns 0, or -EINVAL with err set to
+ * "FILE:LINE: message".
+ */
+int policy_parse_line(struct policy *p, const char *line, int lineno,
+    char err[POLICY_ERRLEN]);
+
+/*
+ * policy_parse_finish(p, err): check cross-references (every key a rule names
+ * is defined) and read every key file.  ${VAR} in key paths is expanded from
+ * the environment.  Returns 0, or a negative errno with err set to
+ * "FILE:LINE: message" (the line of the statement at fault).
+ */
+int policy_parse_finish(struct policy *p, char err[POLICY_ERRLEN]);
+
+/*
+ * policy_load(path, &p, err): read, parse and finish the policy at PATH.
+ * Returns 0 and a new policy in *p, or a negative errno with err set
+ * ("PATH: strerror" when the file cannot be read).
+ */
+int policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN]);
+
+/*
+ * policy_match(p, dir, sa, salen): the first rule for DIR that matches the
+ * address, or NULL.  For POLICY_CONNECT, SA is the remote address; for
+ * POLICY_ACCEPT, the local address the connection arrived on.  Only AF_INET
+ * and AF_INET6 addresses match; IPv4-mapped IPv6 addresses match IPv4 rules.
+ * A `plain` rule is returned as such (rule->plain): the caller leaves the
+ * connection alone.  Lock-free, no allocation, no syscalls.
+ */
+const struct policy_rule *policy_match(const struct policy *p,
+    enum policy_dir dir, const struct sockaddr *sa, socklen_t salen);
+
+/* Rules in file order, for the key tool and tests. */
+size_t policy_nrules(const struct policy *p);
+const struct policy_rule *policy_rule_at(const struct policy *p, size_t i);
+size_t policy_nkeys(const struct policy *p);
+const struct policy_key *policy_key_at(const struct policy *p, size_t i);
+
+/* policy_free(p): wipes keys, frees everything; NULL is a no-op. */
+void policy_free(struct policy *p);
+
+/* "connect"/"accept", "chachapoly"/"aesgcm"/"default", for messages. */
+const char *policy_dir_name(enum policy_dir d);
+const char *policy_cipher_name(enum policy_cipher c);
+
+#endif

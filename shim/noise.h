@@ -1,0 +1,113 @@
+/*
+ * noise: Noise_NNpsk0_25519_{ChaChaPoly,AESGCM}_SHA256 (Noise revision 34),
+ * from libsodium primitives only.  Pure: no I/O, no syscalls beyond what
+ * libsodium does for random numbers.
+ *
+ * Initiator:  noise_hs_init(.., true, ..);  noise_hs_write1();  noise_hs_read2();
+ * Responder:  noise_hs_init(.., false, ..); noise_hs_read1();   noise_hs_write2();
+ * Both:       noise_hs_split() -> the sending and receiving CipherStates.
+ *
+ * Rekey policy (every 65536 messages) is the record layer's; this module
+ * only provides noise_cipher_rekey().
+ */
+#ifndef SOCKSEAL_NOISE_H
+#define SOCKSEAL_NOISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NOISE_KEYLEN   32
+#define NOISE_HASHLEN  32
+#define NOISE_DHLEN    32
+#define NOISE_TAGLEN   16
+#define NOISE_MSGLEN   65535   /* largest Noise message */
+
+enum noise_suite {
+	NOISE_CHACHAPOLY = 1,   /* wire suite numbers (DESIGN.md) */
+	NOISE_AESGCM     = 2,
+};
+
+struct noise_cipher {
+	uint8_t  k[NOISE_KEYLEN];
+	uint64_t n;
+	int      suite;
+	bool     has_key;
+};
+
+struct noise_hs {
+	int      suite;
+	bool     initiator;
+	uint8_t  ck[NOISE_HASHLEN];
+	uint8_t  h[NOISE_HASHLEN];
+	struct noise_cipher cs;
+	uint8_t  e_sk[NOISE_DHLEN], e_pk[NOISE_DHLEN];
+	bool     e_set;
+	uint8_t  re[NOISE_DHLEN];
+	uint8_t  psk[NOISE_KEYLEN];
+};
+
+/* noise_suite_available(suite): true where libsodium can run it here. */
+bool noise_suite_available(int suite);
+
+/*
+ * noise_hs_init(hs, suite, initiator, prologue, plen, psk): InitializeSymmetric
+ * with the protocol name of SUITE, MixHash(prologue), remember PSK.
+ * Returns 0 or -EINVAL (unknown or unavailable suite).
+ */
+int noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
+    const uint8_t *prologue, size_t plen, const uint8_t psk[NOISE_KEYLEN]);
+
+/* noise_hs_set_ephemeral(hs, sk): use SK as the local ephemeral private key
+ * (tests, vectors); without it a fresh one is generated. */
+void noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN]);
+
+/*
+ * Message 1 (psk, e) and message 2 (e, ee), each followed by an encrypted
+ * payload.  write: OUT gets 32 + plen + 16 bytes, *outlen set; returns 0 or
+ * -EINVAL (wrong role/order, payload too large).  read: MSG of MLEN bytes;
+ * the decrypted payload goes to PAYLOAD (room for mlen - 48 bytes), *plen
+ * set; returns 0, -EBADMSG (authentication failed / too short) or -EINVAL.
+ * A failed read leaves HS unusable (wipe it).
+ */
+int noise_hs_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
+    uint8_t *out, size_t *outlen);
+int noise_hs_read1(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    uint8_t *payload, size_t *plen);
+int noise_hs_write2(struct noise_hs *hs, const uint8_t *payload, size_t plen,
+    uint8_t *out, size_t *outlen);
+int noise_hs_read2(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    uint8_t *payload, size_t *plen);
+
+/*
+ * noise_hs_split(hs, tx, rx): Split() after message 2; TX is the cipher this
+ * side sends with (initiator: first), RX the one it receives with.
+ */
+void noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
+    struct noise_cipher *rx);
+
+/* noise_hs_hash(hs, h): the handshake hash (valid after message 2). */
+void noise_hs_hash(const struct noise_hs *hs, uint8_t h[NOISE_HASHLEN]);
+
+/* noise_hs_wipe(hs): erase all secrets. */
+void noise_hs_wipe(struct noise_hs *hs);
+
+/*
+ * noise_cipher_encrypt(c, ad, adlen, pt, len, out): EncryptWithAd; OUT gets
+ * len + 16 bytes (OUT may equal PT: in place); n is incremented.
+ * noise_cipher_decrypt(c, ad, adlen, ct, ctlen, out): DecryptWithAd; OUT gets
+ * ctlen - 16 bytes (in place allowed); returns 0 or -EBADMSG, and n is
+ * incremented only on success.
+ */
+void noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad,
+    size_t adlen, const uint8_t *pt, size_t len, uint8_t *out);
+int noise_cipher_decrypt(struct noise_cipher *c, const uint8_t *ad,
+    size_t adlen, const uint8_t *ct, size_t ctlen, uint8_t *out);
+
+/* noise_cipher_rekey(c): k = first 32 bytes of ENCRYPT(k, 2^64-1, "", 0^32). */
+void noise_cipher_rekey(struct noise_cipher *c);
+
+/* noise_cipher_wipe(c): erase the key. */
+void noise_cipher_wipe(struct noise_cipher *c);
+
+#endif
