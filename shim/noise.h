@@ -103,7 +103,9 @@ void noise_hs_wipe(struct noise_hs *hs);
  * plaintext, and n is unchanged.
  * noise_cipher_decrypt(c, ad, adlen, ct, ctlen, out): DecryptWithAd; OUT gets
  * ctlen - 16 bytes (in place allowed); returns 0 or -EBADMSG (also: no key,
- * nonce exhausted, ctlen < 16), and n is incremented only on success.
+ * nonce exhausted, ctlen < 16), and n is incremented only on success.  On
+ * failure OUT's contents are unspecified (libsodium zeroes it; in place,
+ * the ciphertext is lost).
  */
 int noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad,
     size_t adlen, const uint8_t *pt, size_t len, uint8_t *out);
