@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -19,6 +20,11 @@
 #include "hook.h"
 
 extern void __chk_fail(void) __attribute__((noreturn));
+/* The fortified variants glibc's headers call under _FORTIFY_SOURCE. */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+    int flags, struct sockaddr *sa, socklen_t *salen);
 
 static ssize_t
 io_recv(struct session *s, int fd, const struct iovec *iov, int n, int flags)
