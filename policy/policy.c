@@ -888,6 +888,34 @@ policy_free(struct policy *p)
 }
 
 const char *
+policy_format_addrports(const struct policy_rule *r,
+    char buf[POLICY_ADDRPORTSLEN])
+{
+	char a[INET6_ADDRSTRLEN], pfx[8] = "", ports[16];
+
+	if (r->port_lo == 0 && r->port_hi == 65535)
+		snprintf(ports, sizeof(ports), "*");
+	else if (r->port_lo == r->port_hi)
+		snprintf(ports, sizeof(ports), "%u", r->port_lo);
+	else
+		snprintf(ports, sizeof(ports), "%u-%u", r->port_lo, r->port_hi);
+
+	if (r->family == 0) {
+		snprintf(buf, POLICY_ADDRPORTSLEN, "*:%s", ports);
+		return buf;
+	}
+	if (inet_ntop(r->family, r->addr, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "?");
+	if (r->prefix != (r->family == AF_INET ? 32 : 128))
+		snprintf(pfx, sizeof(pfx), "/%d", r->prefix);
+	if (r->family == AF_INET)
+		snprintf(buf, POLICY_ADDRPORTSLEN, "%s%s:%s", a, pfx, ports);
+	else
+		snprintf(buf, POLICY_ADDRPORTSLEN, "[%s]%s:%s", a, pfx, ports);
+	return buf;
+}
+
+const char *
 policy_dir_name(enum policy_dir d)
 {
 	return d == POLICY_ACCEPT ? "accept" : "connect";

@@ -115,6 +115,15 @@ const struct policy_key *policy_key_at(const struct policy *p, size_t i);
 /* policy_free(p): wipes keys, frees everything; NULL is a no-op. */
 void policy_free(struct policy *p);
 
+/*
+ * policy_format_addrports(r, buf): R's ADDR:PORTS as a policy would write it
+ * (`*:*`, `10.0.0.0/8:5432`, `[fd00::]/8:1000-2000`; a full-length prefix is
+ * left out), for messages.  Returns BUF.
+ */
+#define POLICY_ADDRPORTSLEN 80
+const char *policy_format_addrports(const struct policy_rule *r,
+    char buf[POLICY_ADDRPORTSLEN]);
+
 /* "connect"/"accept", "chachapoly"/"aesgcm"/"default", for messages. */
 const char *policy_dir_name(enum policy_dir d);
 const char *policy_cipher_name(enum policy_cipher c);
