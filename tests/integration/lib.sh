@@ -1,0 +1,285 @@
+# shellcheck shell=bash
+# Shared helpers for the integration scenarios (tests/integration/NN-*.sh).
+# Each scenario: `. "$(dirname "$0")/lib.sh"`, test functions, `. shunit2`.
+#
+# Environment (set by tests/run-integration.sh / make integration):
+#   B        absolute build dir (libsockseal.so, sockseal-keytool, sockseal)
+#   PRELOAD  what LD_PRELOAD gets for sealed programs (sanitizer runtime first)
+#   SAN      '' | asan | tsan
+# Per test: $TD (fresh temp dir), $POLICY ($TD/policy).
+# KEEP_TMP=1 keeps the temp dirs; TEST_TIMEOUT bounds every program (default 60 s).
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=${SOCKSEAL_ROOT:-$(cd "$LIB_DIR/../.." && pwd)}
+B=${B:-$ROOT/build}
+PRELOAD=${PRELOAD:-$B/libsockseal.so}
+SAN=${SAN:-}
+KEYTOOL=$B/sockseal-keytool
+LAUNCHER=$B/sockseal
+PY=/usr/bin/python3
+PEER=$ROOT/tests/peer/sockseal_peer.py
+PROGS=$ROOT/tests/programs
+PCAPCHECK=$LIB_DIR/pcapcheck.py
+TMO=${TEST_TIMEOUT:-60}
+PREFACE_HEX=534b534c01010000
+SHUNIT_COLOR=none
+export SHUNIT_COLOR
+
+SAN_ENV=()
+case "$SAN" in
+    asan) SAN_ENV=(ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}") ;;
+    tsan) SAN_ENV=(TSAN_OPTIONS="report_signal_unsafe=0${TSAN_OPTIONS:+:$TSAN_OPTIONS}") ;;
+esac
+
+declare -gA BGPID=()
+
+# ------------------------------------------------------------ shunit2 hooks
+
+oneTimeSetUp() {
+    SUITE_TMP=$(mktemp -d "${TMPDIR:-/tmp}/sockseal-$(basename "$0" .sh).XXXXXX")
+    if declare -F scenario_setup >/dev/null; then scenario_setup; fi
+    return 0
+}
+
+oneTimeTearDown() {
+    stop_all
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "kept $SUITE_TMP"
+    else
+        rm -rf "$SUITE_TMP"
+    fi
+    return 0
+}
+
+setUp() {
+    TD=$SUITE_TMP/${_shunit_test_:-test}
+    rm -rf "$TD"
+    mkdir -p "$TD"
+    POLICY=$TD/policy
+    BGPID=()
+    return 0
+}
+
+tearDown() {
+    stop_all
+    [ -n "${_shunit_test_:-}" ] || return 0   # shunit2's exit cleanup
+    if [ "${__shunit_testSuccess:-0}" = 0 ]; then
+        echo "TESTRESULT ${_shunit_test_:-?} PASS"
+    else
+        echo "TESTRESULT ${_shunit_test_:-?} FAIL"
+        dump_logs
+    fi
+    return 0
+}
+
+# On failure: show what the programs said.
+dump_logs() {
+    local f
+    for f in "$TD"/*.err "$TD"/*.out "$TD"/policy; do
+        [ -s "$f" ] || continue
+        echo "    --- ${f#"$TD"/} (last 15 lines)"
+        tail -n 15 "$f" | sed 's/^/    | /'
+    done
+}
+
+# ------------------------------------------------------------------ basics
+
+# free_port [ADDR]: a port free on ADDR (127.0.0.1 or ::1) right now.
+free_port() {
+    "$PY" - "${1:-127.0.0.1}" <<'PY'
+import socket, sys
+a = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET)
+s.bind((a, 0))
+print(s.getsockname()[1])
+PY
+}
+
+# mkkey NAME: $TD/NAME.key made with the key tool; prints the path.
+mkkey() {
+    local f=$TD/$1.key
+    "$KEYTOOL" gen "$f" >"$TD/keytool-gen-$1.out" 2>&1 || {
+        echo "mkkey: $KEYTOOL gen $f failed:" >&2
+        cat "$TD/keytool-gen-$1.out" >&2
+        return 1
+    }
+    echo "$f"
+}
+
+# rawkey NAME: a key file made without the key tool (wg genpsk form).
+rawkey() {
+    local f=$TD/$1.key
+    head -c 32 /dev/urandom | base64 >"$f"
+    chmod 600 "$f"
+    echo "$f"
+}
+
+# write_policy: $POLICY from stdin.
+write_policy() { cat >"$POLICY"; }
+
+# mkdata FILE BYTES: random data.
+mkdata() { head -c "$2" /dev/urandom >"$1"; }
+
+# mkmarked FILE BYTES MARKER...: random data with the markers repeated inside.
+mkmarked() {
+    "$PY" - "$@" <<'PY'
+import os, sys
+path, size, markers = sys.argv[1], int(sys.argv[2]), [m.encode() for m in sys.argv[3:]]
+out, i = bytearray(), 0
+while len(out) < size:
+    out += markers[i % len(markers)] + b"\n" + os.urandom(1000)
+    i += 1
+open(path, "wb").write(out[:size])
+PY
+}
+
+# newmarker: a unique plaintext marker string.
+newmarker() { echo "SOCKSEAL-MARKER-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+fsize() { stat -c %s "$1"; }
+
+# assertSameFile MSG EXPECTED ACTUAL: same size and sha256.
+assertSameFile() {
+    if [ ! -f "$3" ]; then
+        fail "$1: $3 does not exist"
+        return 0
+    fi
+    assertEquals "$1 (size)" "$(fsize "$2")" "$(fsize "$3")"
+    assertEquals "$1 (sha256)" "$(sha "$2")" "$(sha "$3")"
+}
+
+# assertFileContains MSG FILE REGEX
+assertFileContains() {
+    grep -qE -- "$3" "$2" || fail "$1: /$3/ not in ${2#"$TD"/}: $(tail -n 5 "$2" 2>/dev/null | tr '\n' '|')"
+}
+assertFileNotContains() {
+    ! grep -qE -- "$3" "$2" || fail "$1: /$3/ found in ${2#"$TD"/}: $(grep -E -- "$3" "$2" | head -n 3 | tr '\n' '|')"
+}
+
+# -------------------------------------------------------- running programs
+
+# sealed CMD...: run CMD with the shim and $POLICY (bounded by $TMO).
+sealed() {
+    timeout -k 5 "$TMO" env LD_PRELOAD="$PRELOAD" SOCKSEAL_POLICY="$POLICY" \
+        "${SAN_ENV[@]}" "$@"
+}
+
+# plain CMD...: run CMD without the shim (bounded by $TMO).
+plain() { timeout -k 5 "$TMO" "$@"; }
+
+# peer ARGS...: the independent python peer, never shimmed.
+peer() { timeout -k 5 "$TMO" env -u LD_PRELOAD "$PY" "$PEER" "$@"; }
+
+# bg NAME sealed|plain|peer CMD...: start in the background; stdout and
+# stderr go to $TD/NAME.out and $TD/NAME.err; BGPID[NAME] is the pid.
+bg() {
+    local name=$1 how=$2
+    shift 2
+    case "$how" in
+        sealed) set -- timeout -k 5 "$TMO" env LD_PRELOAD="$PRELOAD" \
+                    SOCKSEAL_POLICY="$POLICY" "${SAN_ENV[@]}" "$@" ;;
+        plain) set -- timeout -k 5 "$TMO" "$@" ;;
+        peer) set -- timeout -k 5 "$TMO" env -u LD_PRELOAD "$PY" "$PEER" "$@" ;;
+        *) echo "bg: sealed|plain|peer, not $how" >&2; return 1 ;;
+    esac
+    "$@" >"$TD/$name.out" 2>"$TD/$name.err" </dev/null &
+    BGPID[$name]=$!
+}
+
+# wait_bg NAME: wait for it (bounded by the timeout wrapper); returns its status.
+wait_bg() {
+    local pid=${BGPID[$1]:-}
+    [ -n "$pid" ] || { echo "wait_bg: no $1" >&2; return 127; }
+    local rc=0
+    wait "$pid" || rc=$?
+    unset "BGPID[$1]"
+    return "$rc"
+}
+
+# stop_bg NAME [SIGNAL]: stop one process this test started, by pid.
+stop_bg() {
+    local pid=${BGPID[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill "-${2:-TERM}" "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "BGPID[$1]"
+    return 0
+}
+
+stop_all() {
+    local n
+    for n in "${!BGPID[@]}"; do stop_bg "$n"; done
+    return 0
+}
+
+running() { local pid=${BGPID[$1]:-}; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+# wait_listen PORT [NAME] [SECS]: until something listens on PORT (checked
+# with ss, never by connecting). Fails early if background NAME has exited.
+wait_listen() {
+    local port=$1 name=${2:-} i tries=$(( ${3:-10} * 20 ))
+    for ((i = 0; i < tries; i++)); do
+        if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then return 0; fi
+        if [ -n "$name" ] && ! running "$name"; then
+            echo "wait_listen: $name exited before listening on $port" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "wait_listen: nothing listens on $port after ${3:-10}s" >&2
+    return 1
+}
+
+# wait_file FILE [SECS]: until FILE is non-empty.
+wait_file() {
+    local i tries=$(( ${2:-10} * 20 ))
+    for ((i = 0; i < tries; i++)); do
+        [ -s "$1" ] && return 0
+        sleep 0.05
+    done
+    echo "wait_file: $1 still empty after ${2:-10}s" >&2
+    return 1
+}
+
+# peer_listen NAME ARGS...: python peer listening on 127.0.0.1, port chosen
+# by the kernel; sets PEER_PORT.
+peer_listen() {
+    local name=$1
+    shift
+    rm -f "$TD/$name.port"
+    bg "$name" peer listen 127.0.0.1 0 --port-file "$TD/$name.port" "$@"
+    wait_file "$TD/$name.port" 10 || return 1
+    PEER_PORT=$(cat "$TD/$name.port")
+}
+
+# ----------------------------------------------------------------- capture
+
+# cap_start PORT: tcpdump on lo for tcp port PORT into $TD/cap.pcap.
+cap_start() {
+    CAP=$TD/cap.pcap
+    bg tcpdump plain tcpdump -i lo -n -U --immediate-mode -B 65536 -s 0 -w "$CAP" "tcp port $1"
+    local i
+    for ((i = 0; i < 200; i++)); do
+        grep -q "listening on" "$TD/tcpdump.err" 2>/dev/null && return 0
+        running tcpdump || break
+        sleep 0.05
+    done
+    echo "cap_start: tcpdump did not start: $(cat "$TD/tcpdump.err")" >&2
+    return 1
+}
+
+# cap_stop: wait (bounded) until every captured connection has ended, then
+# stop tcpdump.
+cap_stop() {
+    "$PY" "$PCAPCHECK" "$CAP" --wait-closed 5 >/dev/null 2>&1
+    stop_bg tcpdump INT
+}
+
+# cap_check ARGS...: pcapcheck.py on the capture, output in $TD/capcheck.out.
+cap_check() {
+    "$PY" "$PCAPCHECK" "$CAP" "$@" >"$TD/capcheck.out" 2>&1
+    local rc=$?
+    sed 's/^/    capcheck: /' "$TD/capcheck.out"
+    return $rc
+}
