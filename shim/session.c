@@ -72,6 +72,7 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	s->rule = rule;
 	s->err = ECONNRESET;
 	s->t_start = now_ms();
+	s->owner = getpid();
 	s->hs_deadline = s->t_start + rule->timeout_ms;
 	log_addr(peer, s->peer, sizeof(s->peer));
 	if (fstat(fd, &st) == 0) {
@@ -845,6 +846,12 @@ session_exit(struct session *s, int fd)
 	int saved = errno;
 
 	if (session_state(s) != SESSION_OPEN)
+		goto out;
+	/*
+	 * A forked child that exits must not speak on its parent's
+	 * connections: the mark would reuse the parent's next nonce.
+	 */
+	if (s->owner != getpid())
 		goto out;
 	/* The fd may have been closed behind our back and reused. */
 	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino)

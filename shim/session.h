@@ -82,6 +82,7 @@ struct session {
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */
+	pid_t            owner;         /* process that made the session */
 	dev_t            dev;           /* the socket's identity, for exit */
 	ino_t            ino;
 };
