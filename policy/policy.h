@@ -38,6 +38,9 @@ enum policy_mode { POLICY_STRICT = 0, POLICY_PERMISSIVE = 1 };
 struct policy_key {
 	char    *name;
 	char    *path;                 /* as written in the policy */
+	char    *resolved;             /* the file read by policy_parse_finish():
+	                                  ${VAR} expanded, relative paths joined
+	                                  to the policy file's directory */
 	uint8_t  key[POLICY_KEYLEN];
 	int      line;                 /* line of the `key` statement */
 };
@@ -68,8 +71,8 @@ struct policy *policy_parse_init(const char *file);
 
 /*
  * policy_parse_line(p, line, lineno, err): parse one line (without or with its
- * trailing newline).  Returns 0, or -EINVAL with err set to
- * "FILE:LINE: message".
+ * trailing newline).  Returns 0, or -EINVAL (-ENOMEM) with err set to
+ * "FILE:LINE: message".  A rule may name keys defined on later lines.
  */
 int policy_parse_line(struct policy *p, const char *line, int lineno,
     char err[POLICY_ERRLEN]);
@@ -77,8 +80,11 @@ int policy_parse_line(struct policy *p, const char *line, int lineno,
 /*
  * policy_parse_finish(p, err): check cross-references (every key a rule names
  * is defined) and read every key file.  ${VAR} in key paths is expanded from
- * the environment.  Returns 0, or a negative errno with err set to
- * "FILE:LINE: message" (the line of the statement at fault).
+ * the environment (an unset variable is an error); a relative path is taken
+ * relative to the directory of FILE as given to policy_parse_init().
+ * Returns 0, or a negative errno with err set to "FILE:LINE: message" (the
+ * line of the statement at fault).  Until it succeeds, policy_match()
+ * matches nothing.
  */
 int policy_parse_finish(struct policy *p, char err[POLICY_ERRLEN]);
 
@@ -108,6 +114,15 @@ const struct policy_key *policy_key_at(const struct policy *p, size_t i);
 
 /* policy_free(p): wipes keys, frees everything; NULL is a no-op. */
 void policy_free(struct policy *p);
+
+/*
+ * policy_format_addrports(r, buf): R's ADDR:PORTS as a policy would write it
+ * (`*:*`, `10.0.0.0/8:5432`, `[fd00::]/8:1000-2000`; a full-length prefix is
+ * left out), for messages.  Returns BUF.
+ */
+#define POLICY_ADDRPORTSLEN 80
+const char *policy_format_addrports(const struct policy_rule *r,
+    char buf[POLICY_ADDRPORTSLEN]);
 
 /* "connect"/"accept", "chachapoly"/"aesgcm"/"default", for messages. */
 const char *policy_dir_name(enum policy_dir d);

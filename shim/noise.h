@@ -45,6 +45,7 @@ struct noise_hs {
 	bool     e_set;
 	uint8_t  re[NOISE_DHLEN];
 	uint8_t  psk[NOISE_KEYLEN];
+	int      step;  /* messages done (0, 1, 2); -1: failed or split */
 };
 
 /* noise_suite_available(suite): true where libsodium can run it here. */
@@ -81,7 +82,9 @@ int noise_hs_read2(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
 
 /*
  * noise_hs_split(hs, tx, rx): Split() after message 2; TX is the cipher this
- * side sends with (initiator: first), RX the one it receives with.
+ * side sends with (initiator: first), RX the one it receives with.  Erases
+ * the handshake's secrets (ck, ephemeral, psk); the hash stays readable.
+ * Called at any other time, TX and RX get no key (encrypt/decrypt fail).
  */
 void noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
     struct noise_cipher *rx);
@@ -94,12 +97,17 @@ void noise_hs_wipe(struct noise_hs *hs);
 
 /*
  * noise_cipher_encrypt(c, ad, adlen, pt, len, out): EncryptWithAd; OUT gets
- * len + 16 bytes (OUT may equal PT: in place); n is incremented.
+ * len + 16 bytes (OUT may equal PT: in place); n is incremented.  Returns 0,
+ * or -EINVAL if C has no key and -EOVERFLOW if its nonce is exhausted
+ * (2^64-1 is reserved for rekey): then OUT gets len + 16 zero bytes, never
+ * plaintext, and n is unchanged.
  * noise_cipher_decrypt(c, ad, adlen, ct, ctlen, out): DecryptWithAd; OUT gets
- * ctlen - 16 bytes (in place allowed); returns 0 or -EBADMSG, and n is
- * incremented only on success.
+ * ctlen - 16 bytes (in place allowed); returns 0 or -EBADMSG (also: no key,
+ * nonce exhausted, ctlen < 16), and n is incremented only on success.  On
+ * failure OUT's contents are unspecified (libsodium zeroes it; in place,
+ * the ciphertext is lost).
  */
-void noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad,
+int noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad,
     size_t adlen, const uint8_t *pt, size_t len, uint8_t *out);
 int noise_cipher_decrypt(struct noise_cipher *c, const uint8_t *ad,
     size_t adlen, const uint8_t *ct, size_t ctlen, uint8_t *out);

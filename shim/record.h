@@ -30,7 +30,9 @@
  * record_seal(c, pt, len, out): encrypt LEN (<= RECORD_MAXPT) bytes and
  * write header + ciphertext to OUT (RECORD_WIRELEN(len) bytes).  PT may
  * equal OUT + RECORD_HDRLEN (in place).  Rekeys C when due.  Returns the
- * number of bytes written.
+ * number of bytes written, RECORD_WIRELEN(len); or 0 if LEN is too large
+ * (OUT untouched) or C cannot encrypt (no key, nonce exhausted; OUT then
+ * holds no plaintext): treat 0 as a dead session.
  */
 size_t record_seal(struct noise_cipher *c, const uint8_t *pt, size_t len,
     uint8_t *out);
@@ -47,7 +49,8 @@ int record_peek(const uint8_t *buf, size_t avail, size_t *wirelen);
  * whole record at REC (header included) in place; *pt points at the
  * plaintext inside REC, *ptlen is its length (0 = end-of-stream mark).
  * Rekeys C when due.  Returns 0 or -EBADMSG (tampered, replayed, reordered,
- * bad length); after -EBADMSG the session must be treated as dead.
+ * bad length; then *pt = NULL, *ptlen = 0 and C is unchanged); after
+ * -EBADMSG the session must be treated as dead.
  */
 int record_open(struct noise_cipher *c, uint8_t *rec, size_t wirelen,
     uint8_t **pt, size_t *ptlen);

@@ -1,0 +1,119 @@
+/*
+ * cmd_check: `sockseal-keytool check POLICY`.  Loads the policy exactly as
+ * the shim does (policy_load), so a policy that passes here is one the shim
+ * accepts.  Output, one line per rule on stdout:
+ *
+ *   DIR ADDR:PORTS key=NAME(FPR)[,NAME(FPR)] cipher=C [mode=M] timeout=MS FILE:LINE
+ *   DIR ADDR:PORTS plain FILE:LINE
+ *
+ * C is chachapoly or aesgcm, or the default: chachapoly for connect, any
+ * (both suites the CPU can run) for accept.  mode only applies to accept
+ * rules.  Warnings (stderr, exit status still 0): a key file readable by
+ * group or others, a key no rule uses, a policy without rules.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "keyfile.h"
+#include "policy.h"
+#include "subcommands.h"
+
+static const char *
+cipher_name(const struct policy_rule *r)
+{
+	if (r->cipher != POLICY_CIPHER_DEFAULT)
+		return policy_cipher_name(r->cipher);
+	return r->dir == POLICY_CONNECT ? "chachapoly" : "any";
+}
+
+static void
+print_rule(const struct policy_rule *r)
+{
+	char ap[POLICY_ADDRPORTSLEN], fpr[KEYFILE_FPRLEN];
+	int i;
+
+	printf("%s %s", policy_dir_name(r->dir),
+	    policy_format_addrports(r, ap));
+	if (r->plain) {
+		printf(" plain %s:%d\n", r->file, r->line);
+		return;
+	}
+	printf(" key=");
+	for (i = 0; i < r->nkeys; i++) {
+		keyfile_fingerprint(r->keys[i]->key, fpr);
+		printf("%s%s(%s)", i ? "," : "", r->keys[i]->name, fpr);
+	}
+	printf(" cipher=%s", cipher_name(r));
+	if (r->dir == POLICY_ACCEPT)
+		printf(" mode=%s",
+		    r->mode == POLICY_PERMISSIVE ? "permissive" : "strict");
+	printf(" timeout=%u %s:%d\n", r->timeout_ms, r->file, r->line);
+}
+
+static bool
+key_used(const struct policy *p, const struct policy_key *k)
+{
+	size_t i;
+	int j;
+
+	for (i = 0; i < policy_nrules(p); i++) {
+		const struct policy_rule *r = policy_rule_at(p, i);
+
+		for (j = 0; j < r->nkeys; j++)
+			if (r->keys[j] == k)
+				return true;
+	}
+	return false;
+}
+
+static void
+warn_keys(const struct policy *p, const char *file)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < policy_nkeys(p); i++) {
+		const struct policy_key *k = policy_key_at(p, i);
+
+		if (stat(k->resolved, &st) == 0 &&
+		    (st.st_mode & (S_IRGRP | S_IROTH)))
+			fprintf(stderr, "%s:%d: warning: key %s: %s is "
+			    "readable by %s (mode %04o); chmod 600 it\n",
+			    file, k->line, k->name, k->resolved,
+			    (st.st_mode & S_IROTH) ? "others" : "group",
+			    (unsigned)(st.st_mode & 07777));
+		if (!key_used(p, k))
+			fprintf(stderr, "%s:%d: warning: key %s is not used by "
+			    "any rule\n", file, k->line, k->name);
+	}
+	if (policy_nrules(p) == 0)
+		fprintf(stderr, "%s: warning: no rules: no connection will be "
+		    "sealed\n", file);
+}
+
+int
+cmd_check_main(int argc, char **argv)
+{
+	char err[POLICY_ERRLEN];
+	struct policy *p;
+	size_t i;
+
+	if (argc != 2 || argv[1][0] == '\0') {
+		fprintf(stderr, "usage: %s check POLICY\n", KEYTOOL_PROG);
+		return KEYTOOL_USAGE;
+	}
+	if (policy_load(argv[1], &p, err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return KEYTOOL_FAIL;
+	}
+	for (i = 0; i < policy_nrules(p); i++)
+		print_rule(policy_rule_at(p, i));
+	warn_keys(p, argv[1]);
+	policy_free(p);
+	if (fflush(stdout) != 0) {
+		perror(KEYTOOL_PROG ": stdout");
+		return KEYTOOL_FAIL;
+	}
+	return KEYTOOL_OK;
+}

@@ -1,0 +1,203 @@
+/*
+ * sockseal: the launcher.
+ *
+ *   sockseal [-f POLICY] [-v[v]] [--] CMD [ARGS...]
+ *
+ * Finds libsockseal.so (next to this executable, else in
+ * <dir>/../lib/sockseal/), validates the policy the shim will load (so a bad
+ * policy fails here, with FILE:LINE: message, rather than in the program),
+ * puts the shim into LD_PRELOAD and execs CMD.
+ *
+ * LD_PRELOAD: the shim goes first, existing entries after it; but a
+ * sanitizer runtime already first (libasan/libtsan must be the first object
+ * loaded) stays first and the shim goes right after it.
+ *
+ * Exit status: CMD's, or 1 (setup or policy error), 2 (usage), 127 (CMD
+ * cannot be executed).  Nothing is printed on stdout.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+#define PROG           "sockseal"
+#define SHIM_NAME      "libsockseal.so"
+#define POLICY_DEFAULT "/etc/sockseal/policy"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: %s [-f POLICY] [-v[v]] [--] CMD [ARGS...]\n"
+	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
+	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
+	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n",
+	    PROG);
+}
+
+/*
+ * find_shim(out): the absolute path of libsockseal.so, looked for next to
+ * /proc/self/exe, then in ../lib/sockseal/ from there.  Returns 0, or -ENOENT
+ * after printing what was tried.
+ */
+static int
+find_shim(char out[PATH_MAX])
+{
+	char exe[PATH_MAX], cand[2][PATH_MAX + 32];
+	char *slash;
+	ssize_t n;
+	int i;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) == -1) {
+		int e = errno;
+
+		fprintf(stderr, "%s: /proc/self/exe: %s\n", PROG, strerror(e));
+		return -e;
+	}
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) != NULL)
+		*slash = '\0';
+	snprintf(cand[0], sizeof(cand[0]), "%s/" SHIM_NAME, exe);
+	snprintf(cand[1], sizeof(cand[1]), "%s/../lib/sockseal/" SHIM_NAME,
+	    exe);
+	for (i = 0; i < 2; i++)
+		if (realpath(cand[i], out) != NULL && access(out, R_OK) == 0)
+			return 0;
+	fprintf(stderr, "%s: cannot find %s (looked for %s and %s)\n", PROG,
+	    SHIM_NAME, cand[0], cand[1]);
+	return -ENOENT;
+}
+
+static bool
+is_sep(char c)
+{
+	return c == ' ' || c == ':' || c == '\t' || c == '\n';
+}
+
+/* Is the LD_PRELOAD entry [w, w+len) a sanitizer runtime? */
+static bool
+is_sanitizer(const char *w, size_t len)
+{
+	static const char *const names[] = {
+		"libasan.so", "libtsan.so", "libclang_rt.asan", "libclang_rt.tsan",
+	};
+	const char *base = w;
+	size_t i, blen, nlen;
+
+	for (i = 0; i < len; i++)
+		if (w[i] == '/')
+			base = w + i + 1;
+	blen = len - (size_t)(base - w);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		nlen = strlen(names[i]);
+		/* libasan.so, libasan.so.8, libclang_rt.asan-x86_64.so */
+		if (blen >= nlen && memcmp(base, names[i], nlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * preload_value(shim, old): the new LD_PRELOAD, malloc'ed, or NULL when out
+ * of memory.
+ */
+static char *
+preload_value(const char *shim, const char *old)
+{
+	const char *w, *e;
+	char *out;
+
+	for (w = old ? old : ""; is_sep(*w); w++)
+		;
+	if (*w == '\0')
+		return strdup(shim);
+	for (e = w; *e != '\0' && !is_sep(*e); e++)
+		;
+	if (is_sanitizer(w, (size_t)(e - w))) {
+		if (asprintf(&out, "%.*s %s%s", (int)(e - w), w, shim, e) == -1)
+			return NULL;
+	} else if (asprintf(&out, "%s %s", shim, w) == -1) {
+		return NULL;
+	}
+	return out;
+}
+
+int
+main(int argc, char **argv)
+{
+	char shim[PATH_MAX], polabs[PATH_MAX], err[POLICY_ERRLEN];
+	const char *polpath;
+	struct policy *p;
+	char *preload;
+	int c, verbose = 0;
+	bool have_f = false;
+
+	while ((c = getopt(argc, argv, "+f:vh")) != -1) {
+		switch (c) {
+		case 'f':
+			if (realpath(optarg, polabs) == NULL) {
+				fprintf(stderr, "%s: %s: %s\n", PROG, optarg,
+				    strerror(errno));
+				return 1;
+			}
+			have_f = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "%s: missing command\n", PROG);
+		usage(stderr);
+		return 2;
+	}
+
+	if (find_shim(shim) != 0)
+		return 1;
+	if (strpbrk(shim, " :\t\n") != NULL) {
+		fprintf(stderr, "%s: %s: LD_PRELOAD cannot carry a path with "
+		    "spaces or colons\n", PROG, shim);
+		return 1;
+	}
+
+	/* Fail fast on the policy the shim is about to load. */
+	polpath = have_f ? polabs : getenv("SOCKSEAL_POLICY");
+	if (polpath == NULL || *polpath == '\0')
+		polpath = POLICY_DEFAULT;
+	if (policy_load(polpath, &p, err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (verbose)
+		fprintf(stderr, "%s: policy %s: %zu rules, %zu keys; "
+		    "preloading %s\n", PROG, polpath, policy_nrules(p),
+		    policy_nkeys(p), shim);
+	policy_free(p);
+
+	if ((preload = preload_value(shim, getenv("LD_PRELOAD"))) == NULL ||
+	    setenv("LD_PRELOAD", preload, 1) != 0 ||
+	    (have_f && setenv("SOCKSEAL_POLICY", polabs, 1) != 0) ||
+	    (verbose && setenv("SOCKSEAL_LOG", verbose > 1 ? "debug" : "info",
+	    0) != 0)) {
+		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+		free(preload);
+		return 1;
+	}
+	free(preload);
+
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "%s: %s: %s\n", PROG, argv[optind], strerror(errno));
+	return 127;
+}

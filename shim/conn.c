@@ -1,0 +1,123 @@
+/*
+ * conn: see conn.h.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fdtab.h"
+#include "init.h"
+#include "log.h"
+#include "policy.h"
+#include "real.h"
+#include "session.h"
+#include "conn.h"
+
+/* Is FD a TCP stream socket? */
+static bool
+conn_is_tcp(int fd)
+{
+	int type = 0, proto = 0;
+	socklen_t l = sizeof(type);
+
+	if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+	    type != SOCK_STREAM)
+		return false;
+	l = sizeof(proto);
+	if (real_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
+		return true;    /* old kernels: a stream INET socket is TCP */
+	return proto == IPPROTO_TCP;
+}
+
+int
+conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct policy_rule *rule;
+	struct session *s;
+	int r, e;
+
+	if (sa == NULL || len < sizeof(sa_family_t) ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return real_connect(fd, sa, len) < 0 ? -errno : 0;
+	rule = policy_match(shim_policy(), POLICY_CONNECT, sa, len);
+	if (rule == NULL || rule->plain || !conn_is_tcp(fd))
+		return real_connect(fd, sa, len) < 0 ? -errno : 0;
+
+	/* A second connect() on a sealed socket (hiredis does this to learn
+	 * whether a non-blocking connect finished). */
+	if ((s = fdtab_get(fd)) != NULL) {
+		r = session_state(s);
+		e = session_so_error(s);
+		session_put(s);
+		if (r == SESSION_OPEN)
+			return -EISCONN;
+		if (r == SESSION_DEAD)
+			return e ? -e : -ECONNREFUSED;
+		return -EALREADY;
+	}
+
+	r = real_connect(fd, sa, len);
+	e = errno;
+	if (r < 0 && e != EINPROGRESS && e != EINTR)
+		return -e;
+	if ((s = session_new(fd, rule, true, sa)) == NULL)
+		return -ENOMEM;
+	if (fdtab_set(fd, s) < 0) {
+		session_put(s);
+		return -ENOMEM;
+	}
+	if (r < 0) {
+		/* The handshake starts when TCP's does. */
+		session_put(s);
+		return -e;
+	}
+	r = session_handshake(s, fd, session_fd_blocking(fd));
+	if (r == -EAGAIN) {
+		session_put(s);
+		return -EINPROGRESS;
+	}
+	if (r < 0) {
+		s->err_reported = true;
+		session_put(s);
+		return -ECONNREFUSED;
+	}
+	session_put(s);
+	return 0;
+}
+
+int
+conn_accepted(int fd)
+{
+	const struct policy_rule *rule;
+	struct sockaddr_storage local, peer;
+	socklen_t l = sizeof(local), pl = sizeof(peer);
+	struct session *s;
+	int saved = errno;
+
+	fdtab_drop(fd);
+	if (!shim_has_accept_rules())
+		return 0;
+	if (getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||
+	    (local.ss_family != AF_INET && local.ss_family != AF_INET6)) {
+		errno = saved;
+		return 0;
+	}
+	rule = policy_match(shim_policy(), POLICY_ACCEPT,
+	    (struct sockaddr *)&local, l);
+	if (rule == NULL || rule->plain || !conn_is_tcp(fd)) {
+		errno = saved;
+		return 0;
+	}
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		memset(&peer, 0, sizeof(peer));
+	if ((s = session_new(fd, rule, false, (struct sockaddr *)&peer)) == NULL)
+		return -ENOMEM;
+	if (fdtab_set(fd, s) < 0) {
+		session_put(s);
+		return -ENOMEM;
+	}
+	session_put(s);
+	errno = saved;
+	return 0;
+}

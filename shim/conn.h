@@ -1,0 +1,28 @@
+/*
+ * conn: the decisions made when a TCP connection starts: does a policy rule
+ * seal it, and if so, make its session.  Called by the socket hooks.
+ */
+#ifndef SOCKSEAL_CONN_H
+#define SOCKSEAL_CONN_H
+
+#include <sys/socket.h>
+
+/*
+ * conn_connect(fd, sa, len): connect() for FD.  Unmatched or `plain`
+ * destinations and non-TCP sockets are passed through untouched.  For a
+ * sealed destination: a blocking connect returns once the handshake is done
+ * (-ECONNREFUSED if it failed); a non-blocking one returns -EINPROGRESS and
+ * the handshake advances from the program's later calls.  Returns 0 or
+ * -errno.
+ */
+int conn_connect(int fd, const struct sockaddr *sa, socklen_t len);
+
+/*
+ * conn_accepted(fd): FD was just returned by accept()/accept4(): drop any
+ * stale state for the number and, if an accept rule seals the local address,
+ * attach a responder session.  Returns 0, or -errno when the connection
+ * must be refused (the caller closes FD).
+ */
+int conn_accepted(int fd);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * fdtab: see fdtab.h.
+ *
+ * The byte map covers fds below FDTAB_FASTMAX; it is an anonymous mapping
+ * made on the first insert, so a process that never seals anything pays
+ * nothing and pages are only touched for fds that were sealed.  Entries for
+ * larger fds live in the hash alone and are announced by fdtab_nbig.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <uthash.h>
+
+#include "session.h"
+#include "fdtab.h"
+
+#define FDTAB_FASTMAX (1 << 20)
+
+struct fdent {
+	int             fd;
+	struct session *s;
+	UT_hash_handle  hh;
+};
+
+static pthread_rwlock_t fdtab_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct fdent *fdtab_head;
+static unsigned char *fdtab_map;     /* written under the lock, read atomically */
+static int fdtab_nbig;               /* entries with fd >= FDTAB_FASTMAX */
+
+bool
+fdtab_maybe(int fd)
+{
+	unsigned char *map;
+
+	if (fd < 0)
+		return false;
+	if (fd >= FDTAB_FASTMAX)
+		return __atomic_load_n(&fdtab_nbig, __ATOMIC_ACQUIRE) > 0;
+	map = __atomic_load_n(&fdtab_map, __ATOMIC_ACQUIRE);
+	return map != NULL && __atomic_load_n(&map[fd], __ATOMIC_ACQUIRE) != 0;
+}
+
+static void
+fdtab_mark(int fd, unsigned char v)
+{
+	if (fd >= FDTAB_FASTMAX)
+		__atomic_add_fetch(&fdtab_nbig, v ? 1 : -1, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&fdtab_map[fd], v, __ATOMIC_RELEASE);
+}
+
+struct session *
+fdtab_get(int fd)
+{
+	struct fdent *e;
+	struct session *s = NULL;
+
+	if (!fdtab_maybe(fd))
+		return NULL;
+	pthread_rwlock_rdlock(&fdtab_lock);
+	HASH_FIND_INT(fdtab_head, &fd, e);
+	if (e != NULL) {
+		s = e->s;
+		session_ref(s);
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+	return s;
+}
+
+/* Remove FD's entry; caller holds the write lock.  Returns the entry. */
+static struct fdent *
+fdtab_unlink(int fd)
+{
+	struct fdent *e;
+
+	HASH_FIND_INT(fdtab_head, &fd, e);
+	if (e == NULL)
+		return NULL;
+	HASH_DEL(fdtab_head, e);
+	fdtab_mark(fd, 0);
+	return e;
+}
+
+int
+fdtab_set(int fd, struct session *s)
+{
+	struct fdent *e, *old;
+	void *map;
+
+	if (fd < 0)
+		return -EBADF;
+	if ((e = malloc(sizeof(*e))) == NULL)
+		return -ENOMEM;
+	e->fd = fd;
+	e->s = s;
+	session_ref(s);
+
+	pthread_rwlock_wrlock(&fdtab_lock);
+	if (fdtab_map == NULL) {
+		map = mmap(NULL, FDTAB_FASTMAX, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (map == MAP_FAILED) {
+			pthread_rwlock_unlock(&fdtab_lock);
+			session_put(s);
+			free(e);
+			return -ENOMEM;
+		}
+		__atomic_store_n(&fdtab_map, (unsigned char *)map, __ATOMIC_RELEASE);
+	}
+	old = fdtab_unlink(fd);
+	__atomic_add_fetch(&s->nfds, 1, __ATOMIC_ACQ_REL);
+	HASH_ADD_INT(fdtab_head, fd, e);
+	fdtab_mark(fd, 1);
+	pthread_rwlock_unlock(&fdtab_lock);
+
+	if (old != NULL) {
+		__atomic_sub_fetch(&old->s->nfds, 1, __ATOMIC_ACQ_REL);
+		session_put(old->s);
+		free(old);
+	}
+	return 0;
+}
+
+struct session *
+fdtab_take(int fd, bool *last)
+{
+	struct fdent *e;
+	struct session *s;
+
+	*last = false;
+	if (!fdtab_maybe(fd))
+		return NULL;
+	pthread_rwlock_wrlock(&fdtab_lock);
+	e = fdtab_unlink(fd);
+	pthread_rwlock_unlock(&fdtab_lock);
+	if (e == NULL)
+		return NULL;
+	s = e->s;
+	free(e);
+	*last = __atomic_sub_fetch(&s->nfds, 1, __ATOMIC_ACQ_REL) == 0;
+	return s;
+}
+
+void
+fdtab_drop(int fd)
+{
+	struct session *s;
+	bool last;
+
+	if ((s = fdtab_take(fd, &last)) != NULL)
+		session_put(s);
+}
+
+int
+fdtab_snapshot(int *fds, struct session **ss, int max)
+{
+	struct fdent *e, *tmp;
+	int n = 0;
+
+	pthread_rwlock_rdlock(&fdtab_lock);
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (n == max)
+			break;
+		fds[n] = e->fd;
+		ss[n] = e->s;
+		session_ref(e->s);
+		n++;
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+	return n;
+}

@@ -1,0 +1,56 @@
+/*
+ * fdtab: which fds carry a sealed session.
+ *
+ * A uthash table fd -> session behind one rwlock (the "table lock"), with a
+ * lock-free byte map in front of it: fdtab_maybe(fd) is one atomic load, so
+ * the interposed calls on fds the shim does not own cost a single lookup and
+ * take no lock (and are safe from signal handlers).
+ *
+ * Each table entry holds one reference on its session, and counts in
+ * session->nfds (several fds after dup()).  Lookups return a new reference,
+ * so a session stays valid while a call uses it even if another thread
+ * closes the fd meanwhile.
+ *
+ * Lock order: table lock, then nothing: the table lock is never held across
+ * I/O, crypto or a session lock.
+ */
+#ifndef SOCKSEAL_FDTAB_H
+#define SOCKSEAL_FDTAB_H
+
+#include <stdbool.h>
+
+struct session;
+
+/* fdtab_maybe(fd): might FD have a session?  Lock-free; false is exact. */
+bool fdtab_maybe(int fd);
+
+/* fdtab_get(fd): FD's session with a new reference, or NULL. */
+struct session *fdtab_get(int fd);
+
+/*
+ * fdtab_set(fd, s): make FD refer to S (taking a reference, nfds++).  Any
+ * stale entry FD had is dropped first (see fdtab_drop).  Returns 0 or
+ * -ENOMEM.
+ */
+int fdtab_set(int fd, struct session *s);
+
+/*
+ * fdtab_take(fd): remove FD's entry and return its reference (the caller
+ * owns it and must session_put() it), or NULL.  *last is set when FD was the
+ * last fd of the session in this process.
+ */
+struct session *fdtab_take(int fd, bool *last);
+
+/*
+ * fdtab_drop(fd): forget FD without any I/O: the kernel closed it behind
+ * the shim's back (or a new socket reuses the number).
+ */
+void fdtab_drop(int fd);
+
+/*
+ * fdtab_snapshot(fds, ss, max): up to MAX (fd, referenced session) pairs,
+ * for the exit path.  Returns the count.
+ */
+int fdtab_snapshot(int *fds, struct session **ss, int max);
+
+#endif

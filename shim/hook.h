@@ -1,0 +1,26 @@
+/*
+ * hook: shared by the hook_*.c files, the only files that export symbols.
+ * An interposer looks the fd up (one atomic load for fds the shim does not
+ * own), forwards to the real function or to the session, and converts the
+ * internal -errno convention to libc's at the boundary.
+ */
+#ifndef SOCKSEAL_HOOK_H
+#define SOCKSEAL_HOOK_H
+
+#include <errno.h>
+#include <sys/types.h>
+
+#define HOOK __attribute__((visibility("default")))
+
+/* hook_ret(r): R >= 0 passes; -E sets errno = E and returns -1. */
+static inline ssize_t
+hook_ret(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+#endif

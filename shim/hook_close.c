@@ -1,0 +1,164 @@
+/*
+ * hook_close: calls that end or copy an fd: close, shutdown, dup, dup2,
+ * dup3, fcntl/fcntl64 (F_DUPFD, F_DUPFD_CLOEXEC), close_range.
+ *
+ * Closing the last fd of a session in this process sends the end-of-stream
+ * mark first (or arms a reset for a failed session).  dup2/dup3 onto a
+ * sealed fd close it implicitly, so they do the same for the target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fdtab.h"
+#include "real.h"
+#include "session.h"
+#include "hook.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* FD is going away: run the session's close path if it was the last fd. */
+static void
+close_fd(int fd)
+{
+	struct session *s;
+	bool last;
+
+	if ((s = fdtab_take(fd, &last)) == NULL)
+		return;
+	if (last)
+		session_close_last(s, fd);
+	session_put(s);
+}
+
+HOOK int
+close(int fd)
+{
+	if (fdtab_maybe(fd))
+		close_fd(fd);
+	return real_close(fd);
+}
+
+HOOK int
+shutdown(int fd, int how)
+{
+	struct session *s;
+	int r;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_shutdown(fd, how);
+	r = session_shutdown(s, fd, how);
+	session_put(s);
+	return (int)hook_ret(r);
+}
+
+/* NEWFD is a copy of FD: share FD's session, if any. */
+static int
+dup_track(int fd, int newfd)
+{
+	struct session *s;
+	int saved = errno;
+
+	if (newfd < 0)
+		return newfd;
+	if ((s = fdtab_get(fd)) != NULL) {
+		if (fdtab_set(newfd, s) < 0) {
+			/* Cannot track the copy: it must not carry plaintext. */
+			session_put(s);
+			real_close(newfd);
+			errno = ENOMEM;
+			return -1;
+		}
+		session_put(s);
+	} else if (fdtab_maybe(newfd)) {
+		fdtab_drop(newfd);
+	}
+	errno = saved;
+	return newfd;
+}
+
+HOOK int
+dup(int fd)
+{
+	return dup_track(fd, real_dup(fd));
+}
+
+HOOK int
+dup2(int fd, int fd2)
+{
+	if (fd != fd2 && fdtab_maybe(fd2) && real_fcntl(fd, F_GETFD, 0) >= 0)
+		close_fd(fd2);
+	return dup_track(fd, real_dup2(fd, fd2));
+}
+
+HOOK int
+dup3(int fd, int fd2, int flags)
+{
+	if (fd != fd2 && fdtab_maybe(fd2) && real_fcntl(fd, F_GETFD, 0) >= 0)
+		close_fd(fd2);
+	return dup_track(fd, real_dup3(fd, fd2, flags));
+}
+
+static int
+fcntl_common(int fd, int cmd, long arg)
+{
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return dup_track(fd, real_fcntl(fd, cmd, arg));
+	return real_fcntl(fd, cmd, arg);
+}
+
+HOOK int
+fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg);
+}
+
+HOOK int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg);
+}
+
+HOOK int
+close_range(unsigned int first, unsigned int last, int flags)
+{
+	enum { BATCH = 256 };
+	int fds[BATCH], n, i;
+	struct session *ss[BATCH];
+
+	int found;
+
+	/* Snapshot in batches until no sealed fd is left in the range. */
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		do {
+			found = 0;
+			n = fdtab_snapshot(fds, ss, BATCH);
+			for (i = 0; i < n; i++) {
+				if ((unsigned int)fds[i] >= first &&
+				    (unsigned int)fds[i] <= last) {
+					close_fd(fds[i]);
+					found++;
+				}
+				session_put(ss[i]);
+			}
+		} while (found > 0 && n == BATCH);
+	}
+	return real_close_range(first, last, flags);
+}

@@ -1,0 +1,297 @@
+/*
+ * hook_io: every call that moves bytes.  Read-like calls funnel into
+ * session_recv(), write-like calls into session_send(); fds without a
+ * session go straight to libc.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "fdtab.h"
+#include "log.h"
+#include "real.h"
+#include "session.h"
+#include "hook.h"
+
+extern void __chk_fail(void) __attribute__((noreturn));
+/* The fortified variants glibc's headers call under _FORTIFY_SOURCE. */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+    int flags, struct sockaddr *sa, socklen_t *salen);
+
+static ssize_t
+io_recv(struct session *s, int fd, const struct iovec *iov, int n, int flags)
+{
+	ssize_t r = session_recv(s, fd, iov, n, flags);
+
+	session_put(s);
+	return hook_ret(r);
+}
+
+static ssize_t
+io_send(struct session *s, int fd, const struct iovec *iov, int n, int flags)
+{
+	ssize_t r = session_send(s, fd, iov, n, flags);
+
+	session_put(s);
+	return hook_ret(r);
+}
+
+HOOK ssize_t
+read(int fd, void *buf, size_t len)
+{
+	struct session *s;
+	struct iovec v = { buf, len };
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_read(fd, buf, len);
+	return io_recv(s, fd, &v, 1, 0);
+}
+
+HOOK ssize_t
+__read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+HOOK ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	struct session *s;
+	struct iovec v = { (void *)buf, len };
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_write(fd, buf, len);
+	return io_send(s, fd, &v, 1, 0);
+}
+
+HOOK ssize_t
+recv(int fd, void *buf, size_t len, int flags)
+{
+	struct session *s;
+	struct iovec v = { buf, len };
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_recv(fd, buf, len, flags);
+	return io_recv(s, fd, &v, 1, flags);
+}
+
+HOOK ssize_t
+__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+HOOK ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+	struct session *s;
+	struct iovec v = { (void *)buf, len };
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_send(fd, buf, len, flags);
+	return io_send(s, fd, &v, 1, flags);
+}
+
+HOOK ssize_t
+recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa,
+    socklen_t *salen)
+{
+	struct session *s;
+	struct iovec v = { buf, len };
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_recvfrom(fd, buf, len, flags, sa, salen);
+	/* As for any connected TCP socket, no source address is returned. */
+	if (sa != NULL && salen != NULL)
+		*salen = 0;
+	return io_recv(s, fd, &v, 1, flags);
+}
+
+HOOK ssize_t
+__recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+    struct sockaddr *sa, socklen_t *salen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, sa, salen);
+}
+
+HOOK ssize_t
+sendto(int fd, const void *buf, size_t len, int flags,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct session *s;
+	struct iovec v = { (void *)buf, len };
+	int r;
+
+	if ((flags & MSG_FASTOPEN) && sa != NULL && !fdtab_maybe(fd)) {
+		/*
+		 * TCP Fast Open would put the data in the SYN, before any
+		 * handshake: connect normally instead (sealed or not, the
+		 * policy decides), then send.
+		 */
+		r = conn_connect(fd, sa, salen);
+		if (r < 0 && r != -EINPROGRESS)
+			return hook_ret(r);
+		flags &= ~MSG_FASTOPEN;
+		if ((s = fdtab_get(fd)) == NULL)
+			return real_send(fd, buf, len, flags);
+		return io_send(s, fd, &v, 1, flags);
+	}
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_sendto(fd, buf, len, flags, sa, salen);
+	return io_send(s, fd, &v, 1, flags);
+}
+
+HOOK ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct session *s;
+	ssize_t r;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_recvmsg(fd, msg, flags);
+	msg->msg_namelen = 0;
+	msg->msg_controllen = 0;
+	msg->msg_flags = 0;
+	r = io_recv(s, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+	return r;
+}
+
+HOOK ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct session *s;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_sendmsg(fd, msg, flags);
+	if (msg->msg_controllen != 0) {
+		session_put(s);
+		LOG(LOG_WARN, "control messages unsupported on a sealed socket");
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return io_send(s, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+}
+
+HOOK ssize_t
+readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct session *s;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_readv(fd, iov, iovcnt);
+	if (iovcnt < 0 || iovcnt > IOV_MAX) {
+		session_put(s);
+		errno = EINVAL;
+		return -1;
+	}
+	return io_recv(s, fd, iov, iovcnt, 0);
+}
+
+HOOK ssize_t
+writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct session *s;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_writev(fd, iov, iovcnt);
+	if (iovcnt < 0 || iovcnt > IOV_MAX) {
+		session_put(s);
+		errno = EINVAL;
+		return -1;
+	}
+	return io_send(s, fd, iov, iovcnt, 0);
+}
+
+/*
+ * sendfile onto a sealed socket, emulated: read the file, seal, write.  The
+ * offset (or the file position) advances by what the session accepted.
+ */
+static ssize_t
+sendfile_sealed(struct session *s, int out, int in, off_t *off, size_t count)
+{
+	enum { CHUNK = 256 * 1024 };
+	size_t want = count < CHUNK ? count : CHUNK;
+	struct iovec v;
+	ssize_t n, w;
+	char *buf;
+
+	if (count == 0) {
+		session_put(s);
+		return 0;
+	}
+	if ((buf = malloc(want)) == NULL) {
+		session_put(s);
+		errno = ENOMEM;
+		return -1;
+	}
+	n = off != NULL ? pread(in, buf, want, *off) : real_read(in, buf, want);
+	if (n <= 0) {
+		int e = errno;
+		free(buf);
+		session_put(s);
+		errno = e;
+		return n;
+	}
+	v.iov_base = buf;
+	v.iov_len = (size_t)n;
+	w = session_send(s, out, &v, 1, 0);
+	if (off != NULL) {
+		if (w > 0)
+			*off += w;
+	} else if (w < n) {
+		/* Give back what was read but not sent. */
+		(void)lseek(in, -(off_t)(n - (w > 0 ? w : 0)), SEEK_CUR);
+	}
+	free(buf);
+	session_put(s);
+	return hook_ret(w);
+}
+
+HOOK ssize_t
+sendfile(int out, int in, off_t *off, size_t count)
+{
+	struct session *s;
+
+	if ((s = fdtab_get(out)) == NULL)
+		return real_sendfile(out, in, off, count);
+	return sendfile_sealed(s, out, in, off, count);
+}
+
+HOOK ssize_t
+sendfile64(int out, int in, off_t *off, size_t count)
+{
+	return sendfile(out, in, off, count);
+}
+
+HOOK ssize_t
+splice(int in, off_t *inoff, int out, off_t *outoff, size_t len,
+    unsigned int flags)
+{
+	struct session *s;
+	int fds[2] = { in, out }, i;
+
+	for (i = 0; i < 2; i++) {
+		if ((s = fdtab_get(fds[i])) == NULL)
+			continue;
+		session_put(s);
+		LOG(LOG_WARN, "splice() on a sealed socket is not supported; "
+		    "refusing it");
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return real_splice(in, inoff, out, outoff, len, flags);
+}

@@ -1,0 +1,107 @@
+/*
+ * init: see init.h.
+ *
+ * Exit: a program that returns from main() or calls exit() with sealed
+ * sockets still open must end each stream with the end-of-stream mark, or
+ * its peer would read a truncation error.  The destructor does that for
+ * every session this process still has in the table.  _exit() and death by
+ * signal skip destructors, and the peer then sees a truncation, as it
+ * should.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fdtab.h"
+#include "log.h"
+#include "policy.h"
+#include "real.h"
+#include "session.h"
+#include "init.h"
+
+#define DEFAULT_POLICY "/etc/sockseal/policy"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static struct policy *init_pol;
+static bool init_accept;
+
+static void
+init_die(const char *msg)
+{
+	char line[POLICY_ERRLEN + 64];
+	int n;
+
+	n = snprintf(line, sizeof(line), "sockseal[%ld]: error: %s\n",
+	    (long)getpid(), msg);
+	if (n > 0)
+		(void)real_write(STDERR_FILENO, line,
+		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	_exit(1);
+}
+
+static void
+init_run(void)
+{
+	char err[POLICY_ERRLEN];
+	const char *path;
+	size_t i;
+	int saved = errno;
+
+	real_init();
+	log_init();
+	if (sodium_init() < 0)
+		init_die("libsodium failed to initialise");
+	path = getenv("SOCKSEAL_POLICY");
+	if (path == NULL || *path == '\0')
+		path = DEFAULT_POLICY;
+	if (policy_load(path, &init_pol, err) < 0)
+		init_die(err);
+	for (i = 0; i < policy_nrules(init_pol); i++) {
+		const struct policy_rule *r = policy_rule_at(init_pol, i);
+		if (r->dir == POLICY_ACCEPT && !r->plain)
+			init_accept = true;
+	}
+	LOG(LOG_DEBUG, "policy %s: %zu rules", path, policy_nrules(init_pol));
+	errno = saved;
+}
+
+const struct policy *
+shim_policy(void)
+{
+	pthread_once(&init_once, init_run);
+	return init_pol;
+}
+
+bool
+shim_has_accept_rules(void)
+{
+	pthread_once(&init_once, init_run);
+	return init_accept;
+}
+
+__attribute__((constructor)) static void
+init_ctor(void)
+{
+	pthread_once(&init_once, init_run);
+}
+
+__attribute__((destructor)) static void
+init_dtor(void)
+{
+	enum { BATCH = 256 };
+	int fds[BATCH], n, i;
+	struct session *ss[BATCH];
+	int saved = errno;
+
+	n = fdtab_snapshot(fds, ss, BATCH);
+	for (i = 0; i < n; i++) {
+		session_exit(ss[i], fds[i]);
+		session_put(ss[i]);
+	}
+	errno = saved;
+}

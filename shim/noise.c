@@ -1,0 +1,530 @@
+/*
+ * noise: Noise_NNpsk0_25519_{ChaChaPoly,AESGCM}_SHA256, Noise revision 34.
+ *
+ * SymmetricState (ck, h, cs) and CipherState (k, n) as in the spec, sections
+ * 5.1 and 5.2; HKDF (section 4.3) from HMAC-SHA-256.  The handshake runs the
+ * NNpsk0 pattern only:
+ *
+ *     -> psk, e        MixKeyAndHash(psk); e: MixHash(e.pub), MixKey(e.pub)
+ *     <- e, ee         e: MixHash(e.pub), MixKey(e.pub); ee: MixKey(DH(e, re))
+ *
+ * (the extra MixKey(e.pub) is the psk-mode rule of section 9.2), each message
+ * followed by EncryptAndHash(payload).  hs->step counts the messages done;
+ * a failed read or a split sets it to -1 so the state cannot be reused.
+ *
+ * Pure: no I/O; libsodium may read its random source for fresh ephemerals.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "noise.h"
+
+#define NONCE_MAX UINT64_MAX   /* reserved for Rekey() */
+
+static const char proto_chachapoly[] = "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
+static const char proto_aesgcm[]     = "Noise_NNpsk0_25519_AESGCM_SHA256";
+
+/* noise_suite_available(suite): true where libsodium can run it here. */
+bool
+noise_suite_available(int suite)
+{
+	/* Idempotent; is_available() only answers after sodium_init(). */
+	if (sodium_init() < 0)
+		return false;
+	switch (suite) {
+	case NOISE_CHACHAPOLY:
+		return true;
+	case NOISE_AESGCM:
+		return crypto_aead_aes256gcm_is_available() == 1;
+	default:
+		return false;
+	}
+}
+
+/* ---- CipherState ------------------------------------------------------- */
+
+/* The 96-bit AEAD nonce: 4 zero bytes, then n (LE for ChaCha, BE for GCM). */
+static void
+nonce_encode(int suite, uint64_t n, uint8_t nonce[12])
+{
+	int i;
+
+	memset(nonce, 0, 4);
+	for (i = 0; i < 8; i++) {
+		uint8_t b = (uint8_t)(n >> (8 * i));
+
+		if (suite == NOISE_AESGCM)
+			nonce[11 - i] = b;
+		else
+			nonce[4 + i] = b;
+	}
+}
+
+/* ENCRYPT(k, n, ad, pt): OUT gets len + 16 bytes; OUT may equal PT. */
+static void
+aead_encrypt(int suite, const uint8_t k[NOISE_KEYLEN], uint64_t n,
+    const uint8_t *ad, size_t adlen, const uint8_t *pt, size_t len,
+    uint8_t *out)
+{
+	uint8_t nonce[12];
+
+	nonce_encode(suite, n, nonce);
+	if (suite == NOISE_AESGCM)
+		crypto_aead_aes256gcm_encrypt(out, NULL, pt, len, ad, adlen,
+		    NULL, nonce, k);
+	else
+		crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, pt, len,
+		    ad, adlen, NULL, nonce, k);
+}
+
+/* DECRYPT(k, n, ad, ct): 0 or -EBADMSG; OUT may equal CT. */
+static int
+aead_decrypt(int suite, const uint8_t k[NOISE_KEYLEN], uint64_t n,
+    const uint8_t *ad, size_t adlen, const uint8_t *ct, size_t ctlen,
+    uint8_t *out)
+{
+	uint8_t nonce[12];
+	int rc;
+
+	nonce_encode(suite, n, nonce);
+	if (suite == NOISE_AESGCM)
+		rc = crypto_aead_aes256gcm_decrypt(out, NULL, NULL, ct, ctlen,
+		    ad, adlen, nonce, k);
+	else
+		rc = crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL,
+		    ct, ctlen, ad, adlen, nonce, k);
+	return rc == 0 ? 0 : -EBADMSG;
+}
+
+static void
+cipher_init(struct noise_cipher *c, int suite, const uint8_t k[NOISE_KEYLEN])
+{
+	memcpy(c->k, k, NOISE_KEYLEN);
+	c->n = 0;
+	c->suite = suite;
+	c->has_key = true;
+}
+
+/*
+ * noise_cipher_encrypt(c, ad, adlen, pt, len, out): EncryptWithAd; OUT gets
+ * len + 16 bytes, in place allowed.  0, or -EINVAL (no key) / -EOVERFLOW
+ * (nonce exhausted) with OUT zeroed.  Noise would pass plaintext through
+ * when there is no key; in this protocol that only happens by mistake, so
+ * fail closed instead.
+ */
+int
+noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad, size_t adlen,
+    const uint8_t *pt, size_t len, uint8_t *out)
+{
+	int rc;
+
+	if (!c->has_key) {
+		rc = -EINVAL;
+		goto err0;
+	}
+	if (c->n == NONCE_MAX) {
+		rc = -EOVERFLOW;
+		goto err0;
+	}
+	aead_encrypt(c->suite, c->k, c->n, ad, adlen, pt, len, out);
+	c->n++;
+
+	/* Success! */
+	return 0;
+
+err0:
+	/* Failure!  Never leave plaintext in OUT (it may be PT). */
+	sodium_memzero(out, len + NOISE_TAGLEN);
+	return rc;
+}
+
+/*
+ * noise_cipher_decrypt(c, ad, adlen, ct, ctlen, out): DecryptWithAd; OUT gets
+ * ctlen - 16 bytes, in place allowed.  0 or -EBADMSG; n advances on success.
+ */
+int
+noise_cipher_decrypt(struct noise_cipher *c, const uint8_t *ad, size_t adlen,
+    const uint8_t *ct, size_t ctlen, uint8_t *out)
+{
+	if (!c->has_key || c->n == NONCE_MAX || ctlen < NOISE_TAGLEN)
+		return -EBADMSG;
+	if (aead_decrypt(c->suite, c->k, c->n, ad, adlen, ct, ctlen, out))
+		return -EBADMSG;
+	c->n++;
+	return 0;
+}
+
+/* noise_cipher_rekey(c): k = first 32 bytes of ENCRYPT(k, 2^64-1, "", 0^32);
+ * n is unchanged (spec section 11.3). */
+void
+noise_cipher_rekey(struct noise_cipher *c)
+{
+	uint8_t buf[NOISE_KEYLEN + NOISE_TAGLEN];
+
+	if (!c->has_key)
+		return;
+	memset(buf, 0, NOISE_KEYLEN);
+	aead_encrypt(c->suite, c->k, NONCE_MAX, NULL, 0, buf, NOISE_KEYLEN,
+	    buf);
+	memcpy(c->k, buf, NOISE_KEYLEN);
+	sodium_memzero(buf, sizeof(buf));
+}
+
+/* noise_cipher_wipe(c): erase the key (and forget there was one). */
+void
+noise_cipher_wipe(struct noise_cipher *c)
+{
+	sodium_memzero(c, sizeof(*c));
+}
+
+/* ---- SymmetricState ---------------------------------------------------- */
+
+/* HMAC-SHA-256(key, a || b), any key length. */
+static void
+hmac2(const uint8_t *key, size_t klen, const uint8_t *a, size_t alen,
+    const uint8_t *b, size_t blen, uint8_t out[NOISE_HASHLEN])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, key, klen);
+	if (alen != 0)
+		crypto_auth_hmacsha256_update(&st, a, alen);
+	if (blen != 0)
+		crypto_auth_hmacsha256_update(&st, b, blen);
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}
+
+/* HKDF(ck, ikm) with 2 outputs, or 3 if OUT3 is not NULL (section 4.3). */
+static void
+hkdf(const uint8_t ck[NOISE_HASHLEN], const uint8_t *ikm, size_t ikmlen,
+    uint8_t out1[NOISE_HASHLEN], uint8_t out2[NOISE_HASHLEN],
+    uint8_t out3[NOISE_HASHLEN])
+{
+	static const uint8_t one = 1, two = 2, three = 3;
+	uint8_t temp_key[NOISE_HASHLEN];
+
+	hmac2(ck, NOISE_HASHLEN, ikm, ikmlen, NULL, 0, temp_key);
+	hmac2(temp_key, NOISE_HASHLEN, &one, 1, NULL, 0, out1);
+	hmac2(temp_key, NOISE_HASHLEN, out1, NOISE_HASHLEN, &two, 1, out2);
+	if (out3 != NULL)
+		hmac2(temp_key, NOISE_HASHLEN, out2, NOISE_HASHLEN, &three, 1,
+		    out3);
+	sodium_memzero(temp_key, sizeof(temp_key));
+}
+
+/* h = HASH(h || data) into NEWH (which may be hs->h). */
+static void
+hash_with(const uint8_t h[NOISE_HASHLEN], const uint8_t *data, size_t len,
+    uint8_t newh[NOISE_HASHLEN])
+{
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, h, NOISE_HASHLEN);
+	if (len != 0)
+		crypto_hash_sha256_update(&st, data, len);
+	crypto_hash_sha256_final(&st, newh);
+}
+
+static void
+mix_hash(struct noise_hs *hs, const uint8_t *data, size_t len)
+{
+	hash_with(hs->h, data, len, hs->h);
+}
+
+static void
+mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
+{
+	uint8_t temp_k[NOISE_HASHLEN];
+
+	hkdf(hs->ck, ikm, len, hs->ck, temp_k, NULL);
+	cipher_init(&hs->cs, hs->suite, temp_k);
+	sodium_memzero(temp_k, sizeof(temp_k));
+}
+
+static void
+mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
+{
+	uint8_t temp_h[NOISE_HASHLEN], temp_k[NOISE_HASHLEN];
+
+	hkdf(hs->ck, ikm, len, hs->ck, temp_h, temp_k);
+	mix_hash(hs, temp_h, sizeof(temp_h));
+	cipher_init(&hs->cs, hs->suite, temp_k);
+	sodium_memzero(temp_h, sizeof(temp_h));
+	sodium_memzero(temp_k, sizeof(temp_k));
+}
+
+/* EncryptAndHash: OUT gets len + 16 bytes (cs always has a key here). */
+static int
+encrypt_and_hash(struct noise_hs *hs, const uint8_t *pt, size_t len,
+    uint8_t *out)
+{
+	int rc;
+
+	if ((rc = noise_cipher_encrypt(&hs->cs, hs->h, NOISE_HASHLEN, pt, len,
+	    out)) != 0)
+		return rc;
+	mix_hash(hs, out, len + NOISE_TAGLEN);
+	return 0;
+}
+
+/* DecryptAndHash: h must absorb the ciphertext, which OUT may overwrite. */
+static int
+decrypt_and_hash(struct noise_hs *hs, const uint8_t *ct, size_t ctlen,
+    uint8_t *out)
+{
+	uint8_t newh[NOISE_HASHLEN];
+	int rc;
+
+	hash_with(hs->h, ct, ctlen, newh);
+	if ((rc = noise_cipher_decrypt(&hs->cs, hs->h, NOISE_HASHLEN, ct, ctlen,
+	    out)) != 0)
+		return rc;
+	memcpy(hs->h, newh, NOISE_HASHLEN);
+	return 0;
+}
+
+/* ---- HandshakeState ---------------------------------------------------- */
+
+/*
+ * noise_hs_init(hs, suite, initiator, prologue, plen, psk): InitializeSymmetric
+ * with the protocol name of SUITE, MixHash(prologue), remember PSK.
+ * Returns 0 or -EINVAL (unknown or unavailable suite).
+ */
+int
+noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
+    const uint8_t *prologue, size_t plen, const uint8_t psk[NOISE_KEYLEN])
+{
+	const char *name;
+	size_t namelen;
+
+	sodium_memzero(hs, sizeof(*hs));
+	hs->step = -1;
+	if (!noise_suite_available(suite) || psk == NULL ||
+	    (prologue == NULL && plen != 0))
+		return -EINVAL;
+	name = suite == NOISE_AESGCM ? proto_aesgcm : proto_chachapoly;
+	namelen = strlen(name);
+
+	/* h = name zero-padded if it fits in HASHLEN, else HASH(name). */
+	if (namelen <= NOISE_HASHLEN)
+		memcpy(hs->h, name, namelen);
+	else
+		crypto_hash_sha256(hs->h, (const uint8_t *)name, namelen);
+	memcpy(hs->ck, hs->h, NOISE_HASHLEN);
+	hs->suite = suite;
+	hs->initiator = initiator;
+	mix_hash(hs, prologue, plen);
+	memcpy(hs->psk, psk, NOISE_KEYLEN);
+	hs->step = 0;
+	return 0;
+}
+
+/* noise_hs_set_ephemeral(hs, sk): use SK as the local ephemeral private key
+ * (tests, vectors); without it a fresh one is generated. */
+void
+noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN])
+{
+	memcpy(hs->e_sk, sk, NOISE_DHLEN);
+	/* Clamping makes the result non-zero: this cannot fail. */
+	(void)crypto_scalarmult_base(hs->e_pk, hs->e_sk);
+	hs->e_set = true;
+}
+
+/* Token e, writing side: e.pub to OUT, MixHash, and MixKey (psk mode). */
+static void
+write_e(struct noise_hs *hs, uint8_t out[NOISE_DHLEN])
+{
+	if (!hs->e_set) {
+		randombytes_buf(hs->e_sk, NOISE_DHLEN);
+		(void)crypto_scalarmult_base(hs->e_pk, hs->e_sk);
+		hs->e_set = true;
+	}
+	memcpy(out, hs->e_pk, NOISE_DHLEN);
+	mix_hash(hs, hs->e_pk, NOISE_DHLEN);
+	mix_key(hs, hs->e_pk, NOISE_DHLEN);
+}
+
+/* Token e, reading side. */
+static void
+read_e(struct noise_hs *hs, const uint8_t in[NOISE_DHLEN])
+{
+	memcpy(hs->re, in, NOISE_DHLEN);
+	mix_hash(hs, hs->re, NOISE_DHLEN);
+	mix_key(hs, hs->re, NOISE_DHLEN);
+}
+
+/* Token ee: MixKey(DH(e, re)); -EBADMSG for a low-order peer key. */
+static int
+mix_ee(struct noise_hs *hs)
+{
+	uint8_t dh[NOISE_DHLEN];
+	int rc = 0;
+
+	if (crypto_scalarmult(dh, hs->e_sk, hs->re) != 0)
+		rc = -EBADMSG;
+	else
+		mix_key(hs, dh, NOISE_DHLEN);
+	sodium_memzero(dh, sizeof(dh));
+	return rc;
+}
+
+static bool
+payload_fits(size_t plen)
+{
+	return plen <= NOISE_MSGLEN - NOISE_DHLEN - NOISE_TAGLEN;
+}
+
+/* Checks shared by the reads; marks HS dead on a bad message. */
+static int
+read_check(struct noise_hs *hs, bool initiator, int step, const uint8_t *msg,
+    size_t mlen)
+{
+	if (hs->initiator != initiator || hs->step != step)
+		return -EINVAL;
+	if (msg == NULL || mlen < NOISE_DHLEN + NOISE_TAGLEN ||
+	    mlen > NOISE_MSGLEN) {
+		hs->step = -1;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * noise_hs_write1(hs, payload, plen, out, outlen): initiator's message 1
+ * (psk, e, payload); OUT gets 32 + plen + 16 bytes.  0 or -EINVAL.
+ */
+int
+noise_hs_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
+    uint8_t *out, size_t *outlen)
+{
+	int rc;
+
+	if (!hs->initiator || hs->step != 0 || !payload_fits(plen))
+		return -EINVAL;
+	mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
+	write_e(hs, out);
+	if ((rc = encrypt_and_hash(hs, payload, plen, out + NOISE_DHLEN)) != 0)
+		return rc;
+	*outlen = NOISE_DHLEN + plen + NOISE_TAGLEN;
+	hs->step = 1;
+	return 0;
+}
+
+/*
+ * noise_hs_read1(hs, msg, mlen, payload, plen): responder reads message 1;
+ * PAYLOAD gets mlen - 48 bytes.  0, -EBADMSG (HS dead) or -EINVAL.
+ */
+int
+noise_hs_read1(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    uint8_t *payload, size_t *plen)
+{
+	int rc;
+
+	if ((rc = read_check(hs, false, 0, msg, mlen)) != 0)
+		return rc;
+	mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
+	read_e(hs, msg);
+	if ((rc = decrypt_and_hash(hs, msg + NOISE_DHLEN, mlen - NOISE_DHLEN,
+	    payload)) != 0) {
+		hs->step = -1;
+		return rc;
+	}
+	*plen = mlen - NOISE_DHLEN - NOISE_TAGLEN;
+	hs->step = 1;
+	return 0;
+}
+
+/*
+ * noise_hs_write2(hs, payload, plen, out, outlen): responder's message 2
+ * (e, ee, payload).  0, -EINVAL, or -EBADMSG (peer's e is a low-order point).
+ */
+int
+noise_hs_write2(struct noise_hs *hs, const uint8_t *payload, size_t plen,
+    uint8_t *out, size_t *outlen)
+{
+	int rc;
+
+	if (hs->initiator || hs->step != 1 || !payload_fits(plen))
+		return -EINVAL;
+	write_e(hs, out);
+	if ((rc = mix_ee(hs)) != 0 ||
+	    (rc = encrypt_and_hash(hs, payload, plen, out + NOISE_DHLEN)) != 0) {
+		hs->step = -1;
+		sodium_memzero(out, NOISE_DHLEN + plen + NOISE_TAGLEN);
+		return rc;
+	}
+	*outlen = NOISE_DHLEN + plen + NOISE_TAGLEN;
+	hs->step = 2;
+	return 0;
+}
+
+/*
+ * noise_hs_read2(hs, msg, mlen, payload, plen): initiator reads message 2.
+ * 0, -EBADMSG (HS dead) or -EINVAL.
+ */
+int
+noise_hs_read2(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    uint8_t *payload, size_t *plen)
+{
+	int rc;
+
+	if ((rc = read_check(hs, true, 1, msg, mlen)) != 0)
+		return rc;
+	read_e(hs, msg);
+	if ((rc = mix_ee(hs)) != 0 ||
+	    (rc = decrypt_and_hash(hs, msg + NOISE_DHLEN, mlen - NOISE_DHLEN,
+	    payload)) != 0) {
+		hs->step = -1;
+		return rc;
+	}
+	*plen = mlen - NOISE_DHLEN - NOISE_TAGLEN;
+	hs->step = 2;
+	return 0;
+}
+
+/*
+ * noise_hs_split(hs, tx, rx): Split(); initiator sends with the first
+ * CipherState.  Erases ck, ephemeral, psk and cs; keeps h.  Out of order:
+ * TX and RX are left without a key.
+ */
+void
+noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
+    struct noise_cipher *rx)
+{
+	uint8_t k1[NOISE_HASHLEN], k2[NOISE_HASHLEN];
+
+	sodium_memzero(tx, sizeof(*tx));
+	sodium_memzero(rx, sizeof(*rx));
+	if (hs->step != 2)
+		return;
+	hkdf(hs->ck, NULL, 0, k1, k2, NULL);
+	cipher_init(tx, hs->suite, hs->initiator ? k1 : k2);
+	cipher_init(rx, hs->suite, hs->initiator ? k2 : k1);
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+
+	sodium_memzero(hs->ck, sizeof(hs->ck));
+	noise_cipher_wipe(&hs->cs);
+	sodium_memzero(hs->e_sk, sizeof(hs->e_sk));
+	sodium_memzero(hs->psk, sizeof(hs->psk));
+	hs->step = -1;
+}
+
+/* noise_hs_hash(hs, h): the handshake hash (valid after message 2). */
+void
+noise_hs_hash(const struct noise_hs *hs, uint8_t h[NOISE_HASHLEN])
+{
+	memcpy(h, hs->h, NOISE_HASHLEN);
+}
+
+/* noise_hs_wipe(hs): erase all secrets. */
+void
+noise_hs_wipe(struct noise_hs *hs)
+{
+	sodium_memzero(hs, sizeof(*hs));
+	hs->step = -1;
+}

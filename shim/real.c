@@ -1,0 +1,117 @@
+/*
+ * real: resolution of the interposed libc symbols.  See real.h.
+ *
+ * dlsym() may call malloc and may take the loader lock; it never calls the
+ * functions we interpose, so resolving lazily from inside a hook is safe.
+ * A symbol that libc lacks (close_range on an old glibc) resolves to NULL
+ * and its wrapper fails with ENOSYS instead of crashing the program.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stddef.h>
+
+#include "real.h"
+
+static void *
+real_sym(const char *name)
+{
+	void *p;
+	int saved = errno;
+
+	p = dlsym(RTLD_NEXT, name);
+	errno = saved;
+	return p;
+}
+
+/* REAL(ret, name, params, args): one lazily bound wrapper. */
+#define REAL(ret, name, params, args)                                     \
+	static ret (*p_##name) params;                                    \
+	ret real_##name params                                            \
+	{                                                                 \
+		ret (*f) params = __atomic_load_n(&p_##name, __ATOMIC_ACQUIRE); \
+		if (f == NULL) {                                          \
+			f = (ret (*) params)real_sym(#name);              \
+			if (f == NULL) {                                  \
+				errno = ENOSYS;                           \
+				return (ret)-1;                           \
+			}                                                 \
+			__atomic_store_n(&p_##name, f, __ATOMIC_RELEASE); \
+		}                                                         \
+		return f args;                                            \
+	}
+
+REAL(int, socket, (int domain, int type, int protocol), (domain, type, protocol))
+REAL(int, connect, (int fd, const struct sockaddr *sa, socklen_t len), (fd, sa, len))
+REAL(int, accept, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
+REAL(int, accept4, (int fd, struct sockaddr *sa, socklen_t *len, int flags), (fd, sa, len, flags))
+REAL(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len))
+REAL(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len))
+REAL(ssize_t, recv, (int fd, void *buf, size_t len, int flags), (fd, buf, len, flags))
+REAL(ssize_t, send, (int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags))
+REAL(ssize_t, recvfrom, (int fd, void *buf, size_t len, int flags, struct sockaddr *sa, socklen_t *salen), (fd, buf, len, flags, sa, salen))
+REAL(ssize_t, sendto, (int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t salen), (fd, buf, len, flags, sa, salen))
+REAL(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
+REAL(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
+REAL(ssize_t, readv, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
+REAL(ssize_t, writev, (int fd, const struct iovec *iov, int iovcnt), (fd, iov, iovcnt))
+REAL(ssize_t, sendfile, (int out, int in, off_t *off, size_t count), (out, in, off, count))
+REAL(int, close, (int fd), (fd))
+REAL(int, shutdown, (int fd, int how), (fd, how))
+REAL(int, dup, (int fd), (fd))
+REAL(int, dup2, (int fd, int fd2), (fd, fd2))
+REAL(int, dup3, (int fd, int fd2, int flags), (fd, fd2, flags))
+REAL(int, close_range, (unsigned int first, unsigned int last, int flags), (first, last, flags))
+REAL(int, getsockopt, (int fd, int level, int name, void *val, socklen_t *len), (fd, level, name, val, len))
+REAL(int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout))
+REAL(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask), (fds, n, ts, mask))
+REAL(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv), (n, r, w, e, tv))
+REAL(int, pselect, (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask), (n, r, w, e, ts, mask))
+REAL(ssize_t, splice, (int in, off_t *inoff, int out, off_t *outoff, size_t len, unsigned int flags), (in, inoff, out, outoff, len, flags))
+
+/*
+ * fcntl is variadic; every command we forward takes an int, a long or a
+ * pointer, all of which travel in one integer register, so forwarding one
+ * long is exact.  fcntl64 is the name glibc >= 2.28 binds under
+ * _FILE_OFFSET_BITS=64; it is the same function with 64-bit locks, so the
+ * shim always forwards to fcntl64 when libc has it.
+ */
+static int (*p_fcntl)(int, int, ...);
+
+int
+real_fcntl(int fd, int cmd, long arg)
+{
+	int (*f)(int, int, ...) = __atomic_load_n(&p_fcntl, __ATOMIC_ACQUIRE);
+
+	if (f == NULL) {
+		f = (int (*)(int, int, ...))real_sym("fcntl64");
+		if (f == NULL)
+			f = (int (*)(int, int, ...))real_sym("fcntl");
+		if (f == NULL) {
+			errno = ENOSYS;
+			return -1;
+		}
+		__atomic_store_n(&p_fcntl, f, __ATOMIC_RELEASE);
+	}
+	return f(fd, cmd, arg);
+}
+
+void
+real_init(void)
+{
+	int saved = errno;
+
+	/* Touch every symbol once, so no hook resolves under a lock later. */
+	(void)real_fcntl(-1, F_GETFD, 0);
+	(void)real_close(-1);
+	(void)real_dup(-1);
+	(void)real_read(-1, NULL, 0);
+	(void)real_write(-1, NULL, 0);
+	(void)real_recv(-1, NULL, 0, 0);
+	(void)real_send(-1, NULL, 0, 0);
+	(void)real_poll(NULL, 0, 0);
+	(void)real_shutdown(-1, 0);
+	(void)real_getsockopt(-1, 0, 0, NULL, NULL);
+	errno = saved;
+}

@@ -1,0 +1,62 @@
+/*
+ * real: the libc functions the shim interposes, resolved once with
+ * dlsym(RTLD_NEXT, …).  Inside the shim always call real_*(), never the
+ * public name, or the call re-enters the shim.
+ *
+ * Each real_*() resolves its symbol on first use, so hooks work before the
+ * constructor has run (another library's constructor may call connect()
+ * first) and from inside the loader.  Resolution is idempotent and racy by
+ * design: two threads resolving at once store the same pointer.
+ * real_init() resolves everything eagerly (constructor, before fork
+ * handlers take locks).
+ */
+#ifndef SOCKSEAL_REAL_H
+#define SOCKSEAL_REAL_H
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+void real_init(void);
+
+int     real_socket(int domain, int type, int protocol);
+int     real_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int     real_accept(int fd, struct sockaddr *sa, socklen_t *len);
+int     real_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+ssize_t real_read(int fd, void *buf, size_t len);
+ssize_t real_write(int fd, const void *buf, size_t len);
+ssize_t real_recv(int fd, void *buf, size_t len, int flags);
+ssize_t real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t real_recvfrom(int fd, void *buf, size_t len, int flags,
+    struct sockaddr *sa, socklen_t *salen);
+ssize_t real_sendto(int fd, const void *buf, size_t len, int flags,
+    const struct sockaddr *sa, socklen_t salen);
+ssize_t real_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t real_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t real_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t real_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t real_sendfile(int out, int in, off_t *off, size_t count);
+int     real_close(int fd);
+int     real_shutdown(int fd, int how);
+int     real_dup(int fd);
+int     real_dup2(int fd, int fd2);
+int     real_dup3(int fd, int fd2, int flags);
+int     real_fcntl(int fd, int cmd, long arg);
+int     real_close_range(unsigned int first, unsigned int last, int flags);
+int     real_getsockopt(int fd, int level, int name, void *val,
+    socklen_t *len);
+int     real_poll(struct pollfd *fds, nfds_t n, int timeout);
+int     real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+    const sigset_t *mask);
+int     real_select(int n, fd_set *r, fd_set *w, fd_set *e,
+    struct timeval *tv);
+int     real_pselect(int n, fd_set *r, fd_set *w, fd_set *e,
+    const struct timespec *ts, const sigset_t *mask);
+ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
+    size_t len, unsigned int flags);
+
+#endif

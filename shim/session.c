@@ -1,0 +1,1000 @@
+/*
+ * session: see session.h for the state machine and the lock order.
+ *
+ * Buffers.  The receive buffer holds up to SESSION_RBUF bytes of ciphertext:
+ * room for several whole records, so one read() takes a large chunk and the
+ * records in it are opened in place.  The transmit buffer holds one batch of
+ * at most SESSION_TBATCH records plus room for the end-of-stream mark.
+ * Both are allocated on first use.
+ *
+ * Handshake I/O is always non-blocking (MSG_DONTWAIT); a caller allowed to
+ * block waits in poll() up to the rule's deadline.  Data I/O uses the
+ * program's own blocking mode and flags, so a blocking read blocks in the
+ * kernel exactly where the program expects it to.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "real.h"
+#include "record.h"
+#include "session.h"
+
+#define SESSION_RBUF    (3 * 65536 + 1024)
+#define SESSION_TBATCH  4
+#define SESSION_TBUF    (SESSION_TBATCH * RECORD_MAXWIRE + RECORD_WIRELEN(0))
+#define PREFACE_LEN     8
+#define HS_MSGLEN       (NOISE_DHLEN + NOISE_TAGLEN)        /* 48 */
+#define HS_MSG1_WIRE    (PREFACE_LEN + 2 + HS_MSGLEN)       /* 58 */
+#define HS_MSG2_WIRE    (2 + HS_MSGLEN)                     /* 50 */
+#define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
+
+uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool
+session_fd_blocking(int fd)
+{
+	int fl = real_fcntl(fd, F_GETFL, 0);
+
+	return fl >= 0 && (fl & O_NONBLOCK) == 0;
+}
+
+struct session *
+session_new(int fd, const struct policy_rule *rule, bool initiator,
+    const struct sockaddr *peer)
+{
+	struct session *s;
+	struct stat st;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->refs = 1;
+	pthread_mutex_init(&s->rx_lock, NULL);
+	pthread_mutex_init(&s->tx_lock, NULL);
+	s->initiator = initiator;
+	s->state = initiator ? SESSION_HS_SEND1 : SESSION_HS_WAIT1;
+	s->rule = rule;
+	s->err = ECONNRESET;
+	s->t_start = now_ms();
+	s->owner = getpid();
+	s->hs_deadline = s->t_start + rule->timeout_ms;
+	log_addr(peer, s->peer, sizeof(s->peer));
+	if (fstat(fd, &st) == 0) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	return s;
+}
+
+void
+session_ref(struct session *s)
+{
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+session_put(struct session *s)
+{
+	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (s->hs != NULL) {
+		noise_hs_wipe(s->hs);
+		free(s->hs);
+	}
+	noise_cipher_wipe(&s->tx);
+	noise_cipher_wipe(&s->rx);
+	if (s->rbuf != NULL) {
+		sodium_memzero(s->rbuf, SESSION_RBUF);
+		free(s->rbuf);
+	}
+	if (s->tbuf != NULL)
+		free(s->tbuf);
+	pthread_mutex_destroy(&s->rx_lock);
+	pthread_mutex_destroy(&s->tx_lock);
+	free(s);
+}
+
+/* Caller holds the lock(s) of the side that noticed.  Logs once. */
+static void
+session_fail(struct session *s, int err, const char *why)
+{
+	if (session_state(s) == SESSION_DEAD)
+		return;
+	s->err = err;
+	__atomic_store_n(&s->state, SESSION_DEAD, __ATOMIC_RELEASE);
+	LOG(LOG_WARN, "connection %s %s (rule %s:%d) failed: %s",
+	    s->initiator ? "to" : "from", s->peer, s->rule->file,
+	    s->rule->line, why);
+}
+
+static int
+rbuf_alloc(struct session *s)
+{
+	if (s->rbuf == NULL && (s->rbuf = malloc(SESSION_RBUF)) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+tbuf_alloc(struct session *s)
+{
+	if (s->tbuf == NULL && (s->tbuf = malloc(SESSION_TBUF)) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Make room for at least one whole record after rend. */
+static void
+rbuf_compact(struct session *s)
+{
+	if (s->rstart == s->rend) {
+		s->rstart = s->rend = 0;
+		return;
+	}
+	if (SESSION_RBUF - s->rend >= RECORD_MAXWIRE)
+		return;
+	memmove(s->rbuf, s->rbuf + s->rstart, s->rend - s->rstart);
+	s->rend -= s->rstart;
+	s->rstart = 0;
+}
+
+/* Wait for EVENTS on FD until DEADLINE (ms).  0, -ETIMEDOUT or -errno. */
+static int
+wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	uint64_t now;
+	int r;
+
+	for (;;) {
+		now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = real_poll(&p, 1, (int)(deadline - now));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Write the queued ciphertext.  FLAGS go to send() (0: write()).  With
+ * DEADLINE non-zero, waits for writability until then.  Returns 0 when the
+ * queue is empty, -EAGAIN, -EINTR or the socket's error.
+ */
+static int
+tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
+{
+	ssize_t n;
+	int r;
+
+	while (s->toff < s->tend) {
+		if (flags != 0)
+			n = real_send(fd, s->tbuf + s->toff, s->tend - s->toff,
+			    flags);
+		else
+			n = real_write(fd, s->tbuf + s->toff, s->tend - s->toff);
+		if (n > 0) {
+			s->toff += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EIO;
+		if (errno == EAGAIN && deadline != 0) {
+			if ((r = wait_fd(fd, POLLOUT, deadline)) < 0)
+				return r;
+			continue;
+		}
+		return -errno;
+	}
+	s->toff = s->tend = 0;
+	return 0;
+}
+
+/*
+ * Handshake input: have at least NEED bytes in the receive buffer.
+ * 0, -EAGAIN, -ETIMEDOUT, -ECONNRESET (peer closed) or -errno.
+ */
+static int
+hs_fill(struct session *s, int fd, size_t need, bool may_block)
+{
+	ssize_t n;
+	int r;
+
+	while (s->rend - s->rstart < need) {
+		n = real_recv(fd, s->rbuf + s->rend, SESSION_RBUF - s->rend,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			s->rend += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (now_ms() >= s->hs_deadline)
+			return -ETIMEDOUT;
+		if (!may_block)
+			return -EAGAIN;
+		if ((r = wait_fd(fd, POLLIN, s->hs_deadline)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void
+preface_make(uint8_t p[PREFACE_LEN], int suite)
+{
+	p[0] = 'S'; p[1] = 'K'; p[2] = 'S'; p[3] = 'L';
+	p[4] = 1; p[5] = (uint8_t)suite; p[6] = 0; p[7] = 0;
+}
+
+static bool
+suite_accepted(const struct policy_rule *rule, int suite)
+{
+	if (suite != NOISE_CHACHAPOLY && suite != NOISE_AESGCM)
+		return false;
+	if (rule->cipher != POLICY_CIPHER_DEFAULT && (int)rule->cipher != suite)
+		return false;
+	return noise_suite_available(suite);
+}
+
+/* Initiator: queue preface + message 1. */
+static int
+hs_send1(struct session *s)
+{
+	const struct policy_rule *rule = s->rule;
+	uint8_t *p;
+	size_t mlen;
+	int r;
+
+	s->suite = rule->cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
+	    NOISE_CHACHAPOLY;
+	if ((s->hs = malloc(sizeof(*s->hs))) == NULL)
+		return -ENOMEM;
+	p = s->tbuf;
+	preface_make(p, s->suite);
+	r = noise_hs_init(s->hs, s->suite, true, p, PREFACE_LEN,
+	    rule->keys[0]->key);
+	if (r < 0)
+		return r;
+	if ((r = noise_hs_write1(s->hs, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
+		return r;
+	p[PREFACE_LEN] = (uint8_t)(mlen >> 8);
+	p[PREFACE_LEN + 1] = (uint8_t)mlen;
+	s->toff = 0;
+	s->tend = PREFACE_LEN + 2 + mlen;
+	return 0;
+}
+
+/* Initiator: message 2 is buffered; check it and split. */
+static int
+hs_recv2(struct session *s, const char **why)
+{
+	uint8_t *m = s->rbuf + s->rstart;
+	uint8_t payload[1];
+	size_t plen;
+
+	if (((size_t)m[0] << 8 | m[1]) != HS_MSGLEN) {
+		*why = "bad handshake message 2 length";
+		return -EBADMSG;
+	}
+	if (noise_hs_read2(s->hs, m + 2, HS_MSGLEN, payload, &plen) < 0 ||
+	    plen != 0) {
+		*why = "handshake message 2 failed authentication";
+		return -EBADMSG;
+	}
+	s->rstart += HS_MSG2_WIRE;
+	noise_hs_split(s->hs, &s->tx, &s->rx);
+	return 0;
+}
+
+/* Responder: check the preface (the first 8 bytes are buffered). */
+static int
+hs_preface(struct session *s, const char **why)
+{
+	const uint8_t *p = s->rbuf + s->rstart;
+
+	if (memcmp(p, "SKSL", 4) != 0) {
+		*why = "no sockseal preface (plaintext or foreign client)";
+		return -EPROTO;
+	}
+	if (p[4] != 1) {
+		*why = "unsupported protocol version";
+		return -EPROTO;
+	}
+	if (p[6] != 0 || p[7] != 0) {
+		*why = "bad preface";
+		return -EPROTO;
+	}
+	if (!suite_accepted(s->rule, p[5])) {
+		*why = "cipher suite not accepted by the rule";
+		return -EPROTO;
+	}
+	s->suite = p[5];
+	return 0;
+}
+
+/*
+ * Responder: message 1 is buffered after the preface; find the key by trial
+ * decryption, queue message 2 and split.
+ */
+static int
+hs_recv1(struct session *s, const char **why)
+{
+	const struct policy_rule *rule = s->rule;
+	uint8_t *p = s->rbuf + s->rstart;
+	uint8_t payload[1], *out;
+	size_t plen, mlen;
+	int i;
+
+	if (((size_t)p[PREFACE_LEN] << 8 | p[PREFACE_LEN + 1]) != HS_MSGLEN) {
+		*why = "bad handshake message 1 length";
+		return -EBADMSG;
+	}
+	if ((s->hs = malloc(sizeof(*s->hs))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < rule->nkeys; i++) {
+		if (noise_hs_init(s->hs, s->suite, false, p, PREFACE_LEN,
+		    rule->keys[i]->key) < 0)
+			break;
+		if (noise_hs_read1(s->hs, p + PREFACE_LEN + 2, HS_MSGLEN,
+		    payload, &plen) == 0 && plen == 0)
+			break;
+		noise_hs_wipe(s->hs);
+	}
+	if (i == rule->nkeys) {
+		*why = "handshake message 1 failed authentication (wrong key?)";
+		return -EBADMSG;
+	}
+	s->rstart += HS_MSG1_WIRE;
+	out = s->tbuf;
+	if (noise_hs_write2(s->hs, NULL, 0, out + 2, &mlen) < 0) {
+		*why = "cannot write handshake message 2";
+		return -EBADMSG;
+	}
+	out[0] = (uint8_t)(mlen >> 8);
+	out[1] = (uint8_t)mlen;
+	s->toff = 0;
+	s->tend = 2 + mlen;
+	noise_hs_split(s->hs, &s->tx, &s->rx);
+	LOG(LOG_DEBUG, "peer %s used key %s", s->peer, rule->keys[i]->name);
+	return 0;
+}
+
+static void
+hs_done(struct session *s)
+{
+	noise_hs_wipe(s->hs);
+	free(s->hs);
+	s->hs = NULL;
+	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
+	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
+	    s->initiator ? "to" : "from", s->peer, s->rule->file,
+	    s->rule->line, s->suite == NOISE_AESGCM ? "aesgcm" : "chachapoly");
+}
+
+/* One pass of the machine; both locks held. */
+static int
+hs_run(struct session *s, int fd, bool may_block)
+{
+	const char *why = NULL;
+	uint64_t dl = may_block ? s->hs_deadline : 0;
+	int r;
+
+	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
+		return r;
+	for (;;) {
+		switch (session_state(s)) {
+		case SESSION_HS_SEND1:
+			if ((r = hs_send1(s)) < 0) {
+				why = "cannot start handshake";
+				goto fail;
+			}
+			__atomic_store_n(&s->state, SESSION_HS_WAIT2,
+			    __ATOMIC_RELEASE);
+			break;
+		case SESSION_HS_WAIT2:
+			r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, dl);
+			if (r == 0)
+				r = hs_fill(s, fd, HS_MSG2_WIRE, may_block);
+			if (r == -EAGAIN || r == -EINTR)
+				return r;
+			if (r < 0)
+				goto io_fail;
+			if ((r = hs_recv2(s, &why)) < 0)
+				goto fail;
+			hs_done(s);
+			return 0;
+		case SESSION_HS_WAIT1:
+			r = hs_fill(s, fd, PREFACE_LEN, may_block);
+			if (r == 0) {
+				if ((r = hs_preface(s, &why)) < 0)
+					goto fail;
+				r = hs_fill(s, fd, HS_MSG1_WIRE, may_block);
+			}
+			if (r == -EAGAIN || r == -EINTR)
+				return r;
+			if (r < 0)
+				goto io_fail;
+			if ((r = hs_recv1(s, &why)) < 0)
+				goto fail;
+			hs_done(s);
+			/* Message 2 is queued; send it now if we can. */
+			r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, dl);
+			if (r < 0 && r != -EAGAIN && r != -EINTR) {
+				why = "cannot send handshake message 2";
+				goto fail;
+			}
+			return 0;
+		case SESSION_OPEN:
+			return 0;
+		default:
+			return -s->err;
+		}
+	}
+
+io_fail:
+	switch (r) {
+	case -ETIMEDOUT:
+		why = "handshake timed out";
+		break;
+	case -ECONNRESET:
+		why = "peer closed the connection during the handshake";
+		break;
+	default:
+		why = strerror(-r);
+		break;
+	}
+fail:
+	session_fail(s, ECONNRESET, why ? why : strerror(-r));
+	return -ECONNRESET;
+}
+
+int
+session_handshake(struct session *s, int fd, bool may_block)
+{
+	int r;
+
+	if (session_state(s) == SESSION_OPEN)
+		return 0;
+	pthread_mutex_lock(&s->rx_lock);
+	pthread_mutex_lock(&s->tx_lock);
+	r = hs_run(s, fd, may_block);
+	pthread_mutex_unlock(&s->tx_lock);
+	pthread_mutex_unlock(&s->rx_lock);
+	return r;
+}
+
+/* Drive the handshake from a data call with the program's FLAGS. */
+static int
+hs_from_call(struct session *s, int fd, int flags)
+{
+	bool may_block;
+
+	if (session_state(s) == SESSION_OPEN)
+		return 0;
+	if (session_state(s) == SESSION_DEAD)
+		return -s->err;
+	may_block = !(flags & MSG_DONTWAIT) && session_fd_blocking(fd);
+	return session_handshake(s, fd, may_block);
+}
+
+/* Copy LEN bytes from SRC into IOV starting at byte OFF of the iovec. */
+static void
+iov_put(const struct iovec *iov, int iovcnt, size_t off, const uint8_t *src,
+    size_t len)
+{
+	int i;
+	size_t c;
+
+	for (i = 0; i < iovcnt && len > 0; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		c = iov[i].iov_len - off;
+		if (c > len)
+			c = len;
+		memcpy((uint8_t *)iov[i].iov_base + off, src, c);
+		src += c;
+		len -= c;
+		off = 0;
+	}
+}
+
+static size_t
+iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t t = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/*
+ * Open the next whole record if one is buffered.  1: opened (s->pt/ptlen
+ * set, rx_eof for the mark), 0: need more bytes, <0: the session failed.
+ */
+static int
+rx_open_next(struct session *s)
+{
+	size_t wl;
+	int r;
+
+	r = record_peek(s->rbuf + s->rstart, s->rend - s->rstart, &wl);
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		session_fail(s, ECONNRESET, "bad record length");
+		return -ECONNRESET;
+	}
+	if (record_open(&s->rx, s->rbuf + s->rstart, wl, &s->pt, &s->ptlen) < 0) {
+		session_fail(s, ECONNRESET,
+		    "record failed authentication (tampered, replayed or reordered)");
+		return -ECONNRESET;
+	}
+	s->rstart += wl;
+	if (s->ptlen == 0)
+		s->rx_eof = true;
+	return 1;
+}
+
+static ssize_t
+rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	size_t want = iov_total(iov, iovcnt), total = 0, c;
+	int kflags = flags & MSG_DONTWAIT;
+	ssize_t n;
+	int r;
+
+	if (session_state(s) == SESSION_DEAD)
+		return -s->err;
+	if (want == 0)
+		return 0;
+	if ((r = rbuf_alloc(s)) < 0)
+		return r;
+	for (;;) {
+		/* Deliver what is buffered, opening whole records in place. */
+		while (total < want) {
+			if (s->ptlen > 0) {
+				c = s->ptlen < want - total ? s->ptlen : want - total;
+				iov_put(iov, iovcnt, total, s->pt, c);
+				total += c;
+				if (flags & MSG_PEEK)
+					return (ssize_t)total;
+				s->pt += c;
+				s->ptlen -= c;
+				s->bytes_in += c;
+				continue;
+			}
+			if (s->rx_eof)
+				break;
+			if ((r = rx_open_next(s)) < 0)
+				return total > 0 ? (ssize_t)total : r;
+			if (r == 0)
+				break;
+		}
+		if (total == want || s->rx_eof || s->rd_shut)
+			return (ssize_t)total;
+		if (total > 0 && !(flags & MSG_WAITALL))
+			return (ssize_t)total;
+
+		/* Need more ciphertext from the kernel. */
+		rbuf_compact(s);
+		if (kflags)
+			n = real_recv(fd, s->rbuf + s->rend,
+			    SESSION_RBUF - s->rend, kflags);
+		else
+			n = real_read(fd, s->rbuf + s->rend,
+			    SESSION_RBUF - s->rend);
+		if (n > 0) {
+			s->rend += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			if (s->rd_shut)
+				return (ssize_t)total;
+			session_fail(s, ECONNRESET,
+			    "connection ended without end-of-stream mark (truncated)");
+			return total > 0 ? (ssize_t)total : -ECONNRESET;
+		}
+		r = -errno;
+		if (total > 0)
+			return (ssize_t)total;
+		if (r != -EAGAIN && r != -EINTR)
+			session_fail(s, -r, strerror(-r));
+		return r;
+	}
+}
+
+ssize_t
+session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	ssize_t r;
+
+	if (flags & (MSG_OOB | MSG_ERRQUEUE | MSG_TRUNC)) {
+		LOG(LOG_WARN, "recv flags 0x%x unsupported on a sealed socket",
+		    flags);
+		return -EOPNOTSUPP;
+	}
+	if ((r = hs_from_call(s, fd, flags)) < 0)
+		return r;
+	pthread_mutex_lock(&s->rx_lock);
+	r = rx_locked(s, fd, iov, iovcnt, flags);
+	pthread_mutex_unlock(&s->rx_lock);
+	return r;
+}
+
+/*
+ * Seal up to one batch of the program's bytes, starting at byte OFF of IOV,
+ * into the (empty) transmit queue.  Returns the plaintext bytes sealed.
+ */
+static size_t
+tx_seal_batch(struct session *s, const struct iovec *iov, int iovcnt,
+    size_t off, size_t len)
+{
+	size_t sealed = 0, chunk, c, o;
+	uint8_t *dst;
+	int i, nrec = 0;
+
+	/* Find the iovec holding byte OFF. */
+	for (i = 0; i < iovcnt && off >= iov[i].iov_len; i++)
+		off -= iov[i].iov_len;
+	while (sealed < len && nrec < SESSION_TBATCH) {
+		chunk = len - sealed < RECORD_MAXPT ? len - sealed : RECORD_MAXPT;
+		dst = s->tbuf + s->tend;
+		if (i < iovcnt && iov[i].iov_len - off >= chunk) {
+			/* Contiguous: encrypt straight from the program's buffer. */
+			s->tend += record_seal(&s->tx,
+			    (const uint8_t *)iov[i].iov_base + off, chunk, dst);
+			off += chunk;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
+		} else {
+			/* Gather into place, then encrypt in place. */
+			for (o = 0; o < chunk; ) {
+				c = iov[i].iov_len - off;
+				if (c > chunk - o)
+					c = chunk - o;
+				memcpy(dst + RECORD_HDRLEN + o,
+				    (const uint8_t *)iov[i].iov_base + off, c);
+				o += c;
+				off += c;
+				if (off == iov[i].iov_len) {
+					i++;
+					off = 0;
+				}
+			}
+			s->tend += record_seal(&s->tx, dst + RECORD_HDRLEN, chunk,
+			    dst);
+		}
+		sealed += chunk;
+		nrec++;
+	}
+	return sealed;
+}
+
+static ssize_t
+tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	size_t len = iov_total(iov, iovcnt), total = 0, batch;
+	int kflags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+	int r;
+
+	if (session_state(s) == SESSION_DEAD)
+		return -s->err;
+	if (s->tx_shut) {
+		if (!(flags & MSG_NOSIGNAL))
+			raise(SIGPIPE);
+		return -EPIPE;
+	}
+	if ((r = tbuf_alloc(s)) < 0)
+		return r;
+	/* Whatever an earlier call left queued goes first. */
+	if ((r = tx_flush(s, fd, kflags, 0)) < 0)
+		goto err;
+	while (total < len) {
+		batch = tx_seal_batch(s, iov, iovcnt, total, len - total);
+		total += batch;
+		s->bytes_out += batch;
+		r = tx_flush(s, fd, kflags, 0);
+		if (r < 0) {
+			/* The batch is sealed and queued: it counts as sent. */
+			if (r == -EAGAIN || r == -EINTR)
+				return (ssize_t)total;
+			goto err;
+		}
+	}
+	return (ssize_t)total;
+err:
+	if (r == -EAGAIN || r == -EINTR)
+		return total > 0 ? (ssize_t)total : r;
+	session_fail(s, -r, strerror(-r));
+	return total > 0 ? (ssize_t)total : r;
+}
+
+ssize_t
+session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	ssize_t r;
+
+	if (flags & MSG_OOB) {
+		LOG(LOG_WARN, "MSG_OOB unsupported on a sealed socket");
+		return -EOPNOTSUPP;
+	}
+	if ((r = hs_from_call(s, fd, flags)) < 0)
+		return r;
+	pthread_mutex_lock(&s->tx_lock);
+	r = tx_locked(s, fd, iov, iovcnt, flags);
+	pthread_mutex_unlock(&s->tx_lock);
+	return r;
+}
+
+/* Queue and flush the end-of-stream mark; tx_lock held. */
+static int
+tx_eof(struct session *s, int fd, uint64_t deadline)
+{
+	int r;
+
+	if (s->tx_shut || session_state(s) != SESSION_OPEN)
+		return 0;
+	if ((r = tbuf_alloc(s)) < 0)
+		return r;
+	s->tend += record_seal(&s->tx, NULL, 0, s->tbuf + s->tend);
+	s->tx_shut = true;
+	r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, deadline);
+	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT)
+		session_fail(s, -r, strerror(-r));
+	return r;
+}
+
+int
+session_shutdown(struct session *s, int fd, int how)
+{
+	int r;
+
+	if (how == SHUT_WR || how == SHUT_RDWR) {
+		/* The mark needs keys: finish the handshake first (bounded). */
+		if (session_state(s) < SESSION_OPEN)
+			(void)session_handshake(s, fd, true);
+		pthread_mutex_lock(&s->tx_lock);
+		r = tx_eof(s, fd, now_ms() + s->rule->timeout_ms);
+		pthread_mutex_unlock(&s->tx_lock);
+		if (r < 0 && r != -EAGAIN)
+			LOG(LOG_INFO, "end-of-stream to %s not sent: %s", s->peer,
+			    strerror(-r));
+	}
+	if (how == SHUT_RD || how == SHUT_RDWR) {
+		pthread_mutex_lock(&s->rx_lock);
+		s->rd_shut = true;
+		pthread_mutex_unlock(&s->rx_lock);
+	}
+	return real_shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+static void
+session_log_end(struct session *s)
+{
+	LOG(LOG_INFO, "closed connection %s %s (rule %s:%d): %llu bytes in, "
+	    "%llu bytes out, %llu ms, %s", s->initiator ? "to" : "from",
+	    s->peer, s->rule->file, s->rule->line,
+	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+	    (unsigned long long)(now_ms() - s->t_start),
+	    session_state(s) == SESSION_DEAD ? "failed" : "ok");
+}
+
+static void
+arm_reset(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+void
+session_close_last(struct session *s, int fd)
+{
+	int saved = errno;
+
+	if (session_state(s) == SESSION_OPEN) {
+		pthread_mutex_lock(&s->tx_lock);
+		if (!s->tx_shut)
+			(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
+		else if (s->toff < s->tend)
+			(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
+			    now_ms() + CLOSE_WAIT_MS);
+		pthread_mutex_unlock(&s->tx_lock);
+	}
+	if (session_state(s) == SESSION_DEAD)
+		arm_reset(fd);
+	session_log_end(s);
+	errno = saved;
+}
+
+void
+session_exit(struct session *s, int fd)
+{
+	struct stat st;
+	int saved = errno;
+
+	if (session_state(s) != SESSION_OPEN)
+		goto out;
+	/*
+	 * A forked child that exits must not speak on its parent's
+	 * connections: the mark would reuse the parent's next nonce.
+	 */
+	if (s->owner != getpid())
+		goto out;
+	/* The fd may have been closed behind our back and reused. */
+	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino)
+		goto out;
+	if (pthread_mutex_trylock(&s->tx_lock) != 0)
+		goto out;
+	if (!s->tx_shut)
+		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
+	pthread_mutex_unlock(&s->tx_lock);
+out:
+	errno = saved;
+}
+
+int
+session_so_error(struct session *s)
+{
+	int e = 0;
+
+	if (session_state(s) == SESSION_DEAD && !s->err_reported) {
+		s->err_reported = true;
+		e = s->initiator ? ECONNREFUSED : s->err;
+	}
+	return e;
+}
+
+/* Is a whole record (or plaintext, or the end) waiting?  rx_lock held. */
+static bool
+rx_ready(struct session *s)
+{
+	size_t wl;
+
+	if (s->ptlen > 0 || s->rx_eof || s->rd_shut)
+		return true;
+	return s->rbuf != NULL &&
+	    record_peek(s->rbuf + s->rstart, s->rend - s->rstart, &wl) != 0;
+}
+
+short
+session_poll_prep(struct session *s, short want, short *kev)
+{
+	short ready = 0, rd = want & (POLLIN | POLLRDNORM);
+	short wr = want & (POLLOUT | POLLWRNORM);
+	int st = session_state(s);
+
+	*kev = want & ~(POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+	if (st == SESSION_DEAD)
+		return (short)(rd | wr | POLLERR);
+	if (st != SESSION_OPEN) {
+		/* Watch for what the handshake needs, not what was asked. */
+		*kev |= st == SESSION_HS_SEND1 ? POLLOUT : POLLIN;
+		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+			if (s->toff < s->tend)
+				*kev |= POLLOUT;
+			pthread_mutex_unlock(&s->tx_lock);
+		}
+		return 0;
+	}
+	if (rd) {
+		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+			if (rx_ready(s))
+				ready |= rd;
+			else
+				*kev |= rd;
+			pthread_mutex_unlock(&s->rx_lock);
+		} else {
+			*kev |= rd;
+		}
+	}
+	if (wr) {
+		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+			*kev |= s->toff < s->tend ? POLLOUT : wr;
+			pthread_mutex_unlock(&s->tx_lock);
+		} else {
+			*kev |= wr;
+		}
+	}
+	return ready;
+}
+
+short
+session_poll_after(struct session *s, int fd, short want, short krev)
+{
+	short rd = want & (POLLIN | POLLRDNORM);
+	short wr = want & (POLLOUT | POLLWRNORM);
+	short out = krev & ~(POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+	short kev;
+	ssize_t n;
+	int r;
+
+	if (session_state(s) != SESSION_OPEN && session_state(s) != SESSION_DEAD) {
+		if (krev == 0)
+			return 0;
+		r = session_handshake(s, fd, false);
+		if (r == -EAGAIN || r == -EINTR)
+			return 0;
+		if (r < 0)
+			return (short)(rd | wr | POLLERR);
+		/* Open now: report what is true without asking the kernel. */
+		out = session_poll_prep(s, want, &kev);
+		if (wr && pthread_mutex_trylock(&s->tx_lock) == 0) {
+			if (s->toff >= s->tend)
+				out |= wr;
+			pthread_mutex_unlock(&s->tx_lock);
+		}
+		return out;
+	}
+	if (session_state(s) == SESSION_DEAD)
+		return (short)(rd | wr | POLLERR);
+
+	if (rd && (krev & (POLLIN | POLLRDNORM | POLLHUP | POLLERR))) {
+		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+			if (!rx_ready(s) && rbuf_alloc(s) == 0) {
+				rbuf_compact(s);
+				n = real_recv(fd, s->rbuf + s->rend,
+				    SESSION_RBUF - s->rend, MSG_DONTWAIT);
+				if (n > 0)
+					s->rend += (size_t)n;
+				/* 0 or an error: the next read reports it. */
+				if (n <= 0 && !(n < 0 && errno == EAGAIN))
+					out |= rd;
+			}
+			if (rx_ready(s))
+				out |= rd;
+			pthread_mutex_unlock(&s->rx_lock);
+		} else {
+			out |= krev & rd;
+		}
+	}
+	if (krev & (POLLOUT | POLLWRNORM)) {
+		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+			if (s->toff < s->tend && s->tbuf != NULL) {
+				r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
+				if (r < 0 && r != -EAGAIN && r != -EINTR)
+					session_fail(s, -r, strerror(-r));
+			}
+			if (s->toff >= s->tend)
+				out |= wr;
+			pthread_mutex_unlock(&s->tx_lock);
+		} else {
+			out |= krev & wr;
+		}
+	}
+	if (session_state(s) == SESSION_DEAD)
+		out |= (short)(rd | wr | POLLERR);
+	return out;
+}

@@ -1,0 +1,172 @@
+/*
+ * session: one sealed TCP connection.  Owns the handshake state machine,
+ * the record buffers, and the one send path and one receive path that every
+ * interposed call funnels into.
+ *
+ * States (the initiator is the side that called connect()):
+ *
+ *   initiator:  HS_SEND1 --msg1 queued--> HS_WAIT2 --msg2 ok--> OPEN
+ *   responder:  HS_WAIT1 --msg1 ok, msg2 queued--> OPEN
+ *   any state   --auth failure, bad length, truncation, timeout--> DEAD
+ *
+ * The machine never blocks by itself: each step does non-blocking socket
+ * I/O and returns -EAGAIN when it needs the network.  Callers that may
+ * block (a blocking socket without MSG_DONTWAIT) pass may_block, and the
+ * step then waits in poll() until the handshake deadline.  So the same code
+ * serves blocking programs, non-blocking programs (the handshake advances
+ * from their read/write/poll calls) and the poll translation in ready.c.
+ *
+ * Data path: session_send() seals the program's bytes into records in the
+ * transmit buffer and writes them with one syscall per batch; ciphertext the
+ * kernel did not take stays queued (the bytes count as sent, as with a
+ * kernel socket buffer) and goes out first on the next call.
+ * session_recv() reads large chunks into the receive buffer, opens records
+ * in place and copies plaintext straight to the program: plaintext is
+ * copied once.  After any failure the session is DEAD: nothing more is sent,
+ * every call fails with ECONNRESET, close() resets the connection.
+ *
+ * Locks: rx_lock guards the receive side, tx_lock the transmit side, so one
+ * thread may read while another writes.  The handshake holds both, taken
+ * in the order rx_lock then tx_lock.  No session lock is held while the
+ * fd table lock is taken (see fdtab.h).
+ */
+#ifndef SOCKSEAL_SESSION_H
+#define SOCKSEAL_SESSION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "noise.h"
+#include "policy.h"
+
+enum session_state {
+	SESSION_HS_SEND1 = 0,
+	SESSION_HS_WAIT2,
+	SESSION_HS_WAIT1,
+	SESSION_OPEN,
+	SESSION_DEAD,
+};
+
+struct session {
+	int              refs;          /* atomic */
+	int              nfds;          /* atomic: fds in the table */
+	pthread_mutex_t  rx_lock;
+	pthread_mutex_t  tx_lock;
+	int              state;         /* atomic: enum session_state */
+	bool             initiator;
+	int              suite;
+	const struct policy_rule *rule;
+	char             peer[64];      /* printable peer address */
+	int              err;           /* errno for calls on a DEAD session */
+	bool             err_reported;  /* SO_ERROR already said it */
+	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
+	struct noise_hs *hs;
+	struct noise_cipher tx, rx;
+
+	/* receive side (rx_lock) */
+	uint8_t         *rbuf;          /* ciphertext [rstart, rend) */
+	size_t           rstart, rend;
+	uint8_t         *pt;            /* unread plaintext of the open record */
+	size_t           ptlen;
+	bool             rx_eof;        /* end-of-stream mark received */
+	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
+
+	/* transmit side (tx_lock) */
+	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
+	size_t           toff, tend;
+	bool             tx_shut;       /* end-of-stream mark queued */
+
+	uint64_t         bytes_in, bytes_out;
+	uint64_t         t_start;       /* ms */
+	pid_t            owner;         /* process that made the session */
+	dev_t            dev;           /* the socket's identity, for exit */
+	ino_t            ino;
+};
+
+/*
+ * session_new(fd, rule, initiator, peer): a session for the connected
+ * socket FD matched by RULE, in HS_SEND1 (initiator) or HS_WAIT1.  Returns a
+ * session with one reference, or NULL (ENOMEM).
+ */
+struct session *session_new(int fd, const struct policy_rule *rule,
+    bool initiator, const struct sockaddr *peer);
+
+void session_ref(struct session *s);
+/* session_put(s): drop a reference; the last one wipes and frees. */
+void session_put(struct session *s);
+
+static inline int
+session_state(const struct session *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * session_handshake(s, fd, may_block): advance the handshake.  Returns 0
+ * once OPEN, -EAGAIN when it needs the network and may not block, or
+ * -ECONNRESET (the session is now DEAD; the reason was logged).
+ */
+int session_handshake(struct session *s, int fd, bool may_block);
+
+/*
+ * session_recv(s, fd, iov, iovcnt, flags): the receive path.  FLAGS are the
+ * program's (MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT honoured).  Returns bytes
+ * copied (0 only after the peer's end-of-stream mark or SHUT_RD), or
+ * -errno (-EAGAIN, -EINTR, -ECONNRESET, …).
+ */
+ssize_t session_recv(struct session *s, int fd, const struct iovec *iov,
+    int iovcnt, int flags);
+
+/*
+ * session_send(s, fd, iov, iovcnt, flags): the send path.  FLAGS are the
+ * program's (MSG_DONTWAIT, MSG_NOSIGNAL, MSG_MORE honoured).  Returns bytes
+ * accepted, or -errno.  -EPIPE after shutdown(SHUT_WR) (SIGPIPE raised
+ * unless MSG_NOSIGNAL).
+ */
+ssize_t session_send(struct session *s, int fd, const struct iovec *iov,
+    int iovcnt, int flags);
+
+/*
+ * session_shutdown(s, fd, how): send the end-of-stream mark for SHUT_WR /
+ * SHUT_RDWR, then the real shutdown().  Returns 0 or -errno.
+ */
+int session_shutdown(struct session *s, int fd, int how);
+
+/*
+ * session_close_last(s, fd): FD, the last fd of S in this process, is about
+ * to be closed: send the end-of-stream mark (bounded wait), or arm a reset
+ * (SO_LINGER 0) when the session is DEAD.
+ */
+void session_close_last(struct session *s, int fd);
+
+/*
+ * session_exit(s, fd): the process is exiting with FD still open: send the
+ * end-of-stream mark if FD is still the session's socket.  Never blocks on
+ * a lock another thread holds.
+ */
+void session_exit(struct session *s, int fd);
+
+/* session_so_error(s): the pending error for getsockopt(SO_ERROR), once. */
+int session_so_error(struct session *s);
+
+/*
+ * Readiness, for ready.c.  session_poll_prep(s, want, &kev) returns the
+ * events true from buffered state alone and sets KEV to what to ask the
+ * kernel.  session_poll_after(s, fd, want, krev) takes the kernel's answer
+ * for KEV, advances the session without blocking and returns the events to
+ * report (a subset of WANT plus POLLERR/POLLHUP).
+ */
+short session_poll_prep(struct session *s, short want, short *kev);
+short session_poll_after(struct session *s, int fd, short want, short krev);
+
+/* session_fd_blocking(fd): is FD in blocking mode (F_GETFL)? */
+bool session_fd_blocking(int fd);
+
+/* now_ms(): CLOCK_MONOTONIC in milliseconds. */
+uint64_t now_ms(void);
+
+#endif
