@@ -63,6 +63,39 @@ test_server_speaks_first() {
     assertSameFile "client data" "$TD/up" "$TD/got.1"
 }
 
+# The server reads 1 byte, then half-closes (its end-of-stream record reaches
+# the client, which never reads); the client sends, then closes, while most of its data is
+# still queued (the server reads only after that, through a 4 KiB buffer).
+# On plain TCP every byte arrives: the closed socket's kernel keeps sending.
+# The sealed pair must deliver the same, not turn close() into a reset.
+half_close_first() {   # half_close_first sealed|plain
+    mkdata "$TD/up" 200000
+    : >"$TD/empty"
+    rm -f "$TD/go-srv" "$TD/go-cli"
+    bg srv "$1" "$PY" "$PROG" server 127.0.0.1 "$PORT" --mode source --reply "$TD/empty" \
+        --rcvbuf 4096 --read-first --wait-file "$TD/go-srv" --out "$TD/got"
+    wait_listen "$PORT" srv || return 1
+    bg cli "$1" "$PY" "$PROG" client 127.0.0.1 "$PORT" --mode sendonly --send "$TD/up" \
+        --no-shut-wr --sndbuf 1048576 --wait-file "$TD/go-cli"
+    wait_line "$TD/srv.out" "^conn 1: half-closed" 10 || return 1
+    wait_line "$TD/cli.out" "^send: OK sent=200000" 10 || return 1
+    touch "$TD/go-cli"
+    wait_bg cli
+    assertEquals "$1: client exit status" 0 $?
+    touch "$TD/go-srv"
+    wait_bg srv
+    assertFileContains "$1: server got everything, then a clean end" "$TD/srv.out" \
+        "^conn 1: OK recv=200000 sha256=$(sha "$TD/up") "
+    return 0
+}
+
+test_server_half_closes_first_client_closes_with_data_queued() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    half_close_first plain || { fail "plain run did not start"; return 0; }
+    half_close_first sealed || { fail "sealed run did not start"; return 0; }
+}
+
 test_sendmsg_recvmsg_recv_into() {
     PORT=$(free_port)
     policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }

@@ -212,6 +212,8 @@ EOF
         >"$TD/cli.out" 2>"$TD/cli.err"
     CLI_RC=$?
     wait_bg p
+    PEER_RC=$?
+    return 0
 }
 
 test_client_wrong_key_responder_refused() {

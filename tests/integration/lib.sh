@@ -42,12 +42,14 @@ oneTimeSetUp() {
 }
 
 oneTimeTearDown() {
+    [ -n "${SUITE_TMP:-}" ] || return 0
     stop_all
     if [ "${KEEP_TMP:-0}" = 1 ]; then
         echo "kept $SUITE_TMP"
     else
         rm -rf "$SUITE_TMP"
     fi
+    SUITE_TMP=
     return 0
 }
 
@@ -244,6 +246,17 @@ wait_file() {
         sleep 0.05
     done
     echo "wait_file: $1 still empty after ${2:-10}s" >&2
+    return 1
+}
+
+# wait_line FILE REGEX [SECS]: until a line of FILE matches REGEX.
+wait_line() {
+    local i tries=$(( ${3:-10} * 20 ))
+    for ((i = 0; i < tries; i++)); do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "wait_line: /$2/ not in $1 after ${3:-10}s" >&2
     return 1
 }
 

@@ -18,6 +18,8 @@ Data options:
                      end-of-stream with end-of-stream
   --shut-wr          after sending, also shutdown(SHUT_WR) the TCP socket
   --no-recv          do not wait for the peer's data / end-of-stream
+  --early-eos        with nothing to send, send end-of-stream at once (default:
+                     after the peer's end-of-stream)
   --suite 1|2        suite the initiator proposes (listen: accepted suites)
   --stats FILE       write a JSON summary (records, bytes, rekeys, result)
   --timeout SEC      socket timeout for every wait (default 30)
@@ -615,14 +617,18 @@ def run_session(sock, args, initiator):
                         err[0] = e
                 t = threading.Thread(target=sender, daemon=True)
                 t.start()
-            elif not (args.truncate or args.no_eos):
-                # nothing to send: just end our direction
+            elif args.early_eos and not (args.truncate or args.no_eos):
+                # nothing to send: end our direction at once
                 c.send_stream(iter(()))
             if not args.no_recv and not args.truncate:
                 for d in c.recv_records():
                     hsh.update(d)
                     if out:
                         out.write(d)
+            if not args.send and not args.early_eos and not (args.truncate or args.no_eos):
+                # nothing to send: end our direction when the peer has ended its
+                # (like a program that reads to EOF, then closes)
+                c.send_stream(iter(()))
             if t:
                 t.join(args.timeout)
                 if t.is_alive():
@@ -731,6 +737,7 @@ def main(argv):
     p.add_argument("--shut-wr", action="store_true")
     p.add_argument("--no-recv", action="store_true")
     p.add_argument("--no-eos", action="store_true")
+    p.add_argument("--early-eos", action="store_true")
     p.add_argument("--suite", type=int, default=None)
     p.add_argument("--stats")
     p.add_argument("--port-file")

@@ -3,8 +3,11 @@
 
   sockprog.py server HOST PORT [--count N] [--mode sink|echo|sinksource|source]
                      [--out PREFIX] [--reply FILE] [--port-file FILE]
+                     [--rcvbuf N] [--wait-file F (source: read only once F exists)]
+                     [--read-first (source: recv 1 byte before sending)]
   sockprog.py client HOST PORT [--send FILE] [--recv-out FILE]
-                     [--mode duplex|sequential] [--no-shut-wr]
+                     [--mode duplex|sequential|sendonly] [--no-shut-wr]
+                     [--sndbuf N] [--wait-file F (sendonly: close once F exists)]
                      [--send-api sendall|send|sendmsg] [--recv-api recv|recv_into|recvmsg]
 
 It reports what the program saw, one line per event on stdout:
@@ -59,8 +62,8 @@ def do_send(sock, path, api):
     return n
 
 
-def do_recv(sock, out, api, progress):
-    h = hashlib.sha256()
+def do_recv(sock, out, api, progress, prefix=b""):
+    h = hashlib.sha256(prefix)
     buf = bytearray(BUF)
     while True:
         if api == "recv":
@@ -86,9 +89,19 @@ def addr(a):
     return "%s:%d" % (a[0], a[1])
 
 
+def wait_for(path, secs=30):
+    """Bounded wait for PATH to exist (a go signal from the test)."""
+    import time
+    end = time.monotonic() + secs
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.02)
+
+
 def server(a):
     ls = socket.socket(fam(a.host), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if a.rcvbuf:
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, a.rcvbuf)
     ls.bind((a.host, a.port))
     ls.listen(8)
     if a.port_file:
@@ -106,9 +119,18 @@ def server(a):
             if a.mode == "sink":
                 sha = do_recv(c, out, "recv", got)
             elif a.mode == "source":
+                first = b""
+                if a.read_first:
+                    first = c.recv(1)
+                    got[0] += len(first)
+                    if out:
+                        out.write(first)
                 sent = do_send(c, a.reply, "sendall")
                 c.shutdown(socket.SHUT_WR)
-                sha = do_recv(c, out, "recv", got)
+                say("conn %d: half-closed" % k)
+                if a.wait_file:
+                    wait_for(a.wait_file)
+                sha = do_recv(c, out, "recv", got, first)
             elif a.mode == "sinksource":
                 sha = do_recv(c, out, "recv", got)
                 sent = do_send(c, a.reply, "sendall")
@@ -140,6 +162,8 @@ def server(a):
 
 def client(a):
     s = socket.socket(fam(a.host), socket.SOCK_STREAM)
+    if a.sndbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, a.sndbuf)
     try:
         s.connect((a.host, a.port))
     except OSError as e:
@@ -159,6 +183,14 @@ def client(a):
             say("send: ERROR %s" % ename(e))
             send_rc[0] = 5
 
+    if a.mode == "sendonly":
+        # send, wait for the test's go signal, close without reading
+        sender()
+        if a.wait_file:
+            wait_for(a.wait_file)
+        s.close()
+        say("closed")
+        return send_rc[0]
     if a.mode == "sequential":
         sender()
         t = None
@@ -191,6 +223,10 @@ def main():
     p.add_argument("--out")
     p.add_argument("--reply")
     p.add_argument("--port-file")
+    p.add_argument("--rcvbuf", type=int)
+    p.add_argument("--wait-file")
+    p.add_argument("--sndbuf", type=int)
+    p.add_argument("--read-first", action="store_true")
     p.add_argument("--send")
     p.add_argument("--recv-out")
     p.add_argument("--no-shut-wr", action="store_true")
