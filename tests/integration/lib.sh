@@ -157,6 +157,11 @@ assertFileNotContains() {
     ! grep -qE -- "$3" "$2" || fail "$1: /$3/ found in ${2#"$TD"/}: $(grep -E -- "$3" "$2" | head -n 3 | tr '\n' '|')"
 }
 
+# assertFileLacksString MSG FILE STRING (fixed string, not a regex)
+assertFileLacksString() {
+    ! grep -qF -- "$3" "$2" || fail "$1: '$3' found in ${2#"$TD"/}"
+}
+
 # -------------------------------------------------------- running programs
 
 # sealed CMD...: run CMD with the shim and $POLICY (bounded by $TMO).

@@ -771,6 +771,8 @@ def main(argv):
             print("sockseal_peer: ERROR NETWORK: connect: %s"
                   % errno.errorcode.get(e.errno, e), file=sys.stderr)
             return EX_NET
+        la = s.getsockname()
+        print("sockseal_peer: connected local %s:%d" % (la[0], la[1]), file=sys.stderr)
         return run_session(s, a, True)
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -789,6 +791,8 @@ def main(argv):
               file=sys.stderr)
         return EX_NET
     ls.close()
+    ra = s.getpeername()
+    print("sockseal_peer: accepted peer %s:%d" % (ra[0], ra[1]), file=sys.stderr)
     s.settimeout(a.timeout)
     return run_session(s, a, False)
 

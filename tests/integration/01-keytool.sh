@@ -1,0 +1,189 @@
+#!/bin/bash
+# Key tool (gen/show/check), start-up refusal of bad policies, pass-through
+# of unmatched connections, the launcher.
+. "$(dirname "$0")/lib.sh"
+
+test_gen_makes_0600_base64_key() {
+    "$KEYTOOL" gen "$TD/a.key" >"$TD/gen.out" 2>&1
+    assertEquals "gen exit status" 0 $?
+    assertEquals "mode" 600 "$(stat -c %a "$TD/a.key")"
+    assertEquals "one line of 44 characters + newline" 45 "$(fsize "$TD/a.key")"
+    assertEquals "decodes to 32 bytes" 32 "$(base64 -d "$TD/a.key" | wc -c)"
+    "$KEYTOOL" gen "$TD/b.key" >/dev/null 2>&1
+    assertNotEquals "two keys differ" "$(cat "$TD/a.key")" "$(cat "$TD/b.key")"
+    assertFileLacksString "gen does not print the key" "$TD/gen.out" "$(cut -c1-20 "$TD/a.key")"
+}
+
+test_gen_refuses_overwrite() {
+    "$KEYTOOL" gen "$TD/a.key" >/dev/null 2>&1
+    local before
+    before=$(sha "$TD/a.key")
+    "$KEYTOOL" gen "$TD/a.key" >"$TD/gen2.out" 2>&1
+    assertNotEquals "second gen fails" 0 $?
+    assertEquals "key unchanged" "$before" "$(sha "$TD/a.key")"
+    : >"$TD/empty.key"
+    "$KEYTOOL" gen "$TD/empty.key" >/dev/null 2>&1
+    assertNotEquals "gen over an existing empty file fails" 0 $?
+}
+
+test_show_never_prints_the_key() {
+    "$KEYTOOL" gen "$TD/a.key" >/dev/null 2>&1
+    "$KEYTOOL" show "$TD/a.key" >"$TD/show.out" 2>&1
+    assertEquals "show exit status" 0 $?
+    assertTrue "show prints something" "[ -s '$TD/show.out' ]"
+    local b64 hex
+    b64=$(tr -d '\n' <"$TD/a.key")
+    hex=$(base64 -d "$TD/a.key" | od -An -tx1 | tr -d ' \n')
+    hex=${hex:0:16}
+    assertFileLacksString "no base64 key" "$TD/show.out" "${b64:0:16}"
+    assertFileNotContains "no hex key (either case)" "$TD/show.out" "($hex|${hex^^})"
+    # same key -> same fingerprint; works on a wg-genpsk style key too
+    "$KEYTOOL" show "$TD/a.key" >"$TD/show2.out" 2>&1
+    assertEquals "fingerprint is stable" "$(cat "$TD/show.out")" "$(cat "$TD/show2.out")"
+    rawkey raw >/dev/null
+    "$KEYTOOL" show "$TD/raw.key" >/dev/null 2>&1
+    assertEquals "show accepts a 'head -c32 /dev/urandom | base64' key" 0 $?
+}
+
+test_check_good_policy() {
+    mkkey a >/dev/null
+    mkkey b >/dev/null
+    write_policy <<EOF
+# comment
+key a $TD/a.key
+key b $TD/b.key
+connect 127.0.0.1:5000-5010 key=a
+accept  *:6000 key=a,b cipher=chachapoly mode=strict timeout=2000
+accept  [::1]:7000 key=b mode=permissive
+connect 10.0.0.0/8:* plain
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
+    assertEquals "check of a good policy: exit 0 ($(cat "$TD/check.out"))" 0 $?
+}
+
+test_check_bad_policy_names_file_line() {
+    mkkey a >/dev/null
+    write_policy <<EOF
+key a $TD/a.key
+
+conect 127.0.0.1:5000 key=a
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
+    assertEquals "check exit status" 1 $?
+    assertFileContains "FILE:LINE" "$TD/check.out" "$POLICY:3"
+    write_policy <<EOF
+key a $TD/a.key
+accept 127.0.0.1:5000 key=nosuchkey
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/check2.out" 2>&1
+    assertEquals "undefined key: exit status" 1 $?
+    assertFileContains "undefined key: FILE:LINE" "$TD/check2.out" "$POLICY:2"
+}
+
+test_check_missing_or_bad_key_file() {
+    write_policy <<EOF
+key a $TD/missing.key
+connect 127.0.0.1:5000 key=a
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
+    assertEquals "missing key: exit status" 1 $?
+    assertFileContains "missing key: FILE:LINE" "$TD/check.out" "$POLICY:1"
+    echo "not-a-key" >"$TD/bad.key"
+    write_policy <<EOF
+key a $TD/bad.key
+connect 127.0.0.1:5000 key=a
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/check2.out" 2>&1
+    assertEquals "malformed key: exit status" 1 $?
+    assertFileContains "malformed key: names the policy line or the key file" "$TD/check2.out" \
+        "($POLICY:1|$TD/bad.key)"
+}
+
+test_shimmed_program_refuses_bad_policy() {
+    mkkey a >/dev/null
+    write_policy <<EOF
+key a $TD/a.key
+connect 127.0.0.1:5000 key=a
+accept 127.0.0.1:99999 key=a
+EOF
+    sealed "$PY" -c 'print("program ran")' >"$TD/prog.out" 2>"$TD/prog.err"
+    assertEquals "exit status of a program under a bad policy" 1 $?
+    assertFileNotContains "the program did not run" "$TD/prog.out" "program ran"
+    assertFileContains "FILE:LINE on stderr" "$TD/prog.err" "$POLICY:3"
+}
+
+test_shimmed_program_refuses_missing_key() {
+    write_policy <<EOF
+key a $TD/gone.key
+connect 127.0.0.1:5000 key=a
+EOF
+    sealed "$PY" -c 'print("program ran")' >"$TD/prog.out" 2>"$TD/prog.err"
+    assertEquals "exit status with a missing key" 1 $?
+    assertFileNotContains "the program did not run" "$TD/prog.out" "program ran"
+    assertFileContains "FILE:LINE on stderr" "$TD/prog.err" "$POLICY:1"
+    POLICY=$TD/no-such-policy sealed "$PY" -c 'print("program ran")' >"$TD/prog2.out" 2>"$TD/prog2.err"
+    assertEquals "exit status with a missing policy file" 1 $?
+    assertFileNotContains "the program did not run (missing policy)" "$TD/prog2.out" "program ran"
+    assertFileContains "names the missing policy" "$TD/prog2.err" "no-such-policy"
+}
+
+test_unmatched_connection_passes_untouched() {
+    local port other m
+    mkkey a >/dev/null
+    port=$(free_port)
+    other=$(free_port)
+    while [ "$other" = "$port" ]; do other=$(free_port); done
+    write_policy <<EOF
+key a $TD/a.key
+connect 127.0.0.1:$other key=a
+accept 127.0.0.1:$other key=a
+EOF
+    m=$(newmarker)
+    mkmarked "$TD/in" 500000 "$m"
+    # plain server, sealed client (policy for another port)
+    bg srv plain socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$TD/out1,creat,trunc"
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    sealed socat -u "OPEN:$TD/in" "TCP:127.0.0.1:$port" 2>"$TD/cli.err"
+    assertEquals "sealed client, unmatched port: exit status" 0 $?
+    wait_bg srv
+    cap_stop
+    assertSameFile "sealed client -> plain server" "$TD/in" "$TD/out1"
+    cap_check --marker "$m" --expect-marker --min-bytes 500000
+    assertEquals "the unmatched connection is plaintext on the wire" 0 $?
+    # sealed server (unmatched port), plain client
+    bg srv2 sealed socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$TD/out2,creat,trunc"
+    wait_listen "$port" srv2 || { fail "sealed server did not listen"; return 0; }
+    plain socat -u "OPEN:$TD/in" "TCP:127.0.0.1:$port"
+    assertEquals "plain client -> sealed server on an unmatched port" 0 $?
+    wait_bg srv2
+    assertEquals "sealed server exit status" 0 $?
+    assertSameFile "plain client -> sealed server" "$TD/in" "$TD/out2"
+}
+
+test_launcher_runs_the_program_sealed() {
+    [ -x "$LAUNCHER" ] || { fail "no launcher at $LAUNCHER"; return 0; }
+    local port
+    mkkey a >/dev/null
+    port=$(free_port)
+    write_policy <<EOF
+key a $TD/a.key
+connect 127.0.0.1:$port key=a
+accept 127.0.0.1:$port key=a
+EOF
+    mkdata "$TD/in" 1000000
+    bg srv plain "$LAUNCHER" -f "$POLICY" -- socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$TD/out,creat,trunc"
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port"
+    # the client via LD_PRELOAD, so both ways of loading the shim meet
+    sealed socat -u "OPEN:$TD/in" "TCP:127.0.0.1:$port"
+    assertEquals "client exit status" 0 $?
+    wait_bg srv
+    assertEquals "launcher server exit status" 0 $?
+    cap_stop
+    assertSameFile "transfer" "$TD/in" "$TD/out"
+    cap_check --preface "$PREFACE_HEX" --min-bytes 1000000
+    assertEquals "sealed on the wire" 0 $?
+}
+
+. shunit2

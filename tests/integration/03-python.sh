@@ -1,0 +1,118 @@
+#!/bin/bash
+# Python blocking sockets, both ends sealed: sendall/recv loops, threads
+# reading while another writes, shutdown(SHUT_WR), sendmsg/recvmsg/recv_into,
+# peer addresses, IPv6.
+. "$(dirname "$0")/lib.sh"
+
+PROG=$PROGS/sockprog.py
+
+policy_for() {   # policy_for ADDR PORT   (ADDR 127.0.0.1 or [::1])
+    mkkey k >/dev/null || return 1
+    write_policy <<EOF2
+key k $TD/k.key
+connect $1:$2 key=k
+accept $1:$2 key=k
+EOF2
+}
+
+# start_server ARGS...: sealed sockprog server on 127.0.0.1:$PORT
+start_server() {
+    bg srv sealed "$PY" "$PROG" server "${HOST:-127.0.0.1}" "$PORT" "$@"
+    wait_listen "$PORT" srv
+}
+
+test_duplex_echo_threads() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/in" $((4 * 1024 * 1024))
+    start_server --mode echo || { fail "server did not listen"; return 0; }
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/in" --recv-out "$TD/out" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status" 0 $?
+    wait_bg srv
+    assertFileContains "client saw a clean end" "$TD/cli.out" "^recv: OK recv=4194304 "
+    assertFileContains "server saw the whole stream" "$TD/srv.out" "^conn 1: OK recv=4194304 sha256=$(sha "$TD/in") sent=4194304"
+    assertSameFile "echo" "$TD/in" "$TD/out"
+}
+
+test_upload_then_download_sequential() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/up" $((3 * 1024 * 1024 + 5))
+    mkdata "$TD/down" $((2 * 1024 * 1024 + 77))
+    start_server --mode sinksource --reply "$TD/down" --out "$TD/got" || { fail "server did not listen"; return 0; }
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --mode sequential --send "$TD/up" \
+        --recv-out "$TD/down.got" >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status" 0 $?
+    wait_bg srv
+    assertSameFile "upload" "$TD/up" "$TD/got.1"
+    assertSameFile "download after the client's SHUT_WR" "$TD/down" "$TD/down.got"
+}
+
+test_server_speaks_first() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/down" 1000000
+    mkdata "$TD/up" 500000
+    start_server --mode source --reply "$TD/down" --out "$TD/got" || { fail "server did not listen"; return 0; }
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/up" --recv-out "$TD/down.got" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status" 0 $?
+    wait_bg srv
+    assertSameFile "server-first data" "$TD/down" "$TD/down.got"
+    assertSameFile "client data" "$TD/up" "$TD/got.1"
+}
+
+test_sendmsg_recvmsg_recv_into() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/in" 2000000
+    start_server --mode echo --count 2 || { fail "server did not listen"; return 0; }
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/in" --recv-out "$TD/out1" \
+        --send-api sendmsg --recv-api recvmsg >"$TD/cli1.out" 2>"$TD/cli1.err"
+    assertEquals "sendmsg/recvmsg client" 0 $?
+    assertSameFile "sendmsg/recvmsg echo" "$TD/in" "$TD/out1"
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/in" --recv-out "$TD/out2" \
+        --send-api send --recv-api recv_into >"$TD/cli2.out" 2>"$TD/cli2.err"
+    assertEquals "send/recv_into client" 0 $?
+    assertSameFile "send/recv_into echo" "$TD/in" "$TD/out2"
+    wait_bg srv
+}
+
+test_addresses_are_the_real_ones() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    start_server --mode echo || { fail "server did not listen"; return 0; }
+    echo hello >"$TD/in"
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/in" --recv-out "$TD/out" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status" 0 $?
+    wait_bg srv
+    local cli_local
+    cli_local=$(sed -n 's/^connected local \([^ ]*\) peer .*/\1/p' "$TD/cli.out")
+    assertFileContains "client's peer is the server" "$TD/cli.out" "peer 127.0.0.1:$PORT\$"
+    assertFileContains "server's peer is the client's local address" "$TD/srv.out" \
+        "^conn 1: peer $cli_local local 127.0.0.1:$PORT\$"
+}
+
+test_ipv6_loopback() {
+    if ! "$PY" -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+        startSkipping
+        return 0
+    fi
+    PORT=$(free_port ::1)
+    policy_for "[::1]" "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/in" 1500000
+    HOST=::1 start_server --mode echo || { fail "server did not listen"; return 0; }
+    cap_start "$PORT"
+    sealed "$PY" "$PROG" client ::1 "$PORT" --send "$TD/in" --recv-out "$TD/out" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status" 0 $?
+    wait_bg srv
+    cap_stop
+    assertSameFile "IPv6 echo" "$TD/in" "$TD/out"
+    cap_check --preface "$PREFACE_HEX" --min-bytes 3000000
+    assertEquals "IPv6 capture sealed" 0 $?
+}
+
+. shunit2

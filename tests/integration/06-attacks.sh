@@ -1,0 +1,264 @@
+#!/bin/bash
+# Attacks by the independent peer (or a sealed client with the wrong key)
+# against sealed python programs: what the program sees (errno names), that
+# nothing forged or truncated is delivered as data, that a server keeps
+# serving, and that the log names the peer and the policy FILE:LINE.
+. "$(dirname "$0")/lib.sh"
+
+PROG=$PROGS/sockprog.py
+
+# Policy lines: 1 key k, 2 key other, 3 accept rule, 4 connect rule
+attack_policy() {   # attack_policy PORT
+    mkkey k >/dev/null && mkkey other >/dev/null || return 1
+    write_policy <<EOF
+key k $TD/k.key
+key other $TD/other.key
+accept 127.0.0.1:$1 key=k timeout=5000
+connect 127.0.0.1:$1 key=k timeout=5000
+EOF
+    ACCEPT_LINE="$(basename "$POLICY"):3"
+    CONNECT_LINE="$(basename "$POLICY"):4"
+}
+
+# sealed_server COUNT: sealed sockprog sink server on $PORT for COUNT connections
+sealed_server() {
+    PORT=${PORT:-$(free_port)}
+    bg srv sealed "$PY" "$PROG" server 127.0.0.1 "$PORT" --count "$1" --out "$TD/got"
+    wait_listen "$PORT" srv
+}
+
+# hostile_client OPTS...: the peer connects to the sealed server with OPTS,
+# sending $TD/in in 1000-byte records; PEER_LOCAL is its local address.
+hostile_client() {
+    peer connect 127.0.0.1 "$PORT" --key "$TD/k.key" --send "$TD/in" --chunk 1000 \
+        --timeout 10 "$@" >"$TD/hostile.out" 2>"$TD/hostile.err"
+    HOSTILE_RC=$?
+    PEER_LOCAL=$(sed -n 's/^sockseal_peer: connected local //p' "$TD/hostile.err")
+}
+
+# good_client K: a good peer client as connection K; checks delivery.
+good_client() {
+    mkdata "$TD/good$1" 300000
+    peer connect 127.0.0.1 "$PORT" --key "$TD/k.key" --send "$TD/good$1" --timeout 10 \
+        >"$TD/good$1.out" 2>"$TD/good$1.err"
+    assertEquals "good client after the attack: exit status" 0 $?
+}
+
+# finish_server N: waits for the server; checks that connection N was good.
+finish_server() {
+    wait_bg srv
+    assertEquals "server exit status" 0 $?
+    assertFileContains "server still served a good client" "$TD/srv.out" \
+        "^conn $1: OK recv=300000 sha256=$(sha "$TD/good$1") "
+}
+
+# assert_conn_reset K BYTES: connection K saw ECONNRESET after BYTES bytes,
+# and those bytes are exactly the start of what the peer sent.
+assert_conn_reset() {
+    assertFileContains "conn $1: the program's recv failed with ECONNRESET after $2 bytes" \
+        "$TD/srv.out" "^conn $1: ERROR ConnectionResetError errno=ECONNRESET recv=$2\$"
+    if [ -f "$TD/got.$1" ]; then
+        assertEquals "conn $1: delivered bytes" "$2" "$(fsize "$TD/got.$1")"
+        cmp -s -n "$2" "$TD/in" "$TD/got.$1"
+        assertEquals "conn $1: delivered bytes are a prefix of the sent data" 0 $?
+    fi
+}
+
+# assert_logged WHY: the server's log names the peer and the accept rule
+assert_server_log() {
+    local port=${PEER_LOCAL##*:}
+    assertFileContains "server log names the policy FILE:LINE" "$TD/srv.err" "$ACCEPT_LINE"
+    [ -n "$port" ] && assertFileContains "server log names the peer 127.0.0.1 port $port" \
+        "$TD/srv.err" "127\\.0\\.0\\.1.*\\b$port\\b"
+}
+
+test_wrong_key_client_refused_server_continues() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    # a sealed client whose policy names another key
+    sed "s/^connect \(.*\) key=k/connect \1 key=other/" "$POLICY" >"$TD/wrong.policy"
+    echo hello >"$TD/in"
+    POLICY=$TD/wrong.policy sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/in" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "wrong-key client exit status (connect failed)" 3 $?
+    assertFileContains "client's connect() failed with ECONNREFUSED" "$TD/cli.out" \
+        "^connect: ERROR ConnectionRefusedError errno=ECONNREFUSED"
+    assertFileContains "client log names its policy FILE:LINE" "$TD/cli.err" "wrong.policy:4"
+    assertFileContains "client log names the server" "$TD/cli.err" "127\\.0\\.0\\.1.*\\b$PORT\\b"
+    good_client 2
+    finish_server 2
+    assertFileContains "server's recv on the bad connection: ECONNRESET, no data" "$TD/srv.out" \
+        "^conn 1: ERROR ConnectionResetError errno=ECONNRESET recv=0\$"
+    assertFileContains "server log names the policy FILE:LINE" "$TD/srv.err" "$ACCEPT_LINE"
+}
+
+test_plaintext_client_against_strict_server() {
+    local m
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    m=$(newmarker)
+    mkmarked "$TD/in" 100000 "$m"
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --plaintext --recv-out "$TD/hostile.got"
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 0
+    assertFileNotContains "the program never saw the plaintext" "$TD/got.1" "$m"
+    assertEquals "nothing sent back in plaintext" 0 "$(fsize "$TD/hostile.got")"
+    assert_server_log
+}
+
+test_bad_preface_bad_suite_bad_version() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 10000
+    sealed_server 4 || { fail "server did not listen"; return 0; }
+    hostile_client --bad-preface
+    assertNotEquals "bad preface: the peer's handshake did not complete" 0 "$HOSTILE_RC"
+    hostile_client --bad-suite
+    assertNotEquals "bad suite: the peer's handshake did not complete" 0 "$HOSTILE_RC"
+    hostile_client --bad-version
+    assertNotEquals "bad version: the peer's handshake did not complete" 0 "$HOSTILE_RC"
+    good_client 4
+    finish_server 4
+    assert_conn_reset 1 0
+    assert_conn_reset 2 0
+    assert_conn_reset 3 0
+    assert_server_log
+}
+
+test_flipped_handshake_bit_from_initiator() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 10000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --flip-hs
+    assertEquals "peer: handshake refused (connection closed, exit 3)" 3 "$HOSTILE_RC"
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 0
+    assert_server_log
+}
+
+test_flipped_record_to_server() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --flip-record 3
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 2000
+    assert_server_log
+}
+
+test_replayed_record_to_server() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --replay-record 2
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 2000
+}
+
+test_reordered_records_to_server() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --reorder
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 0
+}
+
+test_bad_record_length_to_server() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --bad-length
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 1000
+}
+
+test_truncation_to_server_is_not_eof() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --truncate
+    assertEquals "peer sent everything" 0 "$HOSTILE_RC"
+    good_client 2
+    finish_server 2
+    assert_conn_reset 1 100000
+    assert_server_log
+}
+
+# client-side attacks: the peer listens, a sealed python client connects
+client_vs_hostile_peer() {   # OPTS... for the listening peer
+    mkkey k >/dev/null && mkkey other >/dev/null || return 1
+    peer_listen p --key "$TD/k.key" --send "$TD/in" --chunk 1000 --timeout 10 "$@" || return 1
+    write_policy <<EOF
+key k $TD/k.key
+connect 127.0.0.1:$PEER_PORT key=k timeout=5000
+EOF
+    echo "client data" >"$TD/up"
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PEER_PORT" --send "$TD/up" --recv-out "$TD/down" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    CLI_RC=$?
+    wait_bg p
+}
+
+test_client_wrong_key_responder_refused() {
+    mkdata "$TD/in" 10000
+    client_vs_hostile_peer --wrong-key || { fail "setup"; return 0; }
+    assertEquals "client exit status (connect failed)" 3 "$CLI_RC"
+    assertFileContains "connect() failed with ECONNREFUSED" "$TD/cli.out" \
+        "^connect: ERROR ConnectionRefusedError errno=ECONNREFUSED"
+    assertFileContains "client log names the policy FILE:LINE" "$TD/cli.err" "$(basename "$POLICY"):2"
+    assertFileContains "client log names the peer" "$TD/cli.err" "127\\.0\\.0\\.1.*\\b$PEER_PORT\\b"
+}
+
+test_client_flipped_message2_refused() {
+    mkdata "$TD/in" 10000
+    client_vs_hostile_peer --flip-hs || { fail "setup"; return 0; }
+    assertEquals "client exit status (connect failed)" 3 "$CLI_RC"
+    assertFileContains "connect() failed with ECONNREFUSED" "$TD/cli.out" \
+        "^connect: ERROR ConnectionRefusedError errno=ECONNREFUSED"
+    assertFileContains "client log names the policy FILE:LINE" "$TD/cli.err" "$(basename "$POLICY"):2"
+}
+
+test_client_flipped_record_reset() {
+    mkdata "$TD/in" 100000
+    client_vs_hostile_peer --flip-record 5 || { fail "setup"; return 0; }
+    assertEquals "client exit status (recv failed)" 4 "$CLI_RC"
+    assertFileContains "recv failed with ECONNRESET after 4 good records" "$TD/cli.out" \
+        "^recv: ERROR ConnectionResetError errno=ECONNRESET recv=4000\$"
+    cmp -s -n 4000 "$TD/in" "$TD/down"
+    assertEquals "the delivered bytes are the genuine ones" 0 $?
+    assertEquals "nothing forged delivered" 4000 "$(fsize "$TD/down")"
+}
+
+test_client_truncation_reset_not_eof() {
+    mkdata "$TD/in" 100000
+    client_vs_hostile_peer --truncate || { fail "setup"; return 0; }
+    assertEquals "client exit status (recv failed)" 4 "$CLI_RC"
+    assertFileContains "recv failed with ECONNRESET, not EOF, after all the data" "$TD/cli.out" \
+        "^recv: ERROR ConnectionResetError errno=ECONNRESET recv=100000\$"
+    assertSameFile "data before the truncation" "$TD/in" "$TD/down"
+}
+
+test_client_replayed_record_reset() {
+    mkdata "$TD/in" 100000
+    client_vs_hostile_peer --replay-record 1 || { fail "setup"; return 0; }
+    assertEquals "client exit status (recv failed)" 4 "$CLI_RC"
+    assertFileContains "recv failed with ECONNRESET after 1 record" "$TD/cli.out" \
+        "^recv: ERROR ConnectionResetError errno=ECONNRESET recv=1000\$"
+}
+
+. shunit2
