@@ -18,6 +18,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -797,7 +799,14 @@ session_shutdown(struct session *s, int fd, int how)
 		s->rd_shut = true;
 		pthread_mutex_unlock(&s->rx_lock);
 	}
-	return real_shutdown(fd, how) < 0 ? -errno : 0;
+	/*
+	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
+	 * the peer's end-of-stream mark (data, to TCP) with a reset that
+	 * destroys our unsent records.  Reads return 0 all the same.
+	 */
+	if (how == SHUT_RD)
+		return 0;
+	return real_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
 static void
@@ -819,6 +828,40 @@ arm_reset(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
+/*
+ * The socket is about to be closed.  The peer's end-of-stream mark is data
+ * to TCP, and a socket closed with unread data, or receiving data after
+ * close, answers with a reset that throws away whatever we still had
+ * queued for the peer.  So until the peer's mark has been seen: discard
+ * what has arrived, and wait (bounded by DEADLINE) until the kernel has
+ * delivered everything we sent, discarding arrivals meanwhile.  Once our
+ * queue is empty a late reset can no longer lose data.
+ */
+static void
+close_linger(struct session *s, int fd, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char scratch[4096];
+	ssize_t n;
+	int outq, i;
+
+	if (s->rx_eof)
+		return;
+	for (;;) {
+		for (i = 0; i < 256; i++) {
+			n = real_recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+			if (n == 0)
+				return;         /* the peer closed: no reset to fear */
+			if (n < 0)
+				break;
+		}
+		if (ioctl(fd, SIOCOUTQ, &outq) < 0 || outq == 0 ||
+		    now_ms() >= deadline)
+			return;
+		(void)real_poll(&p, 1, 5);
+	}
+}
+
 void
 session_close_last(struct session *s, int fd)
 {
@@ -832,6 +875,10 @@ session_close_last(struct session *s, int fd)
 			(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
 		pthread_mutex_unlock(&s->tx_lock);
+		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
+			pthread_mutex_unlock(&s->rx_lock);
+		}
 	}
 	if (session_state(s) == SESSION_DEAD)
 		arm_reset(fd);
@@ -861,6 +908,10 @@ session_exit(struct session *s, int fd)
 	if (!s->tx_shut)
 		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
 	pthread_mutex_unlock(&s->tx_lock);
+	if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
+		pthread_mutex_unlock(&s->rx_lock);
+	}
 out:
 	errno = saved;
 }
