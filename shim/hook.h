@@ -23,4 +23,8 @@ hook_ret(ssize_t r)
 	return r;
 }
 
+/* hook_close_fd(fd): close() as the hook does it (end-of-stream mark if
+ * FD is the session's last fd), for the stdio cookie's close. */
+int hook_close_fd(int fd);
+
 #endif

@@ -36,12 +36,18 @@ close_fd(int fd)
 	session_put(s);
 }
 
-HOOK int
-close(int fd)
+int
+hook_close_fd(int fd)
 {
 	if (fdtab_maybe(fd))
 		close_fd(fd);
 	return real_close(fd);
+}
+
+HOOK int
+close(int fd)
+{
+	return hook_close_fd(fd);
 }
 
 HOOK int

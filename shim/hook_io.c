@@ -295,3 +295,57 @@ splice(int in, off_t *inoff, int out, off_t *outoff, size_t len,
 	}
 	return real_splice(in, inoff, out, outoff, len, flags);
 }
+
+HOOK int
+sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
+{
+	struct session *s;
+	unsigned int i;
+	ssize_t r = 0;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_sendmmsg(fd, v, vlen, flags);
+	for (i = 0; i < vlen; i++) {
+		if (v[i].msg_hdr.msg_controllen != 0) {
+			r = -EOPNOTSUPP;
+			break;
+		}
+		r = session_send(s, fd, v[i].msg_hdr.msg_iov,
+		    (int)v[i].msg_hdr.msg_iovlen, flags);
+		if (r < 0)
+			break;
+		v[i].msg_len = (unsigned int)r;
+	}
+	session_put(s);
+	if (i > 0)
+		return (int)i;
+	return (int)hook_ret(r);
+}
+
+HOOK int
+recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
+    struct timespec *tmo)
+{
+	struct session *s;
+	unsigned int i;
+	ssize_t r = 0;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_recvmmsg(fd, v, vlen, flags, tmo);
+	/* The first message waits as the socket does; the rest never do. */
+	for (i = 0; i < vlen; i++) {
+		v[i].msg_hdr.msg_namelen = 0;
+		v[i].msg_hdr.msg_controllen = 0;
+		v[i].msg_hdr.msg_flags = 0;
+		r = session_recv(s, fd, v[i].msg_hdr.msg_iov,
+		    (int)v[i].msg_hdr.msg_iovlen,
+		    (flags & ~MSG_WAITFORONE) | (i > 0 ? MSG_DONTWAIT : 0));
+		if (r <= 0)
+			break;
+		v[i].msg_len = (unsigned int)r;
+	}
+	session_put(s);
+	if (i > 0)
+		return (int)i;
+	return (int)hook_ret(r);
+}

@@ -68,6 +68,9 @@ REAL(int, poll, (struct pollfd *fds, nfds_t n, int timeout), (fds, n, timeout))
 REAL(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask), (fds, n, ts, mask))
 REAL(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv), (n, r, w, e, tv))
 REAL(int, pselect, (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask), (n, r, w, e, ts, mask))
+REAL(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int vlen, int flags), (fd, v, vlen, flags))
+REAL(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int vlen, int flags, struct timespec *tmo), (fd, v, vlen, flags, tmo))
+REAL(FILE *, fdopen, (int fd, const char *mode), (fd, mode))
 REAL(ssize_t, splice, (int in, off_t *inoff, int out, off_t *outoff, size_t len, unsigned int flags), (in, inoff, out, outoff, len, flags))
 
 /*

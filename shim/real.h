@@ -14,6 +14,7 @@
 #define SOCKSEAL_REAL_H
 
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -56,6 +57,10 @@ int     real_select(int n, fd_set *r, fd_set *w, fd_set *e,
     struct timeval *tv);
 int     real_pselect(int n, fd_set *r, fd_set *w, fd_set *e,
     const struct timespec *ts, const sigset_t *mask);
+int     real_sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags);
+int     real_recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
+    struct timespec *tmo);
+FILE   *real_fdopen(int fd, const char *mode);
 ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
     size_t len, unsigned int flags);
 

@@ -18,6 +18,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,6 +207,11 @@ tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 		return -errno;
 	}
 	s->toff = s->tend = 0;
+	if (s->shut_pending) {
+		/* The FIN must follow our last record, never overtake it. */
+		s->shut_pending = false;
+		(void)real_shutdown(fd, SHUT_WR);
+	}
 	return 0;
 }
 
@@ -355,8 +362,10 @@ hs_recv1(struct session *s, const char **why)
 		return -ENOMEM;
 	for (i = 0; i < rule->nkeys; i++) {
 		if (noise_hs_init(s->hs, s->suite, false, p, PREFACE_LEN,
-		    rule->keys[i]->key) < 0)
-			break;
+		    rule->keys[i]->key) < 0) {
+			*why = "cipher suite unavailable";
+			return -EBADMSG;
+		}
 		if (noise_hs_read1(s->hs, p + PREFACE_LEN + 2, HS_MSGLEN,
 		    payload, &plen) == 0 && plen == 0)
 			break;
@@ -602,6 +611,19 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		if (total > 0 && !(flags & MSG_WAITALL))
 			return (ssize_t)total;
 
+		/*
+		 * Our handshake message 2 may still be queued (the kernel took
+		 * none of it): a program that only reads must still send it.
+		 */
+		if (s->toff < s->tend && pthread_mutex_trylock(&s->tx_lock) == 0) {
+			r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
+			pthread_mutex_unlock(&s->tx_lock);
+			if (r < 0 && r != -EAGAIN && r != -EINTR) {
+				session_fail(s, -r, strerror(-r));
+				return r;
+			}
+		}
+
 		/* Need more ciphertext from the kernel. */
 		rbuf_compact(s);
 		if (kflags)
@@ -779,6 +801,7 @@ tx_eof(struct session *s, int fd, uint64_t deadline)
 int
 session_shutdown(struct session *s, int fd, int how)
 {
+	bool queued = false;
 	int r;
 
 	if (how == SHUT_WR || how == SHUT_RDWR) {
@@ -786,18 +809,32 @@ session_shutdown(struct session *s, int fd, int how)
 		if (session_state(s) < SESSION_OPEN)
 			(void)session_handshake(s, fd, true);
 		pthread_mutex_lock(&s->tx_lock);
-		r = tx_eof(s, fd, now_ms() + s->rule->timeout_ms);
+		r = tx_eof(s, fd, session_fd_blocking(fd) ?
+		    now_ms() + s->rule->timeout_ms : 0);
+		if (s->toff < s->tend && session_state(s) == SESSION_OPEN) {
+			/* Still queued (non-blocking, or the peer is slow): the
+			 * kernel's FIN waits for the queue to drain. */
+			s->shut_pending = true;
+			queued = true;
+		}
 		pthread_mutex_unlock(&s->tx_lock);
 		if (r < 0 && r != -EAGAIN)
-			LOG(LOG_INFO, "end-of-stream to %s not sent: %s", s->peer,
-			    strerror(-r));
+			LOG(LOG_INFO, "end-of-stream to %s not sent yet: %s",
+			    s->peer, strerror(-r));
 	}
 	if (how == SHUT_RD || how == SHUT_RDWR) {
 		pthread_mutex_lock(&s->rx_lock);
 		s->rd_shut = true;
 		pthread_mutex_unlock(&s->rx_lock);
 	}
-	return real_shutdown(fd, how) < 0 ? -errno : 0;
+	/*
+	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
+	 * the peer's end-of-stream mark (data, to TCP) with a reset that
+	 * destroys our unsent records.  Reads return 0 all the same.
+	 */
+	if (how == SHUT_RD || queued)
+		return 0;
+	return real_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
 static void
@@ -819,6 +856,40 @@ arm_reset(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
+/*
+ * The socket is about to be closed.  The peer's end-of-stream mark is data
+ * to TCP, and a socket closed with unread data, or receiving data after
+ * close, answers with a reset that throws away whatever we still had
+ * queued for the peer.  So until the peer's mark has been seen: discard
+ * what has arrived, and wait (bounded by DEADLINE) until the kernel has
+ * delivered everything we sent, discarding arrivals meanwhile.  Once our
+ * queue is empty a late reset can no longer lose data.
+ */
+static void
+close_linger(struct session *s, int fd, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char scratch[4096];
+	ssize_t n;
+	int outq, i;
+
+	if (s->rx_eof)
+		return;
+	for (;;) {
+		for (i = 0; i < 256; i++) {
+			n = real_recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+			if (n == 0)
+				return;         /* the peer closed: no reset to fear */
+			if (n < 0)
+				break;
+		}
+		if (ioctl(fd, SIOCOUTQ, &outq) < 0 || outq == 0 ||
+		    now_ms() >= deadline)
+			return;
+		(void)real_poll(&p, 1, 5);
+	}
+}
+
 void
 session_close_last(struct session *s, int fd)
 {
@@ -832,6 +903,10 @@ session_close_last(struct session *s, int fd)
 			(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
 		pthread_mutex_unlock(&s->tx_lock);
+		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
+			pthread_mutex_unlock(&s->rx_lock);
+		}
 	}
 	if (session_state(s) == SESSION_DEAD)
 		arm_reset(fd);
@@ -860,7 +935,14 @@ session_exit(struct session *s, int fd)
 		goto out;
 	if (!s->tx_shut)
 		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
+	else if (s->toff < s->tend)
+		(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
+		    now_ms() + CLOSE_WAIT_MS);
 	pthread_mutex_unlock(&s->tx_lock);
+	if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
+		pthread_mutex_unlock(&s->rx_lock);
+	}
 out:
 	errno = saved;
 }
@@ -920,13 +1002,13 @@ session_poll_prep(struct session *s, short want, short *kev)
 			*kev |= rd;
 		}
 	}
-	if (wr) {
-		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
-			*kev |= s->toff < s->tend ? POLLOUT : wr;
-			pthread_mutex_unlock(&s->tx_lock);
-		} else {
-			*kev |= wr;
-		}
+	if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+		/* Queued ciphertext goes out when the kernel can take it,
+		 * whatever the program is waiting for. */
+		*kev |= s->toff < s->tend ? POLLOUT : wr;
+		pthread_mutex_unlock(&s->tx_lock);
+	} else {
+		*kev |= wr;
 	}
 	return ready;
 }

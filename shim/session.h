@@ -79,6 +79,7 @@ struct session {
 	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
 	size_t           toff, tend;
 	bool             tx_shut;       /* end-of-stream mark queued */
+	bool             shut_pending;  /* real SHUT_WR once the queue drains */
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */

@@ -1,0 +1,75 @@
+/*
+ * hook_stdio: fdopen() on a sealed socket.
+ *
+ * glibc's stdio reads, writes and closes through private aliases that no
+ * interposer sees, so a FILE made by the real fdopen() would move plaintext
+ * on a sealed socket and fclose() would close it behind the shim's back.
+ * For a sealed fd the shim returns a fopencookie() stream whose functions
+ * are the shim's own receive, send and close paths.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#include "fdtab.h"
+#include "real.h"
+#include "session.h"
+#include "hook.h"
+
+static ssize_t
+cookie_read(void *c, char *buf, size_t len)
+{
+	int fd = (int)(intptr_t)c;
+	struct iovec v = { buf, len };
+	struct session *s;
+	ssize_t r;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_read(fd, buf, len);
+	r = session_recv(s, fd, &v, 1, 0);
+	session_put(s);
+	return hook_ret(r);
+}
+
+static ssize_t
+cookie_write(void *c, const char *buf, size_t len)
+{
+	int fd = (int)(intptr_t)c;
+	struct iovec v = { (void *)buf, len };
+	struct session *s;
+	ssize_t r;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_write(fd, buf, len);
+	r = session_send(s, fd, &v, 1, 0);
+	session_put(s);
+	return hook_ret(r);
+}
+
+static int
+cookie_close(void *c)
+{
+	return hook_close_fd((int)(intptr_t)c);
+}
+
+HOOK FILE *
+fdopen(int fd, const char *mode)
+{
+	static const cookie_io_functions_t io = {
+		.read = cookie_read,
+		.write = cookie_write,
+		.seek = NULL,
+		.close = cookie_close,
+	};
+	struct session *s;
+	FILE *f;
+
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_fdopen(fd, mode);
+	session_put(s);
+	f = fopencookie((void *)(intptr_t)fd, mode, io);
+	if (f != NULL)
+		setvbuf(f, NULL, _IOFBF, 16384);
+	return f;
+}
