@@ -172,7 +172,8 @@ connect 127.0.0.1:$port key=a
 accept 127.0.0.1:$port key=a
 EOF
     mkdata "$TD/in" 1000000
-    bg srv plain "$LAUNCHER" -f "$POLICY" -- socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$TD/out,creat,trunc"
+    # under a sanitizer its runtime must stay first: the launcher keeps it there
+    bg srv plain env ${SAN_RT:+LD_PRELOAD="$SAN_RT"} "${SAN_ENV[@]}" "$LAUNCHER" -f "$POLICY" -- socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$TD/out,creat,trunc"
     wait_listen "$port" srv || { fail "server did not listen"; return 0; }
     cap_start "$port"
     # the client via LD_PRELOAD, so both ways of loading the shim meet

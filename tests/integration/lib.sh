@@ -25,6 +25,10 @@ PREFACE_HEX=534b534c01010000
 SHUNIT_COLOR=none
 export SHUNIT_COLOR
 
+# the sanitizer runtime(s): every word of PRELOAD but the last (the shim)
+SAN_RT=
+case "$PRELOAD" in *" "*) SAN_RT=${PRELOAD% *} ;; esac
+
 SAN_ENV=()
 case "$SAN" in
     asan) SAN_ENV=(ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}") ;;

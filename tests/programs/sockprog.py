@@ -34,8 +34,14 @@ def ename(e):
     return "%s errno=%s" % (type(e).__name__, errno.errorcode.get(e.errno, e.errno))
 
 
+_say_lock = threading.Lock()
+
+
 def say(*a):
-    print(*a, flush=True)
+    line = " ".join(str(x) for x in a) + "\n"
+    with _say_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def do_send(sock, path, api):
