@@ -33,13 +33,12 @@ close_fd(int fd)
 	bool last;
 
 	if ((s = fdtab_take(fd, &last)) == NULL) {
-		epoll_closed(fd, NULL);
+		epoll_closed(fd, NULL, false);
 		return;
 	}
-	if (last) {
+	if (last)
 		session_close_last(s, fd);
-		epoll_closed(fd, s);
-	}
+	epoll_closed(fd, s, last);
 	session_put(s);
 }
 
