@@ -512,3 +512,27 @@ epoll_closed(int fd, struct session *s, bool last)
 	if (gone != NULL)
 		ep_put(gone);
 }
+
+static void
+ep_prefork(void)
+{
+	pthread_mutex_lock(&ep_lock);
+}
+
+static void
+ep_postfork_parent(void)
+{
+	pthread_mutex_unlock(&ep_lock);
+}
+
+static void
+ep_postfork_child(void)
+{
+	pthread_mutex_init(&ep_lock, NULL);
+}
+
+void
+epoll_atfork(void)
+{
+	pthread_atfork(ep_prefork, ep_postfork_parent, ep_postfork_child);
+}

@@ -37,4 +37,7 @@ int epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
  */
 void epoll_closed(int fd, struct session *s, bool last);
 
+/* epoll_atfork(): install the fork handlers (constructor). */
+void epoll_atfork(void);
+
 #endif
