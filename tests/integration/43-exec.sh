@@ -1,0 +1,132 @@
+#!/bin/bash
+# exec() with a live sealed connection (DESIGN "Processes"; interception
+# surface §4.2): a connection accepted before exec and not yet used keeps
+# working in the new image (socat EXEC:…,nofork; inetd style dup2 onto 0/1);
+# a connection that carried sealed bytes before exec cannot be continued
+# (the keys and nonces are gone) and must fail closed: the peer sees an
+# error, never plaintext; an exec'd child that only inherits the fd and
+# never touches it changes nothing.
+. "$(dirname "$0")/lib.sh"
+
+SRV=$PROGS/exec_server.py
+CLI=$PROGS/exec_client.py
+
+# setup_policy PORT: one key, a connect and an accept rule for PORT.
+setup_policy() {
+    KEY=$(mkkey k) || return 1
+    write_policy <<EOF
+key k $KEY
+connect 127.0.0.1:$1 key=k
+accept  127.0.0.1:$1 key=k
+EOF
+}
+
+# (a) socat accepts and execs cat in its own process (nofork): cat has the
+# connection on stdin/stdout, untouched before exec.
+test_socat_exec_nofork_echo() {
+    local port m rc=0
+    port=$(free_port)
+    setup_policy "$port" || { fail "policy"; return 0; }
+    m=$(newmarker)
+    mkmarked "$TD/in" $((1024 * 1024)) "$m"
+    bg srv sealed socat -t 30 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" EXEC:cat,nofork
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    sealed socat -t 30 "TCP:127.0.0.1:$port" STDIO <"$TD/in" >"$TD/out" 2>"$TD/cli.err" || rc=$?
+    assertEquals "client socat exit status" 0 "$rc"
+    rc=0
+    wait_bg srv || rc=$?
+    assertEquals "server (socat, then cat) exit status" 0 "$rc"
+    cap_stop
+    assertSameFile "1 MiB echoed by the exec'd cat" "$TD/in" "$TD/out"
+    assertFileNotContains "no shim failure in the client" "$TD/cli.err" "failed|truncat"
+    assertFileNotContains "no shim failure in the server" "$TD/srv.err" "failed|truncat"
+    cap_check --preface "$PREFACE_HEX" --marker "$m" --min-bytes $((2 * 1024 * 1024))
+    assertEquals "capture: sealed, no plaintext" 0 $?
+}
+
+# (b) inetd style: python accepts, dup2s the connection onto 0 and 1, execs
+# /bin/sh -c 'tr a-z A-Z'.
+test_inetd_dup2_exec_tr() {
+    local port rc=0
+    port=$(free_port)
+    setup_policy "$port" || { fail "policy"; return 0; }
+    "$PY" - "$TD/in" <<'PY'
+import os, sys
+lines = []
+for i in range(20000):
+    lines.append(("line %d of the sockseal exec test: abcdefghijklmnopqrstuvwxyz %s\n"
+                  % (i, os.urandom(8).hex())))
+open(sys.argv[1], "w").write("".join(lines))
+PY
+    tr a-z A-Z <"$TD/in" >"$TD/expected"
+    bg srv sealed "$PY" "$SRV" "$port" inetd /bin/sh -c 'tr a-z A-Z'
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    sealed "$PY" "$CLI" "$port" "$TD/in" "$TD/out" >"$TD/cli.out" 2>"$TD/cli.err" || rc=$?
+    assertEquals "client exit status" 0 "$rc"
+    rc=0
+    wait_bg srv || rc=$?
+    assertEquals "server (python, then sh/tr) exit status" 0 "$rc"
+    cap_stop
+    assertFileContains "client: clean end of stream" "$TD/cli.out" "^recv EOF $(fsize "$TD/expected")\$"
+    assertSameFile "transformed echo" "$TD/expected" "$TD/out"
+    assertFileNotContains "no shim failure in the server" "$TD/srv.err" "failed|truncat"
+    cap_check --preface "$PREFACE_HEX" --marker "SOCKSEAL EXEC TEST" --min-bytes "$(fsize "$TD/in")"
+    assertEquals "capture: sealed, no plaintext (either case)" 0 $?
+    cap_check --marker "sockseal exec test" >/dev/null
+    assertEquals "capture: the client's lines are not in clear" 0 $?
+}
+
+# (c) the connection carried sealed bytes (HELLO/READY) before exec: the
+# new image cannot continue it.  Whatever it writes must never reach the
+# wire in clear; the client sees an error (reset/truncation), never a clean
+# end of stream.
+test_exec_after_sealed_io_fails_closed() {
+    local port m rc=0
+    port=$(free_port)
+    setup_policy "$port" || { fail "policy"; return 0; }
+    m=$(newmarker)
+    mkmarked "$TD/in" 200000 "CLIENT-$m"
+    bg srv sealed "$PY" "$SRV" "$port" after-io /bin/sh -c 'printf "%s\n" "$0"; exec cat' "$m"
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    sealed "$PY" "$CLI" "$port" "$TD/in" "$TD/out" --hello >"$TD/cli.out" 2>"$TD/cli.err" || rc=$?
+    wait_bg srv
+    cap_stop
+    assertFileContains "the sealed HELLO/READY exchange worked before exec" "$TD/cli.out" "^hello reply b'READY'\$"
+    assertNotEquals "client must not end cleanly" 0 "$rc"
+    assertFileNotContains "client never saw a clean end of stream" "$TD/cli.out" "^recv EOF"
+    assertFileContains "client read failed (reset/truncation/timeout)" "$TD/cli.out" "^recv ERROR "
+    assertFileLacksString "the exec'd program's output never reached the client" "$TD/out" "$m"
+    cap_check --preface "$PREFACE_HEX" --marker "$m"
+    assertEquals "capture: no plaintext marker on the wire" 0 $?
+}
+
+# (d) an exec'd child that inherits the connection but never touches it,
+# and exits, while the server keeps using the connection.
+test_exec_child_bystander() {
+    local port m rc=0
+    port=$(free_port)
+    setup_policy "$port" || { fail "policy"; return 0; }
+    m=$(newmarker)
+    mkmarked "$TD/in" $((1024 * 1024)) "$m"
+    bg srv sealed "$PY" "$SRV" "$port" bystander
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    sealed "$PY" "$CLI" "$port" "$TD/in" "$TD/out" --hello >"$TD/cli.out" 2>"$TD/cli.err" || rc=$?
+    assertEquals "client exit status" 0 "$rc"
+    rc=0
+    wait_bg srv || rc=$?
+    assertEquals "server exit status" 0 "$rc"
+    cap_stop
+    assertFileContains "the child ran" "$TD/srv.out" "^child exited 0\$"
+    assertFileContains "server echoed to a clean end" "$TD/srv.out" "^echo OK $(fsize "$TD/in")\$"
+    assertFileContains "client: clean end of stream" "$TD/cli.out" "^recv EOF $(fsize "$TD/in")\$"
+    assertSameFile "1 MiB echoed after the exec'd child exited" "$TD/in" "$TD/out"
+    assertFileNotContains "no shim failure in the server" "$TD/srv.err" "failed|truncat"
+    cap_check --preface "$PREFACE_HEX" --marker "$m" --min-bytes $((2 * 1024 * 1024))
+    assertEquals "capture: sealed, no plaintext" 0 $?
+}
+
+. shunit2
