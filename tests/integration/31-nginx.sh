@@ -172,7 +172,8 @@ test_small_files_and_404() {
 test_put_upload_1MiB() {
     nginx_start || { fail "nginx did not start"; return 0; }
     mkdata "$TD/up.bin" "$BIG"
-    ccurl -T "$TD/up.bin" -w '%{http_code}\n' "$URL/up/up.bin" >"$TD/put.out" 2>"$TD/put.err"
+    # (bounded: a stalled body read shows as curl's timeout, exit 28)
+    ccurl -m 30 -T "$TD/up.bin" -w '%{http_code}\n' "$URL/up/up.bin" >"$TD/put.out" 2>"$TD/put.err"
     assertEquals "curl PUT exit status" 0 $?
     assertEquals "PUT: 201 Created" 201 "$(cat "$TD/put.out")"
     assertSameFile "nginx stored the upload" "$TD/up.bin" "$TD/www/up/up.bin"
