@@ -82,8 +82,28 @@ http {
 EOF
 }
 
+# curl_usable: curl runs under the sanitizer runtime that sealed programs
+# get first in LD_PRELOAD (here, without the shim). On Debian 12 curl
+# deadlocks in setlocale() at start under the asan and tsan runtimes alone,
+# so with SAN set these tests are skipped, never run unsealed.
+CURL_USABLE=
+curl_usable() {
+    if [ -z "$CURL_USABLE" ]; then
+        CURL_USABLE=yes
+        [ -z "$SAN_RT" ] || timeout 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" \
+            curl -s -o /dev/null file:///dev/null || CURL_USABLE=no
+    fi
+    [ "$CURL_USABLE" = yes ]
+}
+
 # nginx_start: the sealed master as background "srv" (-e: no default log).
+# Returns 2 (and skips the test's asserts) when curl cannot run here.
 nginx_start() {
+    if ! curl_usable; then
+        echo "    SKIPPED: curl does not run under the sanitizer runtime $SAN_RT"
+        startSkipping
+        return 2
+    fi
     nginx_setup || return 1
     bg srv sealed nginx -p "$TD" -c "$TD/nginx.conf" -e "$TD/nginx.err"
     wait_listen "$PORT" srv
@@ -101,7 +121,7 @@ nginx_stop() {
 ccurl() { sealed curl -sS --fail "$@"; }
 
 test_1MiB_sha256() {
-    nginx_start || { fail "nginx did not start"; return 0; }
+    nginx_start || { [ $? = 2 ] || fail "nginx did not start"; return 0; }
     ccurl -o "$TD/got" -w '%{http_code} %{size_download}\n' "$URL/big.bin" \
         >"$TD/curl.out" 2>"$TD/curl.err"
     assertEquals "curl exit status" 0 $?
@@ -112,7 +132,7 @@ test_1MiB_sha256() {
 
 test_keepalive_three_transfers_one_connection() {
     local n
-    nginx_start || { fail "nginx did not start"; return 0; }
+    nginx_start || { [ $? = 2 ] || fail "nginx did not start"; return 0; }
     cap_start "$PORT" || { fail "no capture"; return 0; }
     ccurl -w '%{num_connects}\n' "$URL/big.bin" "$URL/big.bin" "$URL/big.bin" \
         -o "$TD/a" -o "$TD/b" -o "$TD/c" >"$TD/curl.out" 2>"$TD/curl.err"
@@ -135,7 +155,7 @@ test_keepalive_three_transfers_one_connection() {
 
 test_four_parallel_transfers() {
     local i
-    nginx_start || { fail "nginx did not start"; return 0; }
+    nginx_start || { [ $? = 2 ] || fail "nginx did not start"; return 0; }
     cap_start "$PORT" || { fail "no capture"; return 0; }
     ccurl -Z --parallel-immediate --parallel-max 4 -w '%{http_code}\n' \
         "$URL/big.bin" -o "$TD/p1" "$URL/big.bin" -o "$TD/p2" \
@@ -153,7 +173,7 @@ test_four_parallel_transfers() {
 
 test_small_files_and_404() {
     local n args=() code
-    nginx_start || { fail "nginx did not start"; return 0; }
+    nginx_start || { [ $? = 2 ] || fail "nginx did not start"; return 0; }
     for n in $SMALL_SIZES; do args+=("$URL/s$n.bin" -o "$TD/got$n"); done
     ccurl -w '%{http_code} %{size_download}\n' "${args[@]}" >"$TD/curl.out" 2>"$TD/curl.err"
     assertEquals "curl exit status" 0 $?
@@ -170,7 +190,7 @@ test_small_files_and_404() {
 # an edge-triggered EPOLLIN, while each sealed record carries up to 64 KiB:
 # what one read leaves decrypted inside the shim must still be reported.
 test_put_upload_1MiB() {
-    nginx_start || { fail "nginx did not start"; return 0; }
+    nginx_start || { [ $? = 2 ] || fail "nginx did not start"; return 0; }
     mkdata "$TD/up.bin" "$BIG"
     # (bounded: a stalled body read shows as curl's timeout, exit 28)
     ccurl -m 30 -T "$TD/up.bin" -w '%{http_code}\n' "$URL/up/up.bin" >"$TD/put.out" 2>"$TD/put.err"
@@ -184,7 +204,7 @@ test_put_upload_1MiB() {
 }
 
 test_capture_marker_never_on_wire() {
-    nginx_start || { fail "nginx did not start"; return 0; }
+    nginx_start || { [ $? = 2 ] || fail "nginx did not start"; return 0; }
     cap_start "$PORT" || { fail "no capture"; return 0; }
     ccurl -o "$TD/got.txt" "$URL/marked.txt" 2>"$TD/curl.err"
     assertEquals "curl exit status" 0 $?
