@@ -109,6 +109,20 @@ test_plaintext_client_against_strict_server() {
     assert_server_log
 }
 
+test_permissive_server_takes_plaintext_and_sealed_clients() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept .*/& mode=permissive/" "$POLICY"
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --plaintext
+    assertEquals "plaintext client ends cleanly" 0 "$HOSTILE_RC"
+    good_client 2
+    finish_server 2
+    assertFileContains "permissive: the plaintext client's data arrives as is" "$TD/srv.out" \
+        "^conn 1: OK recv=100000 sha256=$(sha "$TD/in") "
+}
+
 test_bad_preface_bad_suite_bad_version() {
     PORT=$(free_port)
     attack_policy "$PORT" || { fail "no keys"; return 0; }
