@@ -86,7 +86,11 @@ test_wrong_key_client_refused_server_continues() {
         "^connect: ERROR ConnectionRefusedError errno=ECONNREFUSED"
     assertFileContains "client log names its policy FILE:LINE" "$TD/cli.err" "wrong.policy:4"
     assertFileContains "client log names the server" "$TD/cli.err" "127\\.0\\.0\\.1.*\\b$PORT\\b"
-    good_client 2
+    # the next client, sealed with the right key, is served
+    mkdata "$TD/good2" 300000
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/good2" >"$TD/cli2.out" 2>"$TD/cli2.err"
+    assertEquals "good sealed client after the attack: exit status" 0 $?
+    assertFileContains "good client saw a clean end" "$TD/cli2.out" "^recv: OK recv=0 "
     finish_server 2
     assertFileContains "server's recv on the bad connection: ECONNRESET, no data" "$TD/srv.out" \
         "^conn 1: ERROR ConnectionResetError errno=ECONNRESET recv=0\$"
