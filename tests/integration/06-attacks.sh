@@ -217,6 +217,39 @@ test_truncation_to_server_is_not_eof() {
     assert_server_log
 }
 
+test_stalled_initiator_times_out_server_continues() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept \(.*\) timeout=5000/accept \1 timeout=1000/" "$POLICY"
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    bg staller peer connect 127.0.0.1 "$PORT" --key "$TD/k.key" --stall 30
+    wait_line "$TD/srv.out" "^conn 1: (OK|ERROR)" 15
+    assertFileContains "the stalled handshake failed the program's recv with ECONNRESET" \
+        "$TD/srv.out" "^conn 1: ERROR ConnectionResetError errno=ECONNRESET recv=0\$"
+    wait_bg staller
+    assertFileContains "the server ended the stalled connection (before the peer's 30 s)" \
+        "$TD/staller.err" "stalled; other side: (EOF|ECONNRESET)"
+    good_client 2
+    finish_server 2
+}
+
+test_stalled_responder_connect_fails() {
+    mkkey k >/dev/null || { fail "no key"; return 0; }
+    peer_listen p --key "$TD/k.key" --stall 30 || { fail "peer did not listen"; return 0; }
+    write_policy <<EOF
+key k $TD/k.key
+connect 127.0.0.1:$PEER_PORT key=k timeout=1000
+EOF
+    echo hi >"$TD/up"
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PEER_PORT" --send "$TD/up" >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status (connect failed)" 3 $?
+    assertFileContains "connect() failed with ECONNREFUSED (or ETIMEDOUT)" "$TD/cli.out" \
+        "^connect: ERROR .*errno=(ECONNREFUSED|ETIMEDOUT)"
+    wait_bg p
+    assertFileContains "the client ended the stalled connection (before the peer's 30 s)" \
+        "$TD/p.err" "stalled; other side: (EOF|ECONNRESET)"
+}
+
 # client-side attacks: the peer listens, a sealed python client connects
 client_vs_hostile_peer() {   # OPTS... for the listening peer
     mkkey k >/dev/null && mkkey other >/dev/null || return 1
