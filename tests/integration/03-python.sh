@@ -148,4 +148,20 @@ test_ipv6_loopback() {
     assertEquals "IPv6 capture sealed" 0 $?
 }
 
+
+test_asyncio_concurrent_echo() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/in" 1048576
+    bg srv sealed "$PY" "$PROGS/aecho.py" server 127.0.0.1 "$PORT" --count 8
+    wait_listen "$PORT" srv || { fail "server did not listen"; return 0; }
+    sealed "$PY" "$PROGS/aecho.py" client 127.0.0.1 "$PORT" --send "$TD/in" --conns 8 \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "asyncio client: every echo matched" 0 $?
+    assertEquals "8 clients OK" 8 "$(grep -c "^client [0-9]*: OK recv=1048576 sha256=$(sha "$TD/in")" "$TD/cli.out")"
+    wait_bg srv
+    assertEquals "asyncio server exit status" 0 $?
+    assertEquals "8 server connections OK" 8 "$(grep -c "^conn [0-9]*: OK recv=1048576" "$TD/srv.out")"
+}
+
 . shunit2
