@@ -170,3 +170,20 @@ fdtab_snapshot(int *fds, struct session **ss, int max)
 	pthread_rwlock_unlock(&fdtab_lock);
 	return n;
 }
+
+int
+fdtab_find(struct session *s)
+{
+	struct fdent *e, *tmp;
+	int fd = -1;
+
+	pthread_rwlock_rdlock(&fdtab_lock);
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s == s) {
+			fd = e->fd;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+	return fd;
+}

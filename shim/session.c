@@ -417,6 +417,7 @@ hs_done(struct session *s)
 		s->early = NULL;
 		s->early_len = 0;
 	}
+	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
@@ -1043,9 +1044,32 @@ session_so_error(struct session *s)
 
 	if (session_state(s) == SESSION_DEAD && !s->err_reported) {
 		s->err_reported = true;
-		e = s->initiator ? ECONNREFUSED : s->err;
+		e = s->initiator && !s->was_open ? ECONNREFUSED : s->err;
 	}
 	return e;
+}
+
+/*
+ * Has the peer ended its stream?  True once the end-of-stream mark was
+ * opened, or when a whole empty record (which can only be the mark; a
+ * forgery fails on the read) is buffered behind unread data.  rx_lock held.
+ */
+static bool
+rx_hup(struct session *s)
+{
+	size_t off, wl;
+
+	if (s->rx_eof)
+		return true;
+	if (s->rbuf == NULL)
+		return false;
+	for (off = s->rstart; off < s->rend; off += wl) {
+		if (record_peek(s->rbuf + off, s->rend - off, &wl) <= 0)
+			return false;
+		if (wl == RECORD_WIRELEN(0))
+			return true;
+	}
+	return false;
 }
 
 /* Is a whole record (or plaintext, or the end) waiting?  rx_lock held. */
@@ -1086,7 +1110,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 				ready |= rd;
 			else
 				*kev |= rd;
-			if ((want & POLLRDHUP) && s->rx_eof)
+			if ((want & POLLRDHUP) && rx_hup(s))
 				ready |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
@@ -1148,6 +1172,8 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			}
 			if (rx_ready(s))
 				out |= rd;
+			if ((want & POLLRDHUP) && rx_hup(s))
+				out |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
 			out |= krev & rd;

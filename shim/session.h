@@ -63,6 +63,7 @@ struct session {
 	char             peer[64];      /* printable peer address */
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* SO_ERROR already said it */
+	bool             was_open;      /* the handshake had completed */
 	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
 	struct noise_hs *hs;
 	struct noise_cipher tx, rx;
