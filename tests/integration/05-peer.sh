@@ -143,4 +143,20 @@ test_chachapoly_only_server_refuses_aesgcm() {
     assertFileContains "server saw the failure" "$TD/srv.out" "^conn 1: ERROR .*errno=ECONNRESET recv=0"
 }
 
+
+test_peer_ends_its_direction_first() {
+    # the peer sends its end-of-stream at once; socat -u never reads it, and
+    # exits right after writing: every byte must still arrive (no reset)
+    mkkey k >/dev/null || { fail "no key"; return 0; }
+    mkdata "$TD/in" 4000000
+    peer_listen p --key "$TD/k.key" --early-eos --recv-out "$TD/out" --stats "$TD/peer.json" ||
+        { fail "peer did not listen"; return 0; }
+    policy_rules "connect 127.0.0.1:$PEER_PORT key=k"
+    sealed socat -u "OPEN:$TD/in" "TCP:127.0.0.1:$PEER_PORT" 2>"$TD/cli.err"
+    assertEquals "sealed socat exit status" 0 $?
+    wait_bg p
+    assertEquals "peer exit status" 0 $?
+    assertSameFile "upload after the peer's early end-of-stream" "$TD/in" "$TD/out"
+}
+
 . shunit2
