@@ -120,12 +120,16 @@ test_aesgcm_suite_with_peer() {
     peer_listen p --key "$TD/k.key" --suite 2 --recv-out "$TD/out2" --stats "$TD/p.json" ||
         { fail "peer did not listen"; return 0; }
     policy_rules "connect 127.0.0.1:$PEER_PORT key=k cipher=aesgcm"
+    cap_start "$PEER_PORT"
     sealed socat -u "OPEN:$TD/in2" "TCP:127.0.0.1:$PEER_PORT" 2>"$TD/cli.err"
     assertEquals "sealed aesgcm client exit status" 0 $?
     wait_bg p
     assertEquals "peer exit status" 0 $?
+    cap_stop
     assertSameFile "AES-GCM upload" "$TD/in2" "$TD/out2"
     assertEquals "suite 2 negotiated" 2 "$(stat_of "$TD/p.json" suite)"
+    cap_check --preface 534b534c01020000 --min-bytes 500000
+    assertEquals "the preface proposes suite 2" 0 $?
 }
 
 test_chachapoly_only_server_refuses_aesgcm() {
