@@ -314,4 +314,25 @@ test_client_replayed_record_reset() {
         "^recv: ERROR ConnectionResetError errno=ECONNRESET recv=1000\$"
 }
 
+
+test_stalled_handshake_does_not_stall_other_connections() {
+    # a non-blocking (asyncio) sealed server: a client that never finishes
+    # its handshake must not hold up the others
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept \(.*\) timeout=5000/accept \1 timeout=30000/" "$POLICY"
+    mkdata "$TD/in" 500000
+    bg srv sealed "$PY" "$PROGS/aecho.py" server 127.0.0.1 "$PORT" --count 5
+    wait_listen "$PORT" srv || { fail "server did not listen"; return 0; }
+    bg staller peer connect 127.0.0.1 "$PORT" --key "$TD/k.key" --stall 40
+    wait_line "$TD/staller.err" "connected local" 10
+    sealed "$PY" "$PROGS/aecho.py" client 127.0.0.1 "$PORT" --send "$TD/in" --conns 4 \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "4 clients served while a handshake stalls" 0 $?
+    assertTrue "the staller is still connected (its handshake never ended)" "running staller"
+    stop_bg staller
+    wait_bg srv
+    assertEquals "4 good connections echoed" 4 "$(grep -c '^conn [0-9]*: OK recv=500000' "$TD/srv.out")"
+}
+
 . shunit2
