@@ -3,6 +3,9 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -13,6 +16,71 @@
 #include "real.h"
 #include "session.h"
 #include "conn.h"
+
+/*
+ * fds whose program asked for TCP_FASTOPEN_CONNECT: a small sorted-free
+ * bitmap, grown on demand under a lock (only setsockopt and connect on
+ * such fds touch it).
+ */
+static pthread_mutex_t conn_tfo_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *conn_tfo;
+static size_t conn_tfo_len;
+
+int
+conn_fastopen(int fd, bool on)
+{
+	size_t need = (size_t)fd / 8 + 1, n;
+	unsigned char *p;
+
+	if (fd < 0)
+		return -EBADF;
+	pthread_mutex_lock(&conn_tfo_lock);
+	if (need > conn_tfo_len) {
+		n = need < 64 ? 64 : need * 2;
+		if ((p = realloc(conn_tfo, n)) == NULL) {
+			pthread_mutex_unlock(&conn_tfo_lock);
+			return -ENOMEM;
+		}
+		memset(p + conn_tfo_len, 0, n - conn_tfo_len);
+		conn_tfo = p;
+		conn_tfo_len = n;
+	}
+	if (on)
+		conn_tfo[fd / 8] |= (unsigned char)(1u << (fd % 8));
+	else
+		conn_tfo[fd / 8] &= (unsigned char)~(1u << (fd % 8));
+	pthread_mutex_unlock(&conn_tfo_lock);
+	return 0;
+}
+
+/* Did the program ask for fast open on FD?  Clears the note. */
+static bool
+conn_fastopen_take(int fd)
+{
+	bool on = false;
+
+	if (__atomic_load_n(&conn_tfo_len, __ATOMIC_RELAXED) == 0)
+		return false;
+	pthread_mutex_lock(&conn_tfo_lock);
+	if ((size_t)fd / 8 < conn_tfo_len) {
+		on = conn_tfo[fd / 8] & (1u << (fd % 8));
+		conn_tfo[fd / 8] &= (unsigned char)~(1u << (fd % 8));
+	}
+	pthread_mutex_unlock(&conn_tfo_lock);
+	return on;
+}
+
+/* Connect FD unsealed, with fast open if the program asked for it. */
+static int
+conn_plain(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int one = 1;
+
+	if (conn_fastopen_take(fd))
+		(void)real_setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT,
+		    &one, sizeof(one));
+	return real_connect(fd, sa, len) < 0 ? -errno : 0;
+}
 
 /* Is FD a TCP stream socket? */
 static bool
@@ -39,10 +107,12 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 	if (sa == NULL || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return real_connect(fd, sa, len) < 0 ? -errno : 0;
+		return conn_plain(fd, sa, len);
 	rule = policy_match(shim_policy(), POLICY_CONNECT, sa, len);
 	if (rule == NULL || rule->plain || !conn_is_tcp(fd))
-		return real_connect(fd, sa, len) < 0 ? -errno : 0;
+		return conn_plain(fd, sa, len);
+	if (conn_fastopen_take(fd))
+		LOG(LOG_DEBUG, "TCP fast open disabled for a sealed connection");
 
 	/* A second connect() on a sealed socket (hiredis does this to learn
 	 * whether a non-blocking connect finished). */

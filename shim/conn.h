@@ -5,6 +5,7 @@
 #ifndef SOCKSEAL_CONN_H
 #define SOCKSEAL_CONN_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 /*
@@ -24,5 +25,12 @@ int conn_connect(int fd, const struct sockaddr *sa, socklen_t len);
  * must be refused (the caller closes FD).
  */
 int conn_accepted(int fd);
+
+/*
+ * conn_fastopen(fd, on): the program set TCP_FASTOPEN_CONNECT.  Remembered
+ * for FD and applied by conn_connect() only if the destination is not
+ * sealed (a sealed connection's first bytes are the handshake).  Returns 0.
+ */
+int conn_fastopen(int fd, bool on);
 
 #endif

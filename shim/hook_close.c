@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "epoll.h"
 #include "fdtab.h"
 #include "real.h"
 #include "session.h"
@@ -29,17 +30,21 @@ close_fd(int fd)
 	struct session *s;
 	bool last;
 
-	if ((s = fdtab_take(fd, &last)) == NULL)
+	if ((s = fdtab_take(fd, &last)) == NULL) {
+		epoll_closed(fd, NULL);
 		return;
-	if (last)
+	}
+	if (last) {
 		session_close_last(s, fd);
+		epoll_closed(fd, s);
+	}
 	session_put(s);
 }
 
 int
 hook_close_fd(int fd)
 {
-	if (fdtab_maybe(fd))
+	if (fdtab_maybe(fd) || epoll_any())
 		close_fd(fd);
 	return real_close(fd);
 }
@@ -97,7 +102,8 @@ dup(int fd)
 HOOK int
 dup2(int fd, int fd2)
 {
-	if (fd != fd2 && fdtab_maybe(fd2) && real_fcntl(fd, F_GETFD, 0) >= 0)
+	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
+	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
 	return dup_track(fd, real_dup2(fd, fd2));
 }
@@ -105,7 +111,8 @@ dup2(int fd, int fd2)
 HOOK int
 dup3(int fd, int fd2, int flags)
 {
-	if (fd != fd2 && fdtab_maybe(fd2) && real_fcntl(fd, F_GETFD, 0) >= 0)
+	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
+	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
 	return dup_track(fd, real_dup3(fd, fd2, flags));
 }

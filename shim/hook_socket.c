@@ -2,6 +2,10 @@
  * hook_socket: socket, connect, accept, accept4, getsockopt.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "conn.h"
@@ -73,5 +77,41 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return real_getsockopt(fd, level, name, val, len);
 	*(int *)val = e;
 	*len = sizeof(int);
+	return 0;
+}
+
+/*
+ * TCP_FASTOPEN_CONNECT would put the first write, our handshake message,
+ * into the SYN before any policy decision: it is remembered and applied at
+ * connect() only when the destination is not sealed.
+ */
+HOOK int
+setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT &&
+	    val != NULL && len >= (socklen_t)sizeof(int))
+		return (int)hook_ret(conn_fastopen(fd, *(const int *)val != 0));
+	return real_setsockopt(fd, level, name, val, len);
+}
+
+HOOK int
+ioctl(int fd, unsigned long req, ...)
+{
+	struct session *s;
+	va_list ap;
+	void *arg;
+	int n;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if ((req != FIONREAD) || (s = fdtab_get(fd)) == NULL)
+		return real_ioctl(fd, req, arg);
+	/* FIONREAD/SIOCINQ: plaintext a read would return now. */
+	n = session_inq(s);
+	session_put(s);
+	if (n < 0)
+		return (int)hook_ret(n);
+	*(int *)arg = n;
 	return 0;
 }

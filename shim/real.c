@@ -14,8 +14,8 @@
 
 #include "real.h"
 
-static void *
-real_sym(const char *name)
+void *
+real_sym_lookup(const char *name)
 {
 	void *p;
 	int saved = errno;
@@ -32,7 +32,7 @@ real_sym(const char *name)
 	{                                                                 \
 		ret (*f) params = __atomic_load_n(&p_##name, __ATOMIC_ACQUIRE); \
 		if (f == NULL) {                                          \
-			f = (ret (*) params)real_sym(#name);              \
+			f = (ret (*) params)real_sym_lookup(#name);              \
 			if (f == NULL) {                                  \
 				errno = ENOSYS;                           \
 				return (ret)-1;                           \
@@ -70,6 +70,13 @@ REAL(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv), 
 REAL(int, pselect, (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask), (n, r, w, e, ts, mask))
 REAL(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int vlen, int flags), (fd, v, vlen, flags))
 REAL(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int vlen, int flags, struct timespec *tmo), (fd, v, vlen, flags, tmo))
+REAL(int, epoll_create, (int size), (size))
+REAL(int, epoll_create1, (int flags), (flags))
+REAL(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev), (epfd, op, fd, ev))
+REAL(int, epoll_wait, (int epfd, struct epoll_event *ev, int max, int ms), (epfd, ev, max, ms))
+REAL(int, epoll_pwait, (int epfd, struct epoll_event *ev, int max, int ms, const sigset_t *mask), (epfd, ev, max, ms, mask))
+REAL(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *mask), (epfd, ev, max, ts, mask))
+REAL(int, setsockopt, (int fd, int level, int name, const void *val, socklen_t len), (fd, level, name, val, len))
 REAL(FILE *, fdopen, (int fd, const char *mode), (fd, mode))
 REAL(ssize_t, splice, (int in, off_t *inoff, int out, off_t *outoff, size_t len, unsigned int flags), (in, inoff, out, outoff, len, flags))
 
@@ -88,9 +95,9 @@ real_fcntl(int fd, int cmd, long arg)
 	int (*f)(int, int, ...) = __atomic_load_n(&p_fcntl, __ATOMIC_ACQUIRE);
 
 	if (f == NULL) {
-		f = (int (*)(int, int, ...))real_sym("fcntl64");
+		f = (int (*)(int, int, ...))real_sym_lookup("fcntl64");
 		if (f == NULL)
-			f = (int (*)(int, int, ...))real_sym("fcntl");
+			f = (int (*)(int, int, ...))real_sym_lookup("fcntl");
 		if (f == NULL) {
 			errno = ENOSYS;
 			return -1;
@@ -98,6 +105,26 @@ real_fcntl(int fd, int cmd, long arg)
 		__atomic_store_n(&p_fcntl, f, __ATOMIC_RELEASE);
 	}
 	return f(fd, cmd, arg);
+}
+
+/* ioctl is variadic with one pointer-sized argument for every request. */
+static int (*p_ioctl)(int, unsigned long, ...);
+
+int
+real_ioctl(int fd, unsigned long req, void *arg)
+{
+	int (*f)(int, unsigned long, ...) = __atomic_load_n(&p_ioctl,
+	    __ATOMIC_ACQUIRE);
+
+	if (f == NULL) {
+		f = (int (*)(int, unsigned long, ...))real_sym_lookup("ioctl");
+		if (f == NULL) {
+			errno = ENOSYS;
+			return -1;
+		}
+		__atomic_store_n(&p_ioctl, f, __ATOMIC_RELEASE);
+	}
+	return f(fd, req, arg);
 }
 
 void

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -23,6 +24,9 @@
 #include <time.h>
 
 void real_init(void);
+
+/* real_sym_lookup(name): dlsym(RTLD_NEXT, NAME), errno kept. */
+void *real_sym_lookup(const char *name);
 
 int     real_socket(int domain, int type, int protocol);
 int     real_connect(int fd, const struct sockaddr *sa, socklen_t len);
@@ -60,6 +64,17 @@ int     real_pselect(int n, fd_set *r, fd_set *w, fd_set *e,
 int     real_sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags);
 int     real_recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
     struct timespec *tmo);
+int     real_epoll_create(int size);
+int     real_epoll_create1(int flags);
+int     real_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int     real_epoll_wait(int epfd, struct epoll_event *ev, int max, int ms);
+int     real_epoll_pwait(int epfd, struct epoll_event *ev, int max, int ms,
+    const sigset_t *mask);
+int     real_epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+    const struct timespec *ts, const sigset_t *mask);
+int     real_ioctl(int fd, unsigned long req, void *arg);
+int     real_setsockopt(int fd, int level, int name, const void *val,
+    socklen_t len);
 FILE   *real_fdopen(int fd, const char *mode);
 ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
     size_t len, unsigned int flags);

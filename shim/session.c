@@ -39,6 +39,7 @@
 #define HS_MSG1_WIRE    (PREFACE_LEN + 2 + HS_MSGLEN)       /* 58 */
 #define HS_MSG2_WIRE    (2 + HS_MSGLEN)                     /* 50 */
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
+#define SESSION_EARLY   65536   /* bytes a program may write mid-handshake */
 
 uint64_t
 now_ms(void)
@@ -107,6 +108,10 @@ session_put(struct session *s)
 	}
 	if (s->tbuf != NULL)
 		free(s->tbuf);
+	if (s->early != NULL) {
+		sodium_memzero(s->early, SESSION_EARLY);
+		free(s->early);
+	}
 	pthread_mutex_destroy(&s->rx_lock);
 	pthread_mutex_destroy(&s->tx_lock);
 	free(s);
@@ -393,9 +398,25 @@ hs_recv1(struct session *s, const char **why)
 static void
 hs_done(struct session *s)
 {
+	size_t off, chunk;
+
 	noise_hs_wipe(s->hs);
 	free(s->hs);
 	s->hs = NULL;
+	/* Bytes the program wrote during the handshake go first. */
+	for (off = 0; off < s->early_len; off += chunk) {
+		chunk = s->early_len - off;
+		if (chunk > RECORD_MAXPT)
+			chunk = RECORD_MAXPT;
+		s->tend += record_seal(&s->tx, s->early + off, chunk,
+		    s->tbuf + s->tend);
+	}
+	if (s->early != NULL) {
+		sodium_memzero(s->early, SESSION_EARLY);
+		free(s->early);
+		s->early = NULL;
+		s->early_len = 0;
+	}
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
@@ -412,6 +433,10 @@ hs_run(struct session *s, int fd, bool may_block)
 
 	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
 		return r;
+	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline) {
+		r = -ETIMEDOUT;
+		goto io_fail;
+	}
 	for (;;) {
 		switch (session_state(s)) {
 		case SESSION_HS_SEND1:
@@ -489,6 +514,29 @@ session_handshake(struct session *s, int fd, bool may_block)
 	pthread_mutex_lock(&s->rx_lock);
 	pthread_mutex_lock(&s->tx_lock);
 	r = hs_run(s, fd, may_block);
+	pthread_mutex_unlock(&s->tx_lock);
+	pthread_mutex_unlock(&s->rx_lock);
+	return r;
+}
+
+/*
+ * The same, for readiness paths (poll, epoll) that must never wait for a
+ * lock a blocked reader or writer holds: -EAGAIN if the session is busy.
+ */
+static int
+session_handshake_try(struct session *s, int fd)
+{
+	int r;
+
+	if (session_state(s) == SESSION_OPEN)
+		return 0;
+	if (pthread_mutex_trylock(&s->rx_lock) != 0)
+		return -EAGAIN;
+	if (pthread_mutex_trylock(&s->tx_lock) != 0) {
+		pthread_mutex_unlock(&s->rx_lock);
+		return -EAGAIN;
+	}
+	r = hs_run(s, fd, false);
 	pthread_mutex_unlock(&s->tx_lock);
 	pthread_mutex_unlock(&s->rx_lock);
 	return r;
@@ -762,6 +810,44 @@ err:
 	return total > 0 ? (ssize_t)total : r;
 }
 
+/*
+ * A non-blocking write during the handshake: keep up to SESSION_EARLY bytes
+ * of plaintext until the keys exist (hs_done seals them first).
+ */
+static ssize_t
+tx_early(struct session *s, const struct iovec *iov, int iovcnt)
+{
+	size_t room, c, total = 0;
+	ssize_t r;
+	int i;
+
+	pthread_mutex_lock(&s->tx_lock);
+	if (session_state(s) == SESSION_OPEN) {
+		/* It finished meanwhile: the caller should just retry. */
+		r = -EAGAIN;
+		goto out;
+	}
+	if (s->early == NULL && (s->early = malloc(SESSION_EARLY)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		room = SESSION_EARLY - s->early_len;
+		c = iov[i].iov_len < room ? iov[i].iov_len : room;
+		memcpy(s->early + s->early_len, iov[i].iov_base, c);
+		s->early_len += c;
+		total += c;
+		if (c < iov[i].iov_len)
+			break;
+	}
+	r = total > 0 ? (ssize_t)total : -EAGAIN;
+	if (total > 0)
+		s->bytes_out += total;
+out:
+	pthread_mutex_unlock(&s->tx_lock);
+	return r;
+}
+
 ssize_t
 session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -772,8 +858,11 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		LOG(LOG_WARN, "MSG_OOB unsupported on a sealed socket");
 		return -EOPNOTSUPP;
 	}
-	if ((r = hs_from_call(s, fd, flags)) < 0)
+	if ((r = hs_from_call(s, fd, flags)) < 0) {
+		if (r == -EAGAIN)
+			r = tx_early(s, iov, iovcnt);
 		return r;
+	}
 	pthread_mutex_lock(&s->tx_lock);
 	r = tx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->tx_lock);
@@ -991,12 +1080,14 @@ session_poll_prep(struct session *s, short want, short *kev)
 		}
 		return 0;
 	}
-	if (rd) {
+	if (rd || (want & POLLRDHUP)) {
 		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
-			if (rx_ready(s))
+			if (rd && rx_ready(s))
 				ready |= rd;
 			else
 				*kev |= rd;
+			if ((want & POLLRDHUP) && s->rx_eof)
+				ready |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
 			*kev |= rd;
@@ -1024,9 +1115,9 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	int r;
 
 	if (session_state(s) != SESSION_OPEN && session_state(s) != SESSION_DEAD) {
-		if (krev == 0)
+		if (krev == 0 && now_ms() < s->hs_deadline)
 			return 0;
-		r = session_handshake(s, fd, false);
+		r = session_handshake_try(s, fd);
 		if (r == -EAGAIN || r == -EINTR)
 			return 0;
 		if (r < 0)
@@ -1079,4 +1170,27 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	if (session_state(s) == SESSION_DEAD)
 		out |= (short)(rd | wr | POLLERR);
 	return out;
+}
+
+int
+session_inq(struct session *s)
+{
+	size_t off, wl, n;
+	int r;
+
+	if (session_state(s) == SESSION_DEAD)
+		return -s->err;
+	pthread_mutex_lock(&s->rx_lock);
+	n = s->ptlen;
+	if (s->rbuf != NULL && session_state(s) == SESSION_OPEN) {
+		/* Whole records still sealed count by their plaintext length. */
+		for (off = s->rstart; off < s->rend; off += wl) {
+			r = record_peek(s->rbuf + off, s->rend - off, &wl);
+			if (r <= 0)
+				break;
+			n += wl - RECORD_HDRLEN - RECORD_TAGLEN;
+		}
+	}
+	pthread_mutex_unlock(&s->rx_lock);
+	return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }

@@ -80,6 +80,8 @@ struct session {
 	size_t           toff, tend;
 	bool             tx_shut;       /* end-of-stream mark queued */
 	bool             shut_pending;  /* real SHUT_WR once the queue drains */
+	uint8_t         *early;         /* plaintext written mid-handshake */
+	size_t           early_len;
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */
@@ -163,6 +165,12 @@ int session_so_error(struct session *s);
  */
 short session_poll_prep(struct session *s, short want, short *kev);
 short session_poll_after(struct session *s, int fd, short want, short krev);
+
+/*
+ * session_inq(s): plaintext bytes a read could return now without waiting
+ * (FIONREAD/SIOCINQ), or -errno on a dead session.
+ */
+int session_inq(struct session *s);
 
 /* session_fd_blocking(fd): is FD in blocking mode (F_GETFL)? */
 bool session_fd_blocking(int fd);

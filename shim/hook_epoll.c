@@ -1,0 +1,86 @@
+/*
+ * hook_epoll: epoll_create, epoll_create1, epoll_ctl, epoll_wait,
+ * epoll_pwait, epoll_pwait2.  Programs that never register a sealed fd go
+ * straight to libc after one atomic load; the translation is in epoll.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "epoll.h"
+#include "fdtab.h"
+#include "real.h"
+#include "hook.h"
+
+/* A new epoll fd may reuse the number of one closed behind our back. */
+static int
+created(int fd)
+{
+	int saved = errno;
+
+	if (fd >= 0 && epoll_any())
+		epoll_closed(fd, NULL);
+	errno = saved;
+	return fd;
+}
+
+HOOK int
+epoll_create(int size)
+{
+	return created(real_epoll_create(size));
+}
+
+HOOK int
+epoll_create1(int flags)
+{
+	return created(real_epoll_create1(flags));
+}
+
+HOOK int
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	if (!fdtab_maybe(fd) && !epoll_any())
+		return real_epoll_ctl(epfd, op, fd, ev);
+	return (int)hook_ret(epoll_ctl_sealed(epfd, op, fd, ev));
+}
+
+HOOK int
+epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	int r;
+
+	if (!epoll_any())
+		return real_epoll_wait(epfd, ev, max, timeout);
+	r = epoll_wait_sealed(epfd, ev, max, timeout < 0 ? -1 : timeout,
+	    NULL, false);
+	return r == -2 ? real_epoll_wait(epfd, ev, max, timeout) : r;
+}
+
+HOOK int
+epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+    const sigset_t *mask)
+{
+	int r;
+
+	if (!epoll_any())
+		return real_epoll_pwait(epfd, ev, max, timeout, mask);
+	r = epoll_wait_sealed(epfd, ev, max, timeout < 0 ? -1 : timeout,
+	    mask, true);
+	return r == -2 ? real_epoll_pwait(epfd, ev, max, timeout, mask) : r;
+}
+
+HOOK int
+epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+    const struct timespec *ts, const sigset_t *mask)
+{
+	long ms;
+	int r;
+
+	if (!epoll_any())
+		return real_epoll_pwait2(epfd, ev, max, ts, mask);
+	ms = ts == NULL ? -1 :
+	    (long)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+	r = epoll_wait_sealed(epfd, ev, max, ms, mask, true);
+	return r == -2 ? real_epoll_pwait2(epfd, ev, max, ts, mask) : r;
+}
