@@ -31,6 +31,17 @@ EOF2
     wait_listen "$PORT" srv
 }
 
+# curl_usable: false (and says why) when curl cannot even start with the
+# sanitizer runtime preloaded: with Debian's curl 7.88 and gcc 12's libasan
+# or libtsan alone (no shim), `curl --version` hangs in a futex at start-up.
+curl_usable() {
+    [ -n "$SAN_RT" ] || return 0
+    timeout -k 2 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" "$CURL" --version >/dev/null 2>&1 &&
+        return 0
+    echo "    skipped: curl does not start with LD_PRELOAD=$SAN_RT alone (no shim)"
+    return 1
+}
+
 # curl_bg NAME: a sealed curl fetching $URL into $TD/NAME.body in the background
 curl_bg() {
     bg "$1" sealed "$CURL" -sS --fail --max-time 30 -o "$TD/$1.body" "$URL"
@@ -50,6 +61,7 @@ finish() {
 
 test_curl_one_then_four_in_parallel() {
     local k
+    curl_usable || { startSkipping; return 0; }
     serve || { fail "server did not start"; return 0; }
     sealed "$CURL" -sS --fail --max-time 30 -o "$TD/one.body" "$URL" 2>"$TD/curl-one.err"
     assertEquals "curl exit status" 0 $?
@@ -81,6 +93,7 @@ test_urllib_one_then_four_threads() {
 
 test_curl_and_urllib_at_once() {
     local k
+    curl_usable || { startSkipping; return 0; }
     serve || { fail "server did not start"; return 0; }
     for k in 1 2 3 4; do curl_bg "curl$k"; done
     bg py sealed "$PY" "$FETCH" "$URL" "$TD/py" --count 4
