@@ -1,6 +1,7 @@
 /*
  * hook_close: calls that end or copy an fd: close, shutdown, dup, dup2,
- * dup3, fcntl/fcntl64 (F_DUPFD, F_DUPFD_CLOEXEC), close_range.
+ * dup3, fcntl/fcntl64 (F_DUPFD, F_DUPFD_CLOEXEC), close_range, closefrom,
+ * and syscall() for the same numbers.
  *
  * Closing the last fd of a session in this process sends the end-of-stream
  * mark first (or arms a reset for a failed session).  dup2/dup3 onto a
@@ -11,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "epoll.h"
@@ -31,13 +33,12 @@ close_fd(int fd)
 	bool last;
 
 	if ((s = fdtab_take(fd, &last)) == NULL) {
-		epoll_closed(fd, NULL);
+		epoll_closed(fd, NULL, false);
 		return;
 	}
-	if (last) {
+	if (last)
 		session_close_last(s, fd);
-		epoll_closed(fd, s);
-	}
+	epoll_closed(fd, s, last);
 	session_put(s);
 }
 
@@ -174,4 +175,58 @@ close_range(unsigned int first, unsigned int last, int flags)
 		} while (found > 0 && n == BATCH);
 	}
 	return real_close_range(first, last, flags);
+}
+
+HOOK void
+closefrom(int lowfd)
+{
+	static void (*f)(int);
+
+	(void)close_range((unsigned int)(lowfd < 0 ? 0 : lowfd), ~0U, 0);
+	/* close_range did the work; closefrom only adds what it cannot
+	 * fail at (it falls back to closing one by one in libc). */
+	if (f == NULL)
+		f = (void (*)(int))real_sym_lookup("closefrom");
+	if (f != NULL)
+		f(lowfd);
+}
+
+/*
+ * syscall(): node (libuv) closes sockets with syscall(SYS_close, fd), which
+ * bypasses close().  Only the numbers that end or copy an fd are looked
+ * at; everything else goes to libc's syscall() with its six arguments.
+ */
+HOOK long
+syscall(long n, ...)
+{
+	static long (*f)(long, ...);
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, n);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	switch (n) {
+	case SYS_close:
+		return hook_close_fd((int)a[0]);
+	case SYS_close_range:
+		return close_range((unsigned int)a[0], (unsigned int)a[1],
+		    (int)a[2]);
+	case SYS_dup:
+		return dup((int)a[0]);
+	case SYS_dup2:
+		return dup2((int)a[0], (int)a[1]);
+	case SYS_dup3:
+		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	default:
+		break;
+	}
+	if (f == NULL &&
+	    (f = (long (*)(long, ...))real_sym_lookup("syscall")) == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "epoll.h"
 #include "fdtab.h"
 #include "log.h"
 #include "policy.h"
@@ -54,6 +55,8 @@ init_run(void)
 
 	real_init();
 	log_init();
+	fdtab_atfork();
+	epoll_atfork();
 	if (sodium_init() < 0)
 		init_die("libsodium failed to initialise");
 	path = getenv("SOCKSEAL_POLICY");

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,24 +59,56 @@ session_fd_blocking(int fd)
 	return fl >= 0 && (fl & O_NONBLOCK) == 0;
 }
 
+static void
+session_mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+/* Round up to a multiple of A (a power of two). */
+#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
+
 struct session *
 session_new(int fd, const struct policy_rule *rule, bool initiator,
     const struct sockaddr *peer)
 {
+	size_t head = ALIGN_UP(sizeof(struct session), 64);
+	size_t len = ALIGN_UP(head + SESSION_RBUF + SESSION_TBUF + SESSION_EARLY,
+	    SESSION_PRIVLEN);
 	struct session *s;
 	struct stat st;
+	void *p;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	/* All shared, then page 0 made private again. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
+	if (mmap(p, SESSION_PRIVLEN, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		munmap(p, len);
+		return NULL;
+	}
+	s = p;
+	s->maplen = len;
 	s->refs = 1;
-	pthread_mutex_init(&s->rx_lock, NULL);
-	pthread_mutex_init(&s->tx_lock, NULL);
+	session_mutex_init(&s->rx_lock);
+	session_mutex_init(&s->tx_lock);
+	session_mutex_init(&s->hold_lock);
+	s->rbuf = (uint8_t *)p + head;
+	s->tbuf = s->rbuf + SESSION_RBUF;
+	s->early = s->tbuf + SESSION_TBUF;
 	s->initiator = initiator;
 	s->state = initiator ? SESSION_HS_SEND1 : SESSION_HS_WAIT1;
 	s->rule = rule;
 	s->err = ECONNRESET;
 	s->t_start = now_ms();
-	s->owner = getpid();
 	s->hs_deadline = s->t_start + rule->timeout_ms;
 	log_addr(peer, s->peer, sizeof(s->peer));
 	if (fstat(fd, &st) == 0) {
@@ -96,25 +129,137 @@ session_put(struct session *s)
 {
 	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (s->hs != NULL) {
-		noise_hs_wipe(s->hs);
-		free(s->hs);
+	/* Other processes may still hold it: only this view goes away. */
+	munmap(s, s->maplen);
+}
+
+static void session_fail(struct session *s, int err, const char *why);
+
+/*
+ * Take a session lock.  A robust mutex whose owner died (a process killed
+ * mid-call) cannot be trusted to guard consistent state: the session fails.
+ */
+static void
+slock(struct session *s, pthread_mutex_t *m)
+{
+	if (pthread_mutex_lock(m) == EOWNERDEAD) {
+		pthread_mutex_consistent(m);
+		if (m != &s->hold_lock)
+			session_fail(s, ECONNRESET,
+			    "a process died while using the connection");
 	}
-	noise_cipher_wipe(&s->tx);
-	noise_cipher_wipe(&s->rx);
-	if (s->rbuf != NULL) {
-		sodium_memzero(s->rbuf, SESSION_RBUF);
-		free(s->rbuf);
+}
+
+/* Try a session lock: 0 when taken. */
+static int
+stry(struct session *s, pthread_mutex_t *m)
+{
+	int r = pthread_mutex_trylock(m);
+
+	if (r == EOWNERDEAD) {
+		pthread_mutex_consistent(m);
+		if (m != &s->hold_lock)
+			session_fail(s, ECONNRESET,
+			    "a process died while using the connection");
+		r = 0;
 	}
-	if (s->tbuf != NULL)
-		free(s->tbuf);
-	if (s->early != NULL) {
-		sodium_memzero(s->early, SESSION_EARLY);
-		free(s->early);
+	return r;
+}
+
+static bool session_sandboxed;
+
+void
+session_sandbox(void)
+{
+	session_sandboxed = true;
+}
+
+/* Is PID alive?  In a sandbox we may not ask: assume so. */
+static bool
+pid_alive(pid_t pid)
+{
+	if (session_sandboxed)
+		return true;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+void
+session_hold(struct session *s, int delta)
+{
+	pid_t me = getpid();
+	int i, slot = -1, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == me) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && s->holders[i].pid == 0)
+			slot = i;
 	}
-	pthread_mutex_destroy(&s->rx_lock);
-	pthread_mutex_destroy(&s->tx_lock);
-	free(s);
+	if (slot < 0 && delta > 0) {
+		/* Full: reuse the entry of a process that is gone. */
+		for (i = 0; i < SESSION_HOLDERS && slot < 0; i++)
+			if (!pid_alive(s->holders[i].pid))
+				slot = i;
+	}
+	if (slot >= 0) {
+		if (s->holders[slot].pid != me) {
+			s->holders[slot].pid = me;
+			s->holders[slot].nfds = 0;
+		}
+		s->holders[slot].nfds += delta;
+		if (s->holders[slot].nfds <= 0) {
+			s->holders[slot].pid = 0;
+			s->holders[slot].nfds = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_forked(struct session *s)
+{
+	int n = __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE);
+
+	if (n > 0)
+		session_hold(s, n);
+}
+
+/*
+ * Is any other live process still holding S?  Drops this process's entry
+ * first when LEAVING (it holds no fd any more).
+ */
+static bool
+others_hold(struct session *s, bool leaving)
+{
+	pid_t me = getpid();
+	bool others = false;
+	int i, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == 0)
+			continue;
+		if (s->holders[i].pid == me) {
+			if (leaving) {
+				s->holders[i].pid = 0;
+				s->holders[i].nfds = 0;
+			}
+			continue;
+		}
+		if (pid_alive(s->holders[i].pid)) {
+			others = true;
+		} else {
+			s->holders[i].pid = 0;
+			s->holders[i].nfds = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->hold_lock);
+	errno = saved;
+	return others;
 }
 
 /* Caller holds the lock(s) of the side that noticed.  Logs once. */
@@ -130,19 +275,18 @@ session_fail(struct session *s, int err, const char *why)
 	    s->rule->line, why);
 }
 
+/* The buffers are part of the session's mapping. */
 static int
 rbuf_alloc(struct session *s)
 {
-	if (s->rbuf == NULL && (s->rbuf = malloc(SESSION_RBUF)) == NULL)
-		return -ENOMEM;
+	(void)s;
 	return 0;
 }
 
 static int
 tbuf_alloc(struct session *s)
 {
-	if (s->tbuf == NULL && (s->tbuf = malloc(SESSION_TBUF)) == NULL)
-		return -ENOMEM;
+	(void)s;
 	return 0;
 }
 
@@ -281,8 +425,7 @@ hs_send1(struct session *s)
 
 	s->suite = rule->cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
 	    NOISE_CHACHAPOLY;
-	if ((s->hs = malloc(sizeof(*s->hs))) == NULL)
-		return -ENOMEM;
+	s->hs = &s->hs_store;
 	p = s->tbuf;
 	preface_make(p, s->suite);
 	r = noise_hs_init(s->hs, s->suite, true, p, PREFACE_LEN,
@@ -363,8 +506,7 @@ hs_recv1(struct session *s, const char **why)
 		*why = "bad handshake message 1 length";
 		return -EBADMSG;
 	}
-	if ((s->hs = malloc(sizeof(*s->hs))) == NULL)
-		return -ENOMEM;
+	s->hs = &s->hs_store;
 	for (i = 0; i < rule->nkeys; i++) {
 		if (noise_hs_init(s->hs, s->suite, false, p, PREFACE_LEN,
 		    rule->keys[i]->key) < 0) {
@@ -401,7 +543,6 @@ hs_done(struct session *s)
 	size_t off, chunk;
 
 	noise_hs_wipe(s->hs);
-	free(s->hs);
 	s->hs = NULL;
 	/* Bytes the program wrote during the handshake go first. */
 	for (off = 0; off < s->early_len; off += chunk) {
@@ -411,12 +552,11 @@ hs_done(struct session *s)
 		s->tend += record_seal(&s->tx, s->early + off, chunk,
 		    s->tbuf + s->tend);
 	}
-	if (s->early != NULL) {
-		sodium_memzero(s->early, SESSION_EARLY);
-		free(s->early);
-		s->early = NULL;
+	if (s->early_len > 0) {
+		sodium_memzero(s->early, s->early_len);
 		s->early_len = 0;
 	}
+	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
@@ -511,8 +651,8 @@ session_handshake(struct session *s, int fd, bool may_block)
 
 	if (session_state(s) == SESSION_OPEN)
 		return 0;
-	pthread_mutex_lock(&s->rx_lock);
-	pthread_mutex_lock(&s->tx_lock);
+	slock(s, &s->rx_lock);
+	slock(s, &s->tx_lock);
 	r = hs_run(s, fd, may_block);
 	pthread_mutex_unlock(&s->tx_lock);
 	pthread_mutex_unlock(&s->rx_lock);
@@ -530,9 +670,9 @@ session_handshake_try(struct session *s, int fd)
 
 	if (session_state(s) == SESSION_OPEN)
 		return 0;
-	if (pthread_mutex_trylock(&s->rx_lock) != 0)
+	if (stry(s, &s->rx_lock) != 0)
 		return -EAGAIN;
-	if (pthread_mutex_trylock(&s->tx_lock) != 0) {
+	if (stry(s, &s->tx_lock) != 0) {
 		pthread_mutex_unlock(&s->rx_lock);
 		return -EAGAIN;
 	}
@@ -663,7 +803,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * Our handshake message 2 may still be queued (the kernel took
 		 * none of it): a program that only reads must still send it.
 		 */
-		if (s->toff < s->tend && pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (s->toff < s->tend && stry(s, &s->tx_lock) == 0) {
 			r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
 			pthread_mutex_unlock(&s->tx_lock);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
@@ -713,7 +853,7 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 	if ((r = hs_from_call(s, fd, flags)) < 0)
 		return r;
-	pthread_mutex_lock(&s->rx_lock);
+	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->rx_lock);
 	return r;
@@ -821,14 +961,10 @@ tx_early(struct session *s, const struct iovec *iov, int iovcnt)
 	ssize_t r;
 	int i;
 
-	pthread_mutex_lock(&s->tx_lock);
+	slock(s, &s->tx_lock);
 	if (session_state(s) == SESSION_OPEN) {
 		/* It finished meanwhile: the caller should just retry. */
 		r = -EAGAIN;
-		goto out;
-	}
-	if (s->early == NULL && (s->early = malloc(SESSION_EARLY)) == NULL) {
-		r = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < iovcnt; i++) {
@@ -863,7 +999,7 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			r = tx_early(s, iov, iovcnt);
 		return r;
 	}
-	pthread_mutex_lock(&s->tx_lock);
+	slock(s, &s->tx_lock);
 	r = tx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->tx_lock);
 	return r;
@@ -897,7 +1033,7 @@ session_shutdown(struct session *s, int fd, int how)
 		/* The mark needs keys: finish the handshake first (bounded). */
 		if (session_state(s) < SESSION_OPEN)
 			(void)session_handshake(s, fd, true);
-		pthread_mutex_lock(&s->tx_lock);
+		slock(s, &s->tx_lock);
 		r = tx_eof(s, fd, session_fd_blocking(fd) ?
 		    now_ms() + s->rule->timeout_ms : 0);
 		if (s->toff < s->tend && session_state(s) == SESSION_OPEN) {
@@ -912,7 +1048,7 @@ session_shutdown(struct session *s, int fd, int how)
 			    s->peer, strerror(-r));
 	}
 	if (how == SHUT_RD || how == SHUT_RDWR) {
-		pthread_mutex_lock(&s->rx_lock);
+		slock(s, &s->rx_lock);
 		s->rd_shut = true;
 		pthread_mutex_unlock(&s->rx_lock);
 	}
@@ -984,15 +1120,22 @@ session_close_last(struct session *s, int fd)
 {
 	int saved = errno;
 
+	if (others_hold(s, true)) {
+		/* Another process carries the stream on (fork). */
+		LOG(LOG_DEBUG, "connection %s %s left to another process",
+		    s->initiator ? "to" : "from", s->peer);
+		errno = saved;
+		return;
+	}
 	if (session_state(s) == SESSION_OPEN) {
-		pthread_mutex_lock(&s->tx_lock);
+		slock(s, &s->tx_lock);
 		if (!s->tx_shut)
 			(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
 		else if (s->toff < s->tend)
 			(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
 		pthread_mutex_unlock(&s->tx_lock);
-		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		if (stry(s, &s->rx_lock) == 0) {
 			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
 			pthread_mutex_unlock(&s->rx_lock);
 		}
@@ -1009,18 +1152,16 @@ session_exit(struct session *s, int fd)
 	struct stat st;
 	int saved = errno;
 
-	if (session_state(s) != SESSION_OPEN)
-		goto out;
 	/*
-	 * A forked child that exits must not speak on its parent's
-	 * connections: the mark would reuse the parent's next nonce.
+	 * Only the last live process holding the connection ends it: a
+	 * forked child exiting must not speak on its parent's connection.
 	 */
-	if (s->owner != getpid())
+	if (others_hold(s, true) || session_state(s) != SESSION_OPEN)
 		goto out;
 	/* The fd may have been closed behind our back and reused. */
 	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino)
 		goto out;
-	if (pthread_mutex_trylock(&s->tx_lock) != 0)
+	if (stry(s, &s->tx_lock) != 0)
 		goto out;
 	if (!s->tx_shut)
 		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
@@ -1028,7 +1169,7 @@ session_exit(struct session *s, int fd)
 		(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 		    now_ms() + CLOSE_WAIT_MS);
 	pthread_mutex_unlock(&s->tx_lock);
-	if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+	if (stry(s, &s->rx_lock) == 0) {
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
 		pthread_mutex_unlock(&s->rx_lock);
 	}
@@ -1043,9 +1184,32 @@ session_so_error(struct session *s)
 
 	if (session_state(s) == SESSION_DEAD && !s->err_reported) {
 		s->err_reported = true;
-		e = s->initiator ? ECONNREFUSED : s->err;
+		e = s->initiator && !s->was_open ? ECONNREFUSED : s->err;
 	}
 	return e;
+}
+
+/*
+ * Has the peer ended its stream?  True once the end-of-stream mark was
+ * opened, or when a whole empty record (which can only be the mark; a
+ * forgery fails on the read) is buffered behind unread data.  rx_lock held.
+ */
+static bool
+rx_hup(struct session *s)
+{
+	size_t off, wl;
+
+	if (s->rx_eof)
+		return true;
+	if (s->rbuf == NULL)
+		return false;
+	for (off = s->rstart; off < s->rend; off += wl) {
+		if (record_peek(s->rbuf + off, s->rend - off, &wl) <= 0)
+			return false;
+		if (wl == RECORD_WIRELEN(0))
+			return true;
+	}
+	return false;
 }
 
 /* Is a whole record (or plaintext, or the end) waiting?  rx_lock held. */
@@ -1073,7 +1237,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 	if (st != SESSION_OPEN) {
 		/* Watch for what the handshake needs, not what was asked. */
 		*kev |= st == SESSION_HS_SEND1 ? POLLOUT : POLLIN;
-		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend)
 				*kev |= POLLOUT;
 			pthread_mutex_unlock(&s->tx_lock);
@@ -1081,19 +1245,19 @@ session_poll_prep(struct session *s, short want, short *kev)
 		return 0;
 	}
 	if (rd || (want & POLLRDHUP)) {
-		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		if (stry(s, &s->rx_lock) == 0) {
 			if (rd && rx_ready(s))
 				ready |= rd;
 			else
 				*kev |= rd;
-			if ((want & POLLRDHUP) && s->rx_eof)
+			if ((want & POLLRDHUP) && rx_hup(s))
 				ready |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
 			*kev |= rd;
 		}
 	}
-	if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+	if (stry(s, &s->tx_lock) == 0) {
 		/* Queued ciphertext goes out when the kernel can take it,
 		 * whatever the program is waiting for. */
 		*kev |= s->toff < s->tend ? POLLOUT : wr;
@@ -1124,7 +1288,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			return (short)(rd | wr | POLLERR);
 		/* Open now: report what is true without asking the kernel. */
 		out = session_poll_prep(s, want, &kev);
-		if (wr && pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (wr && stry(s, &s->tx_lock) == 0) {
 			if (s->toff >= s->tend)
 				out |= wr;
 			pthread_mutex_unlock(&s->tx_lock);
@@ -1135,7 +1299,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		return (short)(rd | wr | POLLERR);
 
 	if (rd && (krev & (POLLIN | POLLRDNORM | POLLHUP | POLLERR))) {
-		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		if (stry(s, &s->rx_lock) == 0) {
 			if (!rx_ready(s) && rbuf_alloc(s) == 0) {
 				rbuf_compact(s);
 				n = real_recv(fd, s->rbuf + s->rend,
@@ -1148,13 +1312,15 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			}
 			if (rx_ready(s))
 				out |= rd;
+			if ((want & POLLRDHUP) && rx_hup(s))
+				out |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
 			out |= krev & rd;
 		}
 	}
 	if (krev & (POLLOUT | POLLWRNORM)) {
-		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend && s->tbuf != NULL) {
 				r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
 				if (r < 0 && r != -EAGAIN && r != -EINTR)
@@ -1180,7 +1346,7 @@ session_inq(struct session *s)
 
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
-	pthread_mutex_lock(&s->rx_lock);
+	slock(s, &s->rx_lock);
 	n = s->ptlen;
 	if (s->rbuf != NULL && session_state(s) == SESSION_OPEN) {
 		/* Whole records still sealed count by their plaintext length. */
