@@ -69,7 +69,10 @@
                          EPOLLRDNORM | EPOLLWRNORM)
 
 struct ep_reg {
-	int             fd;
+	int             fd;         /* the registered fd; for I/O, see io_fd */
+	uint32_t        id;         /* in the kernel's data: never reused */
+	bool            orphan;     /* fd closed, a dup keeps it registered */
+	int             io_fd;      /* an fd of the session to do I/O with */
 	struct session *s;          /* referenced */
 	uint32_t        uev;        /* the program's events and flags */
 	epoll_data_t    udata;      /* the program's data */
@@ -77,14 +80,17 @@ struct ep_reg {
 	uint32_t        pending;    /* buffered readiness to report */
 	bool            disabled;   /* EPOLLONESHOT fired: waits for MOD */
 	bool            report;     /* EPOLLET: report buffered data once */
-	UT_hash_handle  hh;
+	UT_hash_handle  hh;         /* by fd (live registrations only) */
+	UT_hash_handle  hid;        /* by id (all, orphans included) */
 };
 
 struct ep {
 	int             epfd;
 	int             refs;       /* registry + waits in progress */
 	pthread_mutex_t lock;
-	struct ep_reg  *regs;
+	struct ep_reg  *regs;       /* by fd */
+	struct ep_reg  *ids;        /* by id */
+	uint32_t        next_id;
 	UT_hash_handle  hh;
 };
 
@@ -105,8 +111,9 @@ ep_put(struct ep *ep)
 
 	if (__atomic_sub_fetch(&ep->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	HASH_ITER(hh, ep->regs, r, tmp) {
-		HASH_DEL(ep->regs, r);
+	HASH_CLEAR(hh, ep->regs);
+	HASH_ITER(hid, ep->ids, r, tmp) {
+		HASH_DELETE(hid, ep->ids, r);
 		session_put(r->s);
 		free(r);
 	}
@@ -136,9 +143,37 @@ ep_get(int epfd, bool create)
 }
 
 static uint64_t
-ep_tag(int fd)
+ep_tag(const struct ep_reg *r)
 {
-	return (uint64_t)EP_TAG << 32 | (uint32_t)fd;
+	return (uint64_t)EP_TAG << 32 | r->id;
+}
+
+/* Forget shadow R entirely (caller holds ep->lock). */
+static void
+ep_drop(struct ep *ep, struct ep_reg *r)
+{
+	if (!r->orphan)
+		HASH_DEL(ep->regs, r);
+	HASH_DELETE(hid, ep->ids, r);
+	session_put(r->s);
+	free(r);
+}
+
+/*
+ * The kernel events for R: what the session needs; edge-triggered
+ * registrations always keep the program's EPOLLIN, so new data makes a new
+ * edge even while decrypted data is still waiting.
+ */
+static uint32_t
+ep_kevents(const struct ep_reg *r, short k)
+{
+	uint32_t ev = ((uint32_t)(unsigned short)k &
+	    (EP_USER_BITS | EPOLLERR | EPOLLHUP)) |
+	    (r->uev & (EPOLLET | EPOLLONESHOT));
+
+	if (r->uev & EPOLLET)
+		ev |= r->uev & (EPOLLIN | EPOLLRDNORM);
+	return ev;
 }
 
 /* Program events as poll bits (the values are the same). */
@@ -157,11 +192,12 @@ ep_sync(struct ep *ep, struct ep_reg *r)
 	uint32_t want;
 
 	ready = session_poll_prep(r->s, ep_want(r), &k);
-	want = ((uint32_t)(unsigned short)k & (EP_USER_BITS | EPOLLERR | EPOLLHUP)) |
-	    (r->uev & (EPOLLET | EPOLLONESHOT));
-	if (want != r->kev) {
+	want = ep_kevents(r, k);
+	/* An orphan's registration cannot be changed any more (Linux has
+	 * no handle on it either); it keeps what it had. */
+	if (want != r->kev && !r->orphan) {
 		kev.events = want;
-		kev.data.u64 = ep_tag(r->fd);
+		kev.data.u64 = ep_tag(r);
 		if (real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->fd, &kev) == 0)
 			r->kev = want;
 	}
@@ -173,9 +209,10 @@ ep_disarm(struct ep *ep, struct ep_reg *r)
 {
 	struct epoll_event kev = { .events = EPOLLONESHOT };
 
-	kev.data.u64 = ep_tag(r->fd);
+	kev.data.u64 = ep_tag(r);
 	r->disabled = true;
-	if (real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->fd, &kev) == 0)
+	if (!r->orphan &&
+	    real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->fd, &kev) == 0)
 		r->kev = EPOLLONESHOT;
 }
 
@@ -199,9 +236,7 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 	HASH_FIND_INT(ep->regs, &fd, r);
 	if (r != NULL && r->s != s) {
 		/* A shadow of a socket this number no longer names. */
-		HASH_DEL(ep->regs, r);
-		session_put(r->s);
-		free(r);
+		ep_drop(ep, r);
 		r = NULL;
 	}
 	if (s == NULL || (op == EPOLL_CTL_MOD && r == NULL)) {
@@ -223,17 +258,16 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 			ret = -ENOMEM;
 			goto out;
 		}
-		r->fd = fd;
+		r->fd = r->io_fd = fd;
+		r->id = ep->next_id++;
 		r->s = s;
 		session_ref(s);
 		r->uev = ev->events & ~EPOLLEXCLUSIVE;
 		r->udata = ev->data;
 		r->report = true;
 		(void)session_poll_prep(s, ep_want(r), &k);
-		kev.events = ((uint32_t)(unsigned short)k &
-		    (EP_USER_BITS | EPOLLERR | EPOLLHUP)) |
-		    (r->uev & (EPOLLET | EPOLLONESHOT));
-		kev.data.u64 = ep_tag(fd);
+		kev.events = ep_kevents(r, k);
+		kev.data.u64 = ep_tag(r);
 		if (real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
 			ret = -errno;
 			session_put(s);
@@ -242,6 +276,7 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		r->kev = kev.events;
 		HASH_ADD_INT(ep->regs, fd, r);
+		HASH_ADD(hid, ep->ids, id, sizeof(r->id), r);
 		ret = 0;
 		break;
 	case EPOLL_CTL_MOD:
@@ -262,11 +297,8 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 		ret = r->kev != EP_FORCE ? 0 : -errno;
 		break;
 	case EPOLL_CTL_DEL:
-		if (r != NULL) {
-			HASH_DEL(ep->regs, r);
-			session_put(r->s);
-			free(r);
-		}
+		if (r != NULL)
+			ep_drop(ep, r);
 		ret = real_epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
 		break;
 	default:
@@ -300,7 +332,9 @@ ep_event(struct ep_reg *r, uint32_t kevents)
 {
 	uint32_t rev;
 
-	rev = (uint32_t)(unsigned short)session_poll_after(r->s, r->fd,
+	if (r->io_fd < 0)
+		return 0;
+	rev = (uint32_t)(unsigned short)session_poll_after(r->s, r->io_fd,
 	    ep_want(r), (short)(kevents & 0xffff));
 	rev |= r->pending;
 	r->pending = 0;
@@ -326,7 +360,8 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 	uint64_t deadline = 0, now, hsdl;
 	uint32_t rev;
 	long ms;
-	int n, i, out, e = 0, fd;
+	uint32_t id;
+	int n, i, out, e = 0;
 	bool immediate;
 
 	if (max <= 0 || events == NULL)
@@ -345,7 +380,7 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 		immediate = false;
 		hsdl = 0;
 		pthread_mutex_lock(&ep->lock);
-		HASH_ITER(hh, ep->regs, r, tmp) {
+		HASH_ITER(hid, ep->ids, r, tmp) {
 			if (r->disabled)
 				continue;
 			if (session_state(r->s) < SESSION_OPEN &&
@@ -395,8 +430,8 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 				events[out++] = kbuf[i];
 				continue;
 			}
-			fd = (int)(uint32_t)kbuf[i].data.u64;
-			HASH_FIND_INT(ep->regs, &fd, r);
+			id = (uint32_t)kbuf[i].data.u64;
+			HASH_FIND(hid, ep->ids, &id, sizeof(id), r);
 			if (r == NULL || r->disabled)
 				continue;       /* dropped meanwhile */
 			if ((rev = ep_event(r, kbuf[i].events)) == 0)
@@ -406,7 +441,7 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 			out++;
 		}
 		/* Buffered readiness the kernel could not know about. */
-		HASH_ITER(hh, ep->regs, r, tmp) {
+		HASH_ITER(hid, ep->ids, r, tmp) {
 			if (out >= max)
 				break;
 			if (r->pending == 0 || r->disabled)
@@ -433,13 +468,16 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 }
 
 void
-epoll_closed(int fd, struct session *s)
+epoll_closed(int fd, struct session *s, bool last)
 {
 	struct ep *ep, *tmp, *gone = NULL;
-	struct ep_reg *r;
+	struct ep_reg *r, *rt;
+	int other;
 
 	if (!epoll_any())
 		return;
+	/* Another fd of the session, for orphaned shadows' I/O. */
+	other = s != NULL && !last ? fdtab_find(s) : -1;
 	pthread_mutex_lock(&ep_lock);
 	HASH_ITER(hh, ep_head, ep, tmp) {
 		if (ep->epfd == fd) {
@@ -451,15 +489,50 @@ epoll_closed(int fd, struct session *s)
 		if (s == NULL)
 			continue;
 		pthread_mutex_lock(&ep->lock);
-		HASH_FIND_INT(ep->regs, &fd, r);
-		if (r != NULL && r->s == s) {
-			HASH_DEL(ep->regs, r);
-			session_put(r->s);
-			free(r);
+		HASH_ITER(hid, ep->ids, r, rt) {
+			if (r->s != s)
+				continue;
+			if (last) {
+				/* The kernel dropped it with the socket. */
+				ep_drop(ep, r);
+			} else if (r->io_fd == fd || r->fd == fd) {
+				if (r->fd == fd && !r->orphan) {
+					/* Still registered under the closed
+					 * number, which may now name another
+					 * file: keep it only by id. */
+					HASH_DEL(ep->regs, r);
+					r->orphan = true;
+				}
+				r->io_fd = other;
+			}
 		}
 		pthread_mutex_unlock(&ep->lock);
 	}
 	pthread_mutex_unlock(&ep_lock);
 	if (gone != NULL)
 		ep_put(gone);
+}
+
+static void
+ep_prefork(void)
+{
+	pthread_mutex_lock(&ep_lock);
+}
+
+static void
+ep_postfork_parent(void)
+{
+	pthread_mutex_unlock(&ep_lock);
+}
+
+static void
+ep_postfork_child(void)
+{
+	pthread_mutex_init(&ep_lock, NULL);
+}
+
+void
+epoll_atfork(void)
+{
+	pthread_atfork(ep_prefork, ep_postfork_parent, ep_postfork_child);
 }

@@ -28,9 +28,16 @@ int epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev);
 int epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
     long timeout_ms, const sigset_t *mask, bool use_mask);
 
-/* epoll_closed(fd): FD is being closed: if it is an epoll instance, forget
- * it; if it is the last fd of sealed session S (S may be NULL), drop its
- * registrations. */
-void epoll_closed(int fd, struct session *s);
+/*
+ * epoll_closed(fd, s, last): FD is being closed.  If it is an epoll
+ * instance, forget it.  If it is a fd of sealed session S: when LAST, the
+ * kernel drops the registrations with the socket and so do we; otherwise
+ * the registrations live on (a dup holds the socket) and are kept by id,
+ * doing their I/O through another fd of S.
+ */
+void epoll_closed(int fd, struct session *s, bool last);
+
+/* epoll_atfork(): install the fork handlers (constructor). */
+void epoll_atfork(void);
 
 #endif

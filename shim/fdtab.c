@@ -113,9 +113,11 @@ fdtab_set(int fd, struct session *s)
 	HASH_ADD_INT(fdtab_head, fd, e);
 	fdtab_mark(fd, 1);
 	pthread_rwlock_unlock(&fdtab_lock);
+	session_hold(s, 1);
 
 	if (old != NULL) {
 		__atomic_sub_fetch(&old->s->nfds, 1, __ATOMIC_ACQ_REL);
+		session_hold(old->s, -1);
 		session_put(old->s);
 		free(old);
 	}
@@ -139,6 +141,7 @@ fdtab_take(int fd, bool *last)
 	s = e->s;
 	free(e);
 	*last = __atomic_sub_fetch(&s->nfds, 1, __ATOMIC_ACQ_REL) == 0;
+	session_hold(s, -1);
 	return s;
 }
 
@@ -169,4 +172,67 @@ fdtab_snapshot(int *fds, struct session **ss, int max)
 	}
 	pthread_rwlock_unlock(&fdtab_lock);
 	return n;
+}
+
+int
+fdtab_find(struct session *s)
+{
+	struct fdent *e, *tmp;
+	int fd = -1;
+
+	pthread_rwlock_rdlock(&fdtab_lock);
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s == s) {
+			fd = e->fd;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+	return fd;
+}
+
+/*
+ * fork: no other thread may hold the table lock while the process is
+ * copied, and the child holds every session it inherited.
+ */
+static void
+fdtab_prefork(void)
+{
+	pthread_rwlock_wrlock(&fdtab_lock);
+}
+
+static void
+fdtab_postfork_parent(void)
+{
+	pthread_rwlock_unlock(&fdtab_lock);
+}
+
+static void
+fdtab_postfork_child(void)
+{
+	static unsigned int gen;
+	struct fdent *e, *tmp;
+
+	/*
+	 * The lock was taken by the parent's thread; glibc's rwlock keeps the
+	 * writer's TID, which the child's thread does not have: start afresh
+	 * (the child has one thread).
+	 */
+	pthread_rwlock_init(&fdtab_lock, NULL);
+	/* One holder entry per session, with this process's fd count; the
+	 * mark is in the session's private page, so it is ours alone. */
+	gen++;
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s->fork_mark == gen)
+			continue;
+		e->s->fork_mark = gen;
+		session_forked(e->s);
+	}
+}
+
+void
+fdtab_atfork(void)
+{
+	pthread_atfork(fdtab_prefork, fdtab_postfork_parent,
+	    fdtab_postfork_child);
 }

@@ -47,6 +47,12 @@ struct session *fdtab_take(int fd, bool *last);
  */
 void fdtab_drop(int fd);
 
+/* fdtab_atfork(): install the fork handlers (constructor). */
+void fdtab_atfork(void);
+
+/* fdtab_find(s): some fd of session S in the table, or -1. */
+int fdtab_find(struct session *s);
+
 /*
  * fdtab_snapshot(fds, ss, max): up to MAX (fd, referenced session) pairs,
  * for the exit path.  Returns the count.

@@ -33,13 +33,12 @@ close_fd(int fd)
 	bool last;
 
 	if ((s = fdtab_take(fd, &last)) == NULL) {
-		epoll_closed(fd, NULL);
+		epoll_closed(fd, NULL, false);
 		return;
 	}
-	if (last) {
+	if (last)
 		session_close_last(s, fd);
-		epoll_closed(fd, s);
-	}
+	epoll_closed(fd, s, last);
 	session_put(s);
 }
 
@@ -221,6 +220,9 @@ syscall(long n, ...)
 		return dup2((int)a[0], (int)a[1]);
 	case SYS_dup3:
 		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_seccomp:
+		hook_sandbox();
+		break;
 	default:
 		break;
 	}

@@ -20,7 +20,7 @@ created(int fd)
 	int saved = errno;
 
 	if (fd >= 0 && epoll_any())
-		epoll_closed(fd, NULL);
+		epoll_closed(fd, NULL, false);
 	errno = saved;
 	return fd;
 }

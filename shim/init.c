@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "epoll.h"
 #include "fdtab.h"
 #include "log.h"
 #include "policy.h"
@@ -54,6 +55,8 @@ init_run(void)
 
 	real_init();
 	log_init();
+	fdtab_atfork();
+	epoll_atfork();
 	if (sodium_init() < 0)
 		init_die("libsodium failed to initialise");
 	path = getenv("SOCKSEAL_POLICY");
@@ -99,6 +102,10 @@ init_dtor(void)
 	int saved = errno;
 
 	n = fdtab_snapshot(fds, ss, BATCH);
+	/* exit() flushes stdio after the destructors: streams that write to
+	 * a sealed socket must get their bytes out before the end mark. */
+	if (n > 0)
+		(void)fflush(NULL);
 	for (i = 0; i < n; i++) {
 		session_exit(ss[i], fds[i]);
 		session_put(ss[i]);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,10 @@
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
 #define SESSION_EARLY   65536   /* bytes a program may write mid-handshake */
 
+/* Set when the program enters a sandbox (seccomp, chroot): from then on
+ * the shim makes no syscall the program's own call would not. */
+static bool session_sandboxed;
+
 uint64_t
 now_ms(void)
 {
@@ -58,24 +63,56 @@ session_fd_blocking(int fd)
 	return fl >= 0 && (fl & O_NONBLOCK) == 0;
 }
 
+static void
+session_mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+/* Round up to a multiple of A (a power of two). */
+#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
+
 struct session *
 session_new(int fd, const struct policy_rule *rule, bool initiator,
     const struct sockaddr *peer)
 {
+	size_t head = ALIGN_UP(sizeof(struct session), 64);
+	size_t len = ALIGN_UP(head + SESSION_RBUF + SESSION_TBUF + SESSION_EARLY,
+	    SESSION_PRIVLEN);
 	struct session *s;
 	struct stat st;
+	void *p;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	/* All shared, then page 0 made private again. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
+	if (mmap(p, SESSION_PRIVLEN, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		munmap(p, len);
+		return NULL;
+	}
+	s = p;
+	s->maplen = len;
 	s->refs = 1;
-	pthread_mutex_init(&s->rx_lock, NULL);
-	pthread_mutex_init(&s->tx_lock, NULL);
+	session_mutex_init(&s->rx_lock);
+	session_mutex_init(&s->tx_lock);
+	session_mutex_init(&s->hold_lock);
+	s->rbuf = (uint8_t *)p + head;
+	s->tbuf = s->rbuf + SESSION_RBUF;
+	s->early = s->tbuf + SESSION_TBUF;
 	s->initiator = initiator;
 	s->state = initiator ? SESSION_HS_SEND1 : SESSION_HS_WAIT1;
 	s->rule = rule;
 	s->err = ECONNRESET;
 	s->t_start = now_ms();
-	s->owner = getpid();
 	s->hs_deadline = s->t_start + rule->timeout_ms;
 	log_addr(peer, s->peer, sizeof(s->peer));
 	if (fstat(fd, &st) == 0) {
@@ -96,25 +133,135 @@ session_put(struct session *s)
 {
 	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (s->hs != NULL) {
-		noise_hs_wipe(s->hs);
-		free(s->hs);
+	/* Other processes may still hold it: only this view goes away. */
+	munmap(s, s->maplen);
+}
+
+static void session_fail(struct session *s, int err, const char *why);
+
+/*
+ * Take a session lock.  A robust mutex whose owner died (a process killed
+ * mid-call) cannot be trusted to guard consistent state: the session fails.
+ */
+static void
+slock(struct session *s, pthread_mutex_t *m)
+{
+	if (pthread_mutex_lock(m) == EOWNERDEAD) {
+		pthread_mutex_consistent(m);
+		if (m != &s->hold_lock)
+			session_fail(s, ECONNRESET,
+			    "a process died while using the connection");
 	}
-	noise_cipher_wipe(&s->tx);
-	noise_cipher_wipe(&s->rx);
-	if (s->rbuf != NULL) {
-		sodium_memzero(s->rbuf, SESSION_RBUF);
-		free(s->rbuf);
+}
+
+/* Try a session lock: 0 when taken. */
+static int
+stry(struct session *s, pthread_mutex_t *m)
+{
+	int r = pthread_mutex_trylock(m);
+
+	if (r == EOWNERDEAD) {
+		pthread_mutex_consistent(m);
+		if (m != &s->hold_lock)
+			session_fail(s, ECONNRESET,
+			    "a process died while using the connection");
+		r = 0;
 	}
-	if (s->tbuf != NULL)
-		free(s->tbuf);
-	if (s->early != NULL) {
-		sodium_memzero(s->early, SESSION_EARLY);
-		free(s->early);
+	return r;
+}
+
+void
+session_sandbox(void)
+{
+	session_sandboxed = true;
+}
+
+/* Is PID alive?  In a sandbox we may not ask: assume so. */
+static bool
+pid_alive(pid_t pid)
+{
+	if (session_sandboxed)
+		return true;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+void
+session_hold(struct session *s, int delta)
+{
+	pid_t me = getpid();
+	int i, slot = -1, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == me) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && s->holders[i].pid == 0)
+			slot = i;
 	}
-	pthread_mutex_destroy(&s->rx_lock);
-	pthread_mutex_destroy(&s->tx_lock);
-	free(s);
+	if (slot < 0 && delta > 0) {
+		/* Full: reuse the entry of a process that is gone. */
+		for (i = 0; i < SESSION_HOLDERS && slot < 0; i++)
+			if (!pid_alive(s->holders[i].pid))
+				slot = i;
+	}
+	if (slot >= 0) {
+		if (s->holders[slot].pid != me) {
+			s->holders[slot].pid = me;
+			s->holders[slot].nfds = 0;
+		}
+		s->holders[slot].nfds += delta;
+		if (s->holders[slot].nfds <= 0) {
+			s->holders[slot].pid = 0;
+			s->holders[slot].nfds = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_forked(struct session *s)
+{
+	int n = __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE);
+
+	if (n > 0)
+		session_hold(s, n);
+}
+
+/*
+ * Is any other live process still holding S?  Drops this process's entry
+ * first when LEAVING (it holds no fd any more).
+ */
+static bool
+others_hold(struct session *s, bool leaving)
+{
+	pid_t me = getpid();
+	bool others = false;
+	int i, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == 0)
+			continue;
+		if (s->holders[i].pid == me) {
+			if (leaving) {
+				s->holders[i].pid = 0;
+				s->holders[i].nfds = 0;
+			}
+			continue;
+		}
+		if (pid_alive(s->holders[i].pid)) {
+			others = true;
+		} else {
+			s->holders[i].pid = 0;
+			s->holders[i].nfds = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->hold_lock);
+	errno = saved;
+	return others;
 }
 
 /* Caller holds the lock(s) of the side that noticed.  Logs once. */
@@ -130,19 +277,18 @@ session_fail(struct session *s, int err, const char *why)
 	    s->rule->line, why);
 }
 
+/* The buffers are part of the session's mapping. */
 static int
 rbuf_alloc(struct session *s)
 {
-	if (s->rbuf == NULL && (s->rbuf = malloc(SESSION_RBUF)) == NULL)
-		return -ENOMEM;
+	(void)s;
 	return 0;
 }
 
 static int
 tbuf_alloc(struct session *s)
 {
-	if (s->tbuf == NULL && (s->tbuf = malloc(SESSION_TBUF)) == NULL)
-		return -ENOMEM;
+	(void)s;
 	return 0;
 }
 
@@ -193,7 +339,8 @@ tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 	int r;
 
 	while (s->toff < s->tend) {
-		if (flags != 0)
+		/* In a sandbox only write() may be allowed. */
+		if (flags != 0 && !session_sandboxed)
 			n = real_send(fd, s->tbuf + s->toff, s->tend - s->toff,
 			    flags);
 		else
@@ -281,8 +428,7 @@ hs_send1(struct session *s)
 
 	s->suite = rule->cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
 	    NOISE_CHACHAPOLY;
-	if ((s->hs = malloc(sizeof(*s->hs))) == NULL)
-		return -ENOMEM;
+	s->hs = &s->hs_store;
 	p = s->tbuf;
 	preface_make(p, s->suite);
 	r = noise_hs_init(s->hs, s->suite, true, p, PREFACE_LEN,
@@ -363,8 +509,7 @@ hs_recv1(struct session *s, const char **why)
 		*why = "bad handshake message 1 length";
 		return -EBADMSG;
 	}
-	if ((s->hs = malloc(sizeof(*s->hs))) == NULL)
-		return -ENOMEM;
+	s->hs = &s->hs_store;
 	for (i = 0; i < rule->nkeys; i++) {
 		if (noise_hs_init(s->hs, s->suite, false, p, PREFACE_LEN,
 		    rule->keys[i]->key) < 0) {
@@ -401,7 +546,6 @@ hs_done(struct session *s)
 	size_t off, chunk;
 
 	noise_hs_wipe(s->hs);
-	free(s->hs);
 	s->hs = NULL;
 	/* Bytes the program wrote during the handshake go first. */
 	for (off = 0; off < s->early_len; off += chunk) {
@@ -411,16 +555,74 @@ hs_done(struct session *s)
 		s->tend += record_seal(&s->tx, s->early + off, chunk,
 		    s->tbuf + s->tend);
 	}
-	if (s->early != NULL) {
-		sodium_memzero(s->early, SESSION_EARLY);
-		free(s->early);
-		s->early = NULL;
+	if (s->early_len > 0) {
+		sodium_memzero(s->early, s->early_len);
 		s->early_len = 0;
 	}
+	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
 	    s->rule->line, s->suite == NOISE_AESGCM ? "aesgcm" : "chachapoly");
+}
+
+/*
+ * Permissive accept rule: is the client speaking sockseal?  Peeks (never
+ * reads) its first bytes.  1: the preface is there, 0: plaintext (or it
+ * sent nothing before the deadline, or closed), -EAGAIN, -errno.
+ */
+static int
+hs_peek_preface(struct session *s, int fd, bool may_block)
+{
+	static const uint8_t magic[5] = { 'S', 'K', 'S', 'L', 1 };
+	uint8_t b[PREFACE_LEN];
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = real_recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return 0;
+		if (n > 0) {
+			if (memcmp(b, magic, (size_t)n < sizeof(magic) ?
+			    (size_t)n : sizeof(magic)) != 0)
+				return 0;
+			if ((size_t)n >= sizeof(magic))
+				return 1;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno != EAGAIN) {
+			return -errno;
+		}
+		if (now_ms() >= s->hs_deadline)
+			return 0;
+		if (!may_block)
+			return -EAGAIN;
+		if (n > 0) {
+			/* A partial preface: readable already, so pause. */
+			(void)real_poll(NULL, 0, 10);
+			continue;
+		}
+		if ((r = wait_fd(fd, POLLIN, s->hs_deadline)) < 0 &&
+		    r != -ETIMEDOUT)
+			return r;
+	}
+}
+
+/* Permissive and plaintext: hand the connection back to the program. */
+static void
+hs_plain(struct session *s)
+{
+	/* What the program wrote meanwhile goes out first, as it is. */
+	if (s->early_len > 0) {
+		memcpy(s->tbuf, s->early, s->early_len);
+		s->toff = 0;
+		s->tend = s->early_len;
+		s->early_len = 0;
+	}
+	__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
+	LOG(LOG_INFO, "plaintext connection from %s accepted (rule %s:%d is "
+	    "permissive)", s->peer, s->rule->file, s->rule->line);
 }
 
 /* One pass of the machine; both locks held. */
@@ -433,7 +635,9 @@ hs_run(struct session *s, int fd, bool may_block)
 
 	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
 		return r;
-	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline) {
+	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline &&
+	    !(session_state(s) == SESSION_HS_WAIT1 &&
+	    s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart)) {
 		r = -ETIMEDOUT;
 		goto io_fail;
 	}
@@ -460,6 +664,17 @@ hs_run(struct session *s, int fd, bool may_block)
 			hs_done(s);
 			return 0;
 		case SESSION_HS_WAIT1:
+			if (s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart) {
+				r = hs_peek_preface(s, fd, may_block);
+				if (r == 0) {
+					hs_plain(s);
+					return 0;
+				}
+				if (r == -EAGAIN || r == -EINTR)
+					return r;
+				if (r < 0)
+					goto io_fail;
+			}
 			r = hs_fill(s, fd, PREFACE_LEN, may_block);
 			if (r == 0) {
 				if ((r = hs_preface(s, &why)) < 0)
@@ -481,6 +696,7 @@ hs_run(struct session *s, int fd, bool may_block)
 			}
 			return 0;
 		case SESSION_OPEN:
+		case SESSION_PLAIN:
 			return 0;
 		default:
 			return -s->err;
@@ -509,10 +725,10 @@ session_handshake(struct session *s, int fd, bool may_block)
 {
 	int r;
 
-	if (session_state(s) == SESSION_OPEN)
+	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
 		return 0;
-	pthread_mutex_lock(&s->rx_lock);
-	pthread_mutex_lock(&s->tx_lock);
+	slock(s, &s->rx_lock);
+	slock(s, &s->tx_lock);
 	r = hs_run(s, fd, may_block);
 	pthread_mutex_unlock(&s->tx_lock);
 	pthread_mutex_unlock(&s->rx_lock);
@@ -530,9 +746,9 @@ session_handshake_try(struct session *s, int fd)
 
 	if (session_state(s) == SESSION_OPEN)
 		return 0;
-	if (pthread_mutex_trylock(&s->rx_lock) != 0)
+	if (stry(s, &s->rx_lock) != 0)
 		return -EAGAIN;
-	if (pthread_mutex_trylock(&s->tx_lock) != 0) {
+	if (stry(s, &s->tx_lock) != 0) {
 		pthread_mutex_unlock(&s->rx_lock);
 		return -EAGAIN;
 	}
@@ -548,7 +764,7 @@ hs_from_call(struct session *s, int fd, int flags)
 {
 	bool may_block;
 
-	if (session_state(s) == SESSION_OPEN)
+	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
 		return 0;
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
@@ -663,8 +879,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * Our handshake message 2 may still be queued (the kernel took
 		 * none of it): a program that only reads must still send it.
 		 */
-		if (s->toff < s->tend && pthread_mutex_trylock(&s->tx_lock) == 0) {
-			r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
+		if (stry(s, &s->tx_lock) == 0) {
+			r = s->toff < s->tend ?
+			    tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0) : 0;
 			pthread_mutex_unlock(&s->tx_lock);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
 				session_fail(s, -r, strerror(-r));
@@ -700,6 +917,18 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 }
 
+/* A PLAIN session's read: the kernel's, as it is. */
+static ssize_t
+plain_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt };
+	ssize_t n;
+
+	n = flags ? real_recvmsg(fd, &m, flags) : real_readv(fd, iov, iovcnt);
+	return n < 0 ? -errno : n;
+}
+
 ssize_t
 session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -713,7 +942,9 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 	if ((r = hs_from_call(s, fd, flags)) < 0)
 		return r;
-	pthread_mutex_lock(&s->rx_lock);
+	if (session_state(s) == SESSION_PLAIN)
+		return plain_recv(fd, iov, iovcnt, flags);
+	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->rx_lock);
 	return r;
@@ -810,6 +1041,22 @@ err:
 	return total > 0 ? (ssize_t)total : r;
 }
 
+/* A PLAIN session's write (tx_lock held): what was queued, then this. */
+static ssize_t
+plain_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt };
+	ssize_t n;
+	int r;
+
+	if ((r = tx_flush(s, fd, flags & (MSG_DONTWAIT | MSG_NOSIGNAL), 0)) < 0)
+		return r;
+	n = flags ? real_sendmsg(fd, &m, flags) : real_writev(fd, iov, iovcnt);
+	return n < 0 ? -errno : n;
+}
+
 /*
  * A non-blocking write during the handshake: keep up to SESSION_EARLY bytes
  * of plaintext until the keys exist (hs_done seals them first).
@@ -821,14 +1068,10 @@ tx_early(struct session *s, const struct iovec *iov, int iovcnt)
 	ssize_t r;
 	int i;
 
-	pthread_mutex_lock(&s->tx_lock);
+	slock(s, &s->tx_lock);
 	if (session_state(s) == SESSION_OPEN) {
 		/* It finished meanwhile: the caller should just retry. */
 		r = -EAGAIN;
-		goto out;
-	}
-	if (s->early == NULL && (s->early = malloc(SESSION_EARLY)) == NULL) {
-		r = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < iovcnt; i++) {
@@ -863,8 +1106,11 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			r = tx_early(s, iov, iovcnt);
 		return r;
 	}
-	pthread_mutex_lock(&s->tx_lock);
-	r = tx_locked(s, fd, iov, iovcnt, flags);
+	slock(s, &s->tx_lock);
+	if (session_state(s) == SESSION_PLAIN)
+		r = plain_send(s, fd, iov, iovcnt, flags);
+	else
+		r = tx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->tx_lock);
 	return r;
 }
@@ -893,11 +1139,13 @@ session_shutdown(struct session *s, int fd, int how)
 	bool queued = false;
 	int r;
 
+	if (session_state(s) == SESSION_PLAIN)
+		return real_shutdown(fd, how) < 0 ? -errno : 0;
 	if (how == SHUT_WR || how == SHUT_RDWR) {
 		/* The mark needs keys: finish the handshake first (bounded). */
 		if (session_state(s) < SESSION_OPEN)
 			(void)session_handshake(s, fd, true);
-		pthread_mutex_lock(&s->tx_lock);
+		slock(s, &s->tx_lock);
 		r = tx_eof(s, fd, session_fd_blocking(fd) ?
 		    now_ms() + s->rule->timeout_ms : 0);
 		if (s->toff < s->tend && session_state(s) == SESSION_OPEN) {
@@ -912,7 +1160,7 @@ session_shutdown(struct session *s, int fd, int how)
 			    s->peer, strerror(-r));
 	}
 	if (how == SHUT_RD || how == SHUT_RDWR) {
-		pthread_mutex_lock(&s->rx_lock);
+		slock(s, &s->rx_lock);
 		s->rd_shut = true;
 		pthread_mutex_unlock(&s->rx_lock);
 	}
@@ -984,15 +1232,22 @@ session_close_last(struct session *s, int fd)
 {
 	int saved = errno;
 
+	if (others_hold(s, true)) {
+		/* Another process carries the stream on (fork). */
+		LOG(LOG_DEBUG, "connection %s %s left to another process",
+		    s->initiator ? "to" : "from", s->peer);
+		errno = saved;
+		return;
+	}
 	if (session_state(s) == SESSION_OPEN) {
-		pthread_mutex_lock(&s->tx_lock);
+		slock(s, &s->tx_lock);
 		if (!s->tx_shut)
 			(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
 		else if (s->toff < s->tend)
 			(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
 		pthread_mutex_unlock(&s->tx_lock);
-		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		if (stry(s, &s->rx_lock) == 0) {
 			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
 			pthread_mutex_unlock(&s->rx_lock);
 		}
@@ -1009,18 +1264,16 @@ session_exit(struct session *s, int fd)
 	struct stat st;
 	int saved = errno;
 
-	if (session_state(s) != SESSION_OPEN)
-		goto out;
 	/*
-	 * A forked child that exits must not speak on its parent's
-	 * connections: the mark would reuse the parent's next nonce.
+	 * Only the last live process holding the connection ends it: a
+	 * forked child exiting must not speak on its parent's connection.
 	 */
-	if (s->owner != getpid())
+	if (others_hold(s, true) || session_state(s) != SESSION_OPEN)
 		goto out;
 	/* The fd may have been closed behind our back and reused. */
 	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino)
 		goto out;
-	if (pthread_mutex_trylock(&s->tx_lock) != 0)
+	if (stry(s, &s->tx_lock) != 0)
 		goto out;
 	if (!s->tx_shut)
 		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
@@ -1028,7 +1281,7 @@ session_exit(struct session *s, int fd)
 		(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 		    now_ms() + CLOSE_WAIT_MS);
 	pthread_mutex_unlock(&s->tx_lock);
-	if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+	if (stry(s, &s->rx_lock) == 0) {
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
 		pthread_mutex_unlock(&s->rx_lock);
 	}
@@ -1043,9 +1296,32 @@ session_so_error(struct session *s)
 
 	if (session_state(s) == SESSION_DEAD && !s->err_reported) {
 		s->err_reported = true;
-		e = s->initiator ? ECONNREFUSED : s->err;
+		e = s->initiator && !s->was_open ? ECONNREFUSED : s->err;
 	}
 	return e;
+}
+
+/*
+ * Has the peer ended its stream?  True once the end-of-stream mark was
+ * opened, or when a whole empty record (which can only be the mark; a
+ * forgery fails on the read) is buffered behind unread data.  rx_lock held.
+ */
+static bool
+rx_hup(struct session *s)
+{
+	size_t off, wl;
+
+	if (s->rx_eof)
+		return true;
+	if (s->rbuf == NULL)
+		return false;
+	for (off = s->rstart; off < s->rend; off += wl) {
+		if (record_peek(s->rbuf + off, s->rend - off, &wl) <= 0)
+			return false;
+		if (wl == RECORD_WIRELEN(0))
+			return true;
+	}
+	return false;
 }
 
 /* Is a whole record (or plaintext, or the end) waiting?  rx_lock held. */
@@ -1068,12 +1344,21 @@ session_poll_prep(struct session *s, short want, short *kev)
 	int st = session_state(s);
 
 	*kev = want & ~(POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+	if (st == SESSION_PLAIN) {
+		*kev = want;
+		if (stry(s, &s->tx_lock) == 0) {
+			if (s->toff < s->tend)
+				*kev |= POLLOUT;
+			pthread_mutex_unlock(&s->tx_lock);
+		}
+		return 0;
+	}
 	if (st == SESSION_DEAD)
 		return (short)(rd | wr | POLLERR);
 	if (st != SESSION_OPEN) {
 		/* Watch for what the handshake needs, not what was asked. */
 		*kev |= st == SESSION_HS_SEND1 ? POLLOUT : POLLIN;
-		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend)
 				*kev |= POLLOUT;
 			pthread_mutex_unlock(&s->tx_lock);
@@ -1081,19 +1366,19 @@ session_poll_prep(struct session *s, short want, short *kev)
 		return 0;
 	}
 	if (rd || (want & POLLRDHUP)) {
-		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		if (stry(s, &s->rx_lock) == 0) {
 			if (rd && rx_ready(s))
 				ready |= rd;
 			else
 				*kev |= rd;
-			if ((want & POLLRDHUP) && s->rx_eof)
+			if ((want & POLLRDHUP) && rx_hup(s))
 				ready |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
 			*kev |= rd;
 		}
 	}
-	if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+	if (stry(s, &s->tx_lock) == 0) {
 		/* Queued ciphertext goes out when the kernel can take it,
 		 * whatever the program is waiting for. */
 		*kev |= s->toff < s->tend ? POLLOUT : wr;
@@ -1114,6 +1399,16 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	ssize_t n;
 	int r;
 
+	if (session_state(s) == SESSION_PLAIN) {
+		if ((krev & POLLOUT) && stry(s, &s->tx_lock) == 0) {
+			if (s->toff < s->tend)
+				(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
+			if (s->toff < s->tend)
+				krev &= ~(POLLOUT | POLLWRNORM);
+			pthread_mutex_unlock(&s->tx_lock);
+		}
+		return krev & (want | POLLERR | POLLHUP | POLLNVAL);
+	}
 	if (session_state(s) != SESSION_OPEN && session_state(s) != SESSION_DEAD) {
 		if (krev == 0 && now_ms() < s->hs_deadline)
 			return 0;
@@ -1124,7 +1419,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			return (short)(rd | wr | POLLERR);
 		/* Open now: report what is true without asking the kernel. */
 		out = session_poll_prep(s, want, &kev);
-		if (wr && pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (wr && stry(s, &s->tx_lock) == 0) {
 			if (s->toff >= s->tend)
 				out |= wr;
 			pthread_mutex_unlock(&s->tx_lock);
@@ -1135,11 +1430,17 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		return (short)(rd | wr | POLLERR);
 
 	if (rd && (krev & (POLLIN | POLLRDNORM | POLLHUP | POLLERR))) {
-		if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+		if (stry(s, &s->rx_lock) == 0) {
 			if (!rx_ready(s) && rbuf_alloc(s) == 0) {
 				rbuf_compact(s);
-				n = real_recv(fd, s->rbuf + s->rend,
-				    SESSION_RBUF - s->rend, MSG_DONTWAIT);
+				/* The kernel said readable; in a sandbox
+				 * read() is what the filter allows. */
+				if (session_sandboxed)
+					n = real_read(fd, s->rbuf + s->rend,
+					    SESSION_RBUF - s->rend);
+				else
+					n = real_recv(fd, s->rbuf + s->rend,
+					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
 				if (n > 0)
 					s->rend += (size_t)n;
 				/* 0 or an error: the next read reports it. */
@@ -1148,13 +1449,15 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			}
 			if (rx_ready(s))
 				out |= rd;
+			if ((want & POLLRDHUP) && rx_hup(s))
+				out |= POLLRDHUP;
 			pthread_mutex_unlock(&s->rx_lock);
 		} else {
 			out |= krev & rd;
 		}
 	}
 	if (krev & (POLLOUT | POLLWRNORM)) {
-		if (pthread_mutex_trylock(&s->tx_lock) == 0) {
+		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend && s->tbuf != NULL) {
 				r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
 				if (r < 0 && r != -EAGAIN && r != -EINTR)
@@ -1173,14 +1476,16 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 }
 
 int
-session_inq(struct session *s)
+session_inq(struct session *s, int fd)
 {
 	size_t off, wl, n;
 	int r;
 
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
-	pthread_mutex_lock(&s->rx_lock);
+	if (session_state(s) == SESSION_PLAIN)
+		return real_ioctl(fd, FIONREAD, &r) < 0 ? -errno : r;
+	slock(s, &s->rx_lock);
 	n = s->ptlen;
 	if (s->rbuf != NULL && session_state(s) == SESSION_OPEN) {
 		/* Whole records still sealed count by their plaintext length. */

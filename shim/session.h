@@ -8,6 +8,13 @@
  *   initiator:  HS_SEND1 --msg1 queued--> HS_WAIT2 --msg2 ok--> OPEN
  *   responder:  HS_WAIT1 --msg1 ok, msg2 queued--> OPEN
  *   any state   --auth failure, bad length, truncation, timeout--> DEAD
+ *   HS_WAIT1    --permissive rule, no preface (peeked, not read)--> PLAIN
+ *
+ * A PLAIN session is a plaintext client on a `mode=permissive` accept rule:
+ * every call goes to the kernel as if the shim were not there.  The
+ * decision needs the client's first bytes; a client that sends nothing (a
+ * server-first protocol) is taken as plaintext when the rule's handshake
+ * timeout expires.
  *
  * The machine never blocks by itself: each step does non-blocking socket
  * I/O and returns -EAGAIN when it needs the network.  Callers that may
@@ -49,13 +56,46 @@ enum session_state {
 	SESSION_HS_WAIT1,
 	SESSION_OPEN,
 	SESSION_DEAD,
+	SESSION_PLAIN,          /* permissive rule, plaintext client: untouched */
 };
 
+#define SESSION_PRIVLEN   4096          /* one page */
+#define SESSION_HOLDERS   16
+
+/*
+ * Memory and processes.  A session is one mapping: its first page is
+ * private to each process (copied at fork), the rest is MAP_SHARED, so a
+ * connection inherited through fork() is one session in every process that
+ * holds it: the same locks (process-shared, robust), the same nonces, the
+ * same buffers.  Records stay in order and no nonce is used twice whoever
+ * writes.  The buffers live in the same mapping, after the struct; their
+ * pages are touched only as data flows.
+ *
+ * holders[] counts, per process, the fds it has on the session.  The
+ * end-of-stream mark is sent when the last live holder closes its last fd
+ * (or exits without closing): a process that closes its copy after fork()
+ * (postgres, socat) or exits without touching it (redis BGSAVE) leaves the
+ * stream alone.
+ */
 struct session {
-	int              refs;          /* atomic */
-	int              nfds;          /* atomic: fds in the table */
+	/* Page 0: this process's own view. */
+	union {
+		struct {
+			int refs;       /* atomic: references in this process */
+			int nfds;       /* atomic: fds in this process's table */
+			unsigned int fork_mark; /* fdtab's child handler */
+		};
+		char pad[SESSION_PRIVLEN];
+	};
+
+	/* Shared by every process holding the connection. */
 	pthread_mutex_t  rx_lock;
 	pthread_mutex_t  tx_lock;
+	pthread_mutex_t  hold_lock;
+	struct {
+		pid_t pid;
+		int   nfds;
+	}                holders[SESSION_HOLDERS];
 	int              state;         /* atomic: enum session_state */
 	bool             initiator;
 	int              suite;
@@ -63,8 +103,11 @@ struct session {
 	char             peer[64];      /* printable peer address */
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* SO_ERROR already said it */
+	bool             was_open;      /* the handshake had completed */
+	bool             logged_end;
 	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
-	struct noise_hs *hs;
+	struct noise_hs *hs;            /* &hs_store during the handshake */
+	struct noise_hs  hs_store;
 	struct noise_cipher tx, rx;
 
 	/* receive side (rx_lock) */
@@ -85,9 +128,9 @@ struct session {
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */
-	pid_t            owner;         /* process that made the session */
 	dev_t            dev;           /* the socket's identity, for exit */
 	ino_t            ino;
+	size_t           maplen;        /* the whole mapping */
 };
 
 /*
@@ -99,8 +142,20 @@ struct session *session_new(int fd, const struct policy_rule *rule,
     bool initiator, const struct sockaddr *peer);
 
 void session_ref(struct session *s);
-/* session_put(s): drop a reference; the last one wipes and frees. */
+/* session_put(s): drop a reference; the last one in this process unmaps. */
 void session_put(struct session *s);
+
+/*
+ * session_hold(s, delta): this process's fds on S change by DELTA (+1 when
+ * an fd is added to the table, -1 when one leaves it).
+ */
+void session_hold(struct session *s, int delta);
+
+/*
+ * session_forked(s): in a child right after fork(): this process holds
+ * S through the fds it inherited (its private nfds).
+ */
+void session_forked(struct session *s);
 
 static inline int
 session_state(const struct session *s)
@@ -153,6 +208,10 @@ void session_close_last(struct session *s, int fd);
  */
 void session_exit(struct session *s, int fd);
 
+/* session_sandbox(): the process is entering a sandbox (seccomp, chroot):
+ * from now on no syscall beyond the program's own calls' needs. */
+void session_sandbox(void);
+
 /* session_so_error(s): the pending error for getsockopt(SO_ERROR), once. */
 int session_so_error(struct session *s);
 
@@ -170,7 +229,7 @@ short session_poll_after(struct session *s, int fd, short want, short krev);
  * session_inq(s): plaintext bytes a read could return now without waiting
  * (FIONREAD/SIOCINQ), or -errno on a dead session.
  */
-int session_inq(struct session *s);
+int session_inq(struct session *s, int fd);
 
 /* session_fd_blocking(fd): is FD in blocking mode (F_GETFL)? */
 bool session_fd_blocking(int fd);
