@@ -4,9 +4,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "fdtab.h"
@@ -190,4 +195,96 @@ conn_accepted(int fd)
 	session_put(s);
 	errno = saved;
 	return 0;
+}
+
+/*
+ * Adopt FD, a socket this image inherited (exec): if it is a connected TCP
+ * socket that a rule seals, give it a session that starts its handshake on
+ * the program's first use.  Accept rules are tried first, against the local
+ * address (a server's accepted connection, as sshd and inetd hand over);
+ * then connect rules, against the peer.  A socket that carried sealed bytes
+ * before exec cannot be continued: its new handshake meets the peer's
+ * records and the connection fails closed.  Several fds on one socket
+ * (dup'ed onto 0 and 1) share one session.
+ */
+static int
+conn_adopt(int fd, struct session **seen, int *nseen)
+{
+	const struct policy_rule *rule;
+	struct sockaddr_storage local, peer;
+	socklen_t l = sizeof(local), pl = sizeof(peer);
+	struct session *s;
+	struct stat st;
+	bool initiator = false;
+	int i;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	for (i = 0; i < *nseen; i++) {
+		if (seen[i]->dev == st.st_dev && seen[i]->ino == st.st_ino)
+			return fdtab_set(fd, seen[i]) < 0 ? -ENOMEM : 1;
+	}
+	if (!conn_is_tcp(fd) ||
+	    getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		return 0;
+	rule = policy_match(shim_policy(), POLICY_ACCEPT,
+	    (struct sockaddr *)&local, l);
+	if (rule == NULL || rule->plain) {
+		rule = policy_match(shim_policy(), POLICY_CONNECT,
+		    (struct sockaddr *)&peer, pl);
+		initiator = true;
+	}
+	if (rule == NULL || rule->plain)
+		return 0;
+	if ((s = session_new(fd, rule, initiator, (struct sockaddr *)&peer)) == NULL)
+		return -ENOMEM;
+	if (fdtab_set(fd, s) < 0) {
+		session_put(s);
+		return -ENOMEM;
+	}
+	LOG(LOG_INFO, "adopted inherited connection %s %s on fd %d (rule %s:%d)",
+	    initiator ? "to" : "from", s->peer, fd, rule->file, rule->line);
+	if (*nseen < 64)
+		seen[(*nseen)++] = s;
+	session_put(s);
+	return 1;
+}
+
+int
+conn_adopt_inherited(void (*adopted)(int fd))
+{
+	struct session *seen[64];
+	struct dirent *d;
+	DIR *dir;
+	int fd, nseen = 0, n = 0, r, dfd;
+
+	if (policy_nrules(shim_policy()) == 0)
+		return 0;
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		dfd = dirfd(dir);
+		while ((d = readdir(dir)) != NULL) {
+			if (d->d_name[0] < '0' || d->d_name[0] > '9')
+				continue;
+			fd = atoi(d->d_name);
+			if (fd == dfd)
+				continue;
+			if ((r = conn_adopt(fd, seen, &nseen)) > 0) {
+				n++;
+				adopted(fd);
+			}
+		}
+		closedir(dir);
+		return n;
+	}
+	/* No /proc (a chroot): the low fds are where inherited ones live. */
+	for (fd = 0; fd < 256; fd++) {
+		if (real_fcntl(fd, F_GETFD, 0) < 0)
+			continue;
+		if (conn_adopt(fd, seen, &nseen) > 0) {
+			n++;
+			adopted(fd);
+		}
+	}
+	return n;
 }

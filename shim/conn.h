@@ -33,4 +33,12 @@ int conn_accepted(int fd);
  */
 int conn_fastopen(int fd, bool on);
 
+/*
+ * conn_adopt_inherited(adopted): at start, give sessions to the connected
+ * TCP sockets this image inherited that a rule seals (exec hand-over: sshd,
+ * inetd-style servers, socat EXEC,nofork); ADOPTED is called with each fd.
+ * Returns how many.
+ */
+int conn_adopt_inherited(void (*adopted)(int fd));
+
 #endif

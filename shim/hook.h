@@ -27,4 +27,7 @@ hook_ret(ssize_t r)
  * FD is the session's last fd), for the stdio cookie's close. */
 int hook_close_fd(int fd);
 
+/* hook_sandbox(): the program enters a sandbox (see hook_proc.c). */
+void hook_sandbox(void);
+
 #endif

@@ -220,6 +220,9 @@ syscall(long n, ...)
 		return dup2((int)a[0], (int)a[1]);
 	case SYS_dup3:
 		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_seccomp:
+		hook_sandbox();
+		break;
 	default:
 		break;
 	}

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
+#include "conn.h"
 #include "fdtab.h"
+#include "init.h"
 #include "real.h"
 #include "session.h"
 #include "hook.h"
@@ -72,4 +74,51 @@ fdopen(int fd, const char *mode)
 	if (f != NULL)
 		setvbuf(f, NULL, _IOFBF, 16384);
 	return f;
+}
+
+/*
+ * An inherited sealed socket on fd 0, 1 or 2 (sshd, inetd-style servers,
+ * socat EXEC) would be read and written by stdio through glibc's private
+ * calls, in plaintext: the standard stream is replaced by one that goes
+ * through the shim, before main() runs.
+ */
+static void
+stdio_adopt(int fd)
+{
+	static const cookie_io_functions_t io = {
+		.read = cookie_read,
+		.write = cookie_write,
+		.seek = NULL,
+		.close = cookie_close,
+	};
+	FILE *f;
+
+	switch (fd) {
+	case 0:
+		if ((f = fopencookie((void *)(intptr_t)0, "r", io)) != NULL)
+			stdin = f;
+		break;
+	case 1:
+		if ((f = fopencookie((void *)(intptr_t)1, "w", io)) != NULL)
+			stdout = f;
+		break;
+	case 2:
+		if ((f = fopencookie((void *)(intptr_t)2, "w", io)) != NULL) {
+			setvbuf(f, NULL, _IONBF, 0);
+			stderr = f;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+__attribute__((constructor)) static void
+stdio_ctor(void)
+{
+	int saved = errno;
+
+	(void)shim_policy();
+	(void)conn_adopt_inherited(stdio_adopt);
+	errno = saved;
 }

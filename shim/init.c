@@ -102,6 +102,10 @@ init_dtor(void)
 	int saved = errno;
 
 	n = fdtab_snapshot(fds, ss, BATCH);
+	/* exit() flushes stdio after the destructors: streams that write to
+	 * a sealed socket must get their bytes out before the end mark. */
+	if (n > 0)
+		(void)fflush(NULL);
 	for (i = 0; i < n; i++) {
 		session_exit(ss[i], fds[i]);
 		session_put(ss[i]);

@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdtab.h"
 #include "real.h"
 #include "log.h"
 
@@ -40,6 +43,8 @@ log_write(int lvl, const char *func, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
 	char line[1024];
+	struct stat st;
+	struct rlimit rl;
 	int saved = errno;
 	int n, m;
 	va_list ap;
@@ -57,6 +62,15 @@ log_write(int lvl, const char *func, const char *fmt, ...)
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	/* Never into a sealed socket (an inherited stderr): that would be
+	 * plaintext on the wire. */
+	if (fdtab_maybe(STDERR_FILENO))
+		goto out;
+	/* A file past RLIMIT_FSIZE would raise SIGXFSZ at the program. */
+	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+	    getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)st.st_size + (rlim_t)n > rl.rlim_cur)
+		goto out;
 	(void)real_write(STDERR_FILENO, line, (size_t)n);
 out:
 	errno = saved;

@@ -42,6 +42,10 @@
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
 #define SESSION_EARLY   65536   /* bytes a program may write mid-handshake */
 
+/* Set when the program enters a sandbox (seccomp, chroot): from then on
+ * the shim makes no syscall the program's own call would not. */
+static bool session_sandboxed;
+
 uint64_t
 now_ms(void)
 {
@@ -165,8 +169,6 @@ stry(struct session *s, pthread_mutex_t *m)
 	}
 	return r;
 }
-
-static bool session_sandboxed;
 
 void
 session_sandbox(void)
@@ -337,7 +339,8 @@ tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 	int r;
 
 	while (s->toff < s->tend) {
-		if (flags != 0)
+		/* In a sandbox only write() may be allowed. */
+		if (flags != 0 && !session_sandboxed)
 			n = real_send(fd, s->tbuf + s->toff, s->tend - s->toff,
 			    flags);
 		else
@@ -1302,8 +1305,14 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		if (stry(s, &s->rx_lock) == 0) {
 			if (!rx_ready(s) && rbuf_alloc(s) == 0) {
 				rbuf_compact(s);
-				n = real_recv(fd, s->rbuf + s->rend,
-				    SESSION_RBUF - s->rend, MSG_DONTWAIT);
+				/* The kernel said readable; in a sandbox
+				 * read() is what the filter allows. */
+				if (session_sandboxed)
+					n = real_read(fd, s->rbuf + s->rend,
+					    SESSION_RBUF - s->rend);
+				else
+					n = real_recv(fd, s->rbuf + s->rend,
+					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
 				if (n > 0)
 					s->rend += (size_t)n;
 				/* 0 or an error: the next read reports it. */

@@ -36,6 +36,9 @@ for t in tests/integration/[0-9][0-9]-*.sh; do
     # "TESTRESULT <name> PASS|FAIL" line per test function: prefer those.
     if printf '%s\n' "$clean" | grep -q '^TESTRESULT '; then
         fails=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT .* FAIL$')
+        # a script killed part-way never prints "Ran N tests."
+        results=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT ')
+        [ "$results" -gt "$ran" ] && ran=$results
     fi
     [ "$fails" -gt "$ran" ] && fails=$ran
     if [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then

@@ -148,4 +148,45 @@ test_ipv6_loopback() {
     assertEquals "IPv6 capture sealed" 0 $?
 }
 
+
+test_asyncio_concurrent_echo() {
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    mkdata "$TD/in" 1048576
+    bg srv sealed "$PY" "$PROGS/aecho.py" server 127.0.0.1 "$PORT" --count 8
+    wait_listen "$PORT" srv || { fail "server did not listen"; return 0; }
+    sealed "$PY" "$PROGS/aecho.py" client 127.0.0.1 "$PORT" --send "$TD/in" --conns 8 \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "asyncio client: every echo matched" 0 $?
+    assertEquals "8 clients OK" 8 "$(grep -c "^client [0-9]*: OK recv=1048576 sha256=$(sha "$TD/in")" "$TD/cli.out")"
+    wait_bg srv
+    assertEquals "asyncio server exit status" 0 $?
+    assertEquals "8 server connections OK" 8 "$(grep -c "^conn [0-9]*: OK recv=1048576" "$TD/srv.out")"
+}
+
+
+test_ipv4_mapped_ipv6_matches_ipv4_rule() {
+    # an AF_INET6 client connecting to ::ffff:127.0.0.1 must be sealed by
+    # the IPv4 connect rule (never plaintext)
+    if ! "$PY" -c 'import socket; socket.socket(socket.AF_INET6)' 2>/dev/null; then
+        startSkipping
+        return 0
+    fi
+    PORT=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    local m
+    m=$(newmarker)
+    mkmarked "$TD/in" 300000 "$m"
+    start_server --mode echo || { fail "server did not listen"; return 0; }
+    cap_start "$PORT"
+    sealed "$PY" "$PROG" client ::ffff:127.0.0.1 "$PORT" --send "$TD/in" --recv-out "$TD/out" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "mapped-address client exit status" 0 $?
+    wait_bg srv
+    cap_stop
+    assertSameFile "echo over the mapped address" "$TD/in" "$TD/out"
+    cap_check --preface "$PREFACE_HEX" --marker "$m" --min-bytes 600000
+    assertEquals "sealed on the wire" 0 $?
+}
+
 . shunit2

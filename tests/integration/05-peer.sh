@@ -120,12 +120,16 @@ test_aesgcm_suite_with_peer() {
     peer_listen p --key "$TD/k.key" --suite 2 --recv-out "$TD/out2" --stats "$TD/p.json" ||
         { fail "peer did not listen"; return 0; }
     policy_rules "connect 127.0.0.1:$PEER_PORT key=k cipher=aesgcm"
+    cap_start "$PEER_PORT"
     sealed socat -u "OPEN:$TD/in2" "TCP:127.0.0.1:$PEER_PORT" 2>"$TD/cli.err"
     assertEquals "sealed aesgcm client exit status" 0 $?
     wait_bg p
     assertEquals "peer exit status" 0 $?
+    cap_stop
     assertSameFile "AES-GCM upload" "$TD/in2" "$TD/out2"
     assertEquals "suite 2 negotiated" 2 "$(stat_of "$TD/p.json" suite)"
+    cap_check --preface 534b534c01020000 --min-bytes 500000
+    assertEquals "the preface proposes suite 2" 0 $?
 }
 
 test_chachapoly_only_server_refuses_aesgcm() {
@@ -141,6 +145,22 @@ test_chachapoly_only_server_refuses_aesgcm() {
     assertNotEquals "suite 2 refused by a chachapoly-only rule" 0 $?
     wait_bg srv
     assertFileContains "server saw the failure" "$TD/srv.out" "^conn 1: ERROR .*errno=ECONNRESET recv=0"
+}
+
+
+test_peer_ends_its_direction_first() {
+    # the peer sends its end-of-stream at once; socat -u never reads it, and
+    # exits right after writing: every byte must still arrive (no reset)
+    mkkey k >/dev/null || { fail "no key"; return 0; }
+    mkdata "$TD/in" 4000000
+    peer_listen p --key "$TD/k.key" --early-eos --recv-out "$TD/out" --stats "$TD/peer.json" ||
+        { fail "peer did not listen"; return 0; }
+    policy_rules "connect 127.0.0.1:$PEER_PORT key=k"
+    sealed socat -u "OPEN:$TD/in" "TCP:127.0.0.1:$PEER_PORT" 2>"$TD/cli.err"
+    assertEquals "sealed socat exit status" 0 $?
+    wait_bg p
+    assertEquals "peer exit status" 0 $?
+    assertSameFile "upload after the peer's early end-of-stream" "$TD/in" "$TD/out"
 }
 
 . shunit2

@@ -86,7 +86,11 @@ test_wrong_key_client_refused_server_continues() {
         "^connect: ERROR ConnectionRefusedError errno=ECONNREFUSED"
     assertFileContains "client log names its policy FILE:LINE" "$TD/cli.err" "wrong.policy:4"
     assertFileContains "client log names the server" "$TD/cli.err" "127\\.0\\.0\\.1.*\\b$PORT\\b"
-    good_client 2
+    # the next client, sealed with the right key, is served
+    mkdata "$TD/good2" 300000
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/good2" >"$TD/cli2.out" 2>"$TD/cli2.err"
+    assertEquals "good sealed client after the attack: exit status" 0 $?
+    assertFileContains "good client saw a clean end" "$TD/cli2.out" "^recv: OK recv=0 "
     finish_server 2
     assertFileContains "server's recv on the bad connection: ECONNRESET, no data" "$TD/srv.out" \
         "^conn 1: ERROR ConnectionResetError errno=ECONNRESET recv=0\$"
@@ -107,6 +111,20 @@ test_plaintext_client_against_strict_server() {
     assertFileNotContains "the program never saw the plaintext" "$TD/got.1" "$m"
     assertEquals "nothing sent back in plaintext" 0 "$(fsize "$TD/hostile.got")"
     assert_server_log
+}
+
+test_permissive_server_takes_plaintext_and_sealed_clients() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept .*/& mode=permissive/" "$POLICY"
+    mkdata "$TD/in" 100000
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    hostile_client --plaintext
+    assertEquals "plaintext client ends cleanly" 0 "$HOSTILE_RC"
+    good_client 2
+    finish_server 2
+    assertFileContains "permissive: the plaintext client's data arrives as is" "$TD/srv.out" \
+        "^conn 1: OK recv=100000 sha256=$(sha "$TD/in") "
 }
 
 test_bad_preface_bad_suite_bad_version() {
@@ -199,6 +217,39 @@ test_truncation_to_server_is_not_eof() {
     assert_server_log
 }
 
+test_stalled_initiator_times_out_server_continues() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept \(.*\) timeout=5000/accept \1 timeout=1000/" "$POLICY"
+    sealed_server 2 || { fail "server did not listen"; return 0; }
+    bg staller peer connect 127.0.0.1 "$PORT" --key "$TD/k.key" --stall 30
+    wait_line "$TD/srv.out" "^conn 1: (OK|ERROR)" 15
+    assertFileContains "the stalled handshake failed the program's recv with ECONNRESET" \
+        "$TD/srv.out" "^conn 1: ERROR ConnectionResetError errno=ECONNRESET recv=0\$"
+    wait_bg staller
+    assertFileContains "the server ended the stalled connection (before the peer's 30 s)" \
+        "$TD/staller.err" "stalled; other side: (EOF|ECONNRESET)"
+    good_client 2
+    finish_server 2
+}
+
+test_stalled_responder_connect_fails() {
+    mkkey k >/dev/null || { fail "no key"; return 0; }
+    peer_listen p --key "$TD/k.key" --stall 30 || { fail "peer did not listen"; return 0; }
+    write_policy <<EOF
+key k $TD/k.key
+connect 127.0.0.1:$PEER_PORT key=k timeout=1000
+EOF
+    echo hi >"$TD/up"
+    sealed "$PY" "$PROG" client 127.0.0.1 "$PEER_PORT" --send "$TD/up" >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "client exit status (connect failed)" 3 $?
+    assertFileContains "connect() failed with ECONNREFUSED (or ETIMEDOUT)" "$TD/cli.out" \
+        "^connect: ERROR .*errno=(ECONNREFUSED|ETIMEDOUT)"
+    wait_bg p
+    assertFileContains "the client ended the stalled connection (before the peer's 30 s)" \
+        "$TD/p.err" "stalled; other side: (EOF|ECONNRESET)"
+}
+
 # client-side attacks: the peer listens, a sealed python client connects
 client_vs_hostile_peer() {   # OPTS... for the listening peer
     mkkey k >/dev/null && mkkey other >/dev/null || return 1
@@ -261,6 +312,27 @@ test_client_replayed_record_reset() {
     assertEquals "client exit status (recv failed)" 4 "$CLI_RC"
     assertFileContains "recv failed with ECONNRESET after 1 record" "$TD/cli.out" \
         "^recv: ERROR ConnectionResetError errno=ECONNRESET recv=1000\$"
+}
+
+
+test_stalled_handshake_does_not_stall_other_connections() {
+    # a non-blocking (asyncio) sealed server: a client that never finishes
+    # its handshake must not hold up the others
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept \(.*\) timeout=5000/accept \1 timeout=30000/" "$POLICY"
+    mkdata "$TD/in" 500000
+    bg srv sealed "$PY" "$PROGS/aecho.py" server 127.0.0.1 "$PORT" --count 5
+    wait_listen "$PORT" srv || { fail "server did not listen"; return 0; }
+    bg staller peer connect 127.0.0.1 "$PORT" --key "$TD/k.key" --stall 40
+    wait_line "$TD/staller.err" "connected local" 10
+    sealed "$PY" "$PROGS/aecho.py" client 127.0.0.1 "$PORT" --send "$TD/in" --conns 4 \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "4 clients served while a handshake stalls" 0 $?
+    assertTrue "the staller is still connected (its handshake never ended)" "running staller"
+    stop_bg staller
+    wait_bg srv
+    assertEquals "4 good connections echoed" 4 "$(grep -c '^conn [0-9]*: OK recv=500000' "$TD/srv.out")"
 }
 
 . shunit2

@@ -36,6 +36,8 @@ Hostile options (attack tests):
   --reorder          swap the first two transport records
   --truncate         close TCP without the end-of-stream record after the data
   --bad-length       send a record frame whose length is below the tag size
+  --stall SECS       after TCP connect/accept send nothing; end when the other
+                     side closes (prints what it saw) or after SECS
 
 Exit codes:
   0 success   2 usage   3 network error (refused, reset, timeout, EOF in
@@ -558,6 +560,21 @@ def run_session(sock, args, initiator):
     c = Conn(sock, args)
     result = {"stats": c.stats}
     try:
+        if args.stall:
+            # say nothing; keep the connection open until the other side
+            # gives up (EOF/reset) or the stall time ends
+            sock.settimeout(args.stall)
+            try:
+                while sock.recv(65536):   # the initiator's preface + message 1
+                    pass
+                end = "EOF"
+            except socket.timeout:
+                end = "stall-ended"
+            except OSError as e:
+                end = errno.errorcode.get(e.errno, str(e.errno))
+            result["result"] = "stalled-" + end
+            print("sockseal_peer: stalled; other side: %s" % end, file=sys.stderr)
+            return finish(c, args, result, EX_OK)
         if args.plaintext:
             return run_plaintext(c, args, result)
         psk = os.urandom(32) if args.wrong_key else load_key(args.key)
@@ -753,6 +770,7 @@ def main(argv):
     p.add_argument("--reorder", action="store_true")
     p.add_argument("--truncate", action="store_true")
     p.add_argument("--bad-length", action="store_true")
+    p.add_argument("--stall", type=float, metavar="SECS")
     a = p.parse_args(argv)
     if a.selftest:
         return selftest(a.selftest)

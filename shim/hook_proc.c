@@ -1,0 +1,61 @@
+/*
+ * hook_proc: hints that the program is entering a sandbox: prctl()
+ * (PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS) and chroot().  From then on the
+ * shim makes no syscall beyond those the program's own calls need (a
+ * seccomp filter that allows the program's read/write/ppoll must not kill
+ * it because of the shim) and does not log.  syscall(SYS_seccomp) is
+ * caught in hook_close.c's syscall().
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "real.h"
+#include "session.h"
+#include "hook.h"
+
+void
+hook_sandbox(void)
+{
+	session_sandbox();
+	log_level = -1;
+}
+
+HOOK int
+prctl(int option, ...)
+{
+	static int (*f)(int, ...);
+	unsigned long a[4];
+	va_list ap;
+	int i;
+
+	va_start(ap, option);
+	for (i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (option == PR_SET_SECCOMP ||
+	    (option == PR_SET_NO_NEW_PRIVS && a[0] == 1))
+		hook_sandbox();
+	if (f == NULL &&
+	    (f = (int (*)(int, ...))real_sym_lookup("prctl")) == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(option, a[0], a[1], a[2], a[3]);
+}
+
+HOOK int
+chroot(const char *path)
+{
+	static int (*f)(const char *);
+
+	hook_sandbox();
+	if (f == NULL &&
+	    (f = (int (*)(const char *))real_sym_lookup("chroot")) == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(path);
+}
