@@ -108,7 +108,7 @@ ioctl(int fd, unsigned long req, ...)
 	if ((req != FIONREAD) || (s = fdtab_get(fd)) == NULL)
 		return real_ioctl(fd, req, arg);
 	/* FIONREAD/SIOCINQ: plaintext a read would return now. */
-	n = session_inq(s);
+	n = session_inq(s, fd);
 	session_put(s);
 	if (n < 0)
 		return (int)hook_ret(n);

@@ -566,6 +566,65 @@ hs_done(struct session *s)
 	    s->rule->line, s->suite == NOISE_AESGCM ? "aesgcm" : "chachapoly");
 }
 
+/*
+ * Permissive accept rule: is the client speaking sockseal?  Peeks (never
+ * reads) its first bytes.  1: the preface is there, 0: plaintext (or it
+ * sent nothing before the deadline, or closed), -EAGAIN, -errno.
+ */
+static int
+hs_peek_preface(struct session *s, int fd, bool may_block)
+{
+	static const uint8_t magic[5] = { 'S', 'K', 'S', 'L', 1 };
+	uint8_t b[PREFACE_LEN];
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = real_recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return 0;
+		if (n > 0) {
+			if (memcmp(b, magic, (size_t)n < sizeof(magic) ?
+			    (size_t)n : sizeof(magic)) != 0)
+				return 0;
+			if ((size_t)n >= sizeof(magic))
+				return 1;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno != EAGAIN) {
+			return -errno;
+		}
+		if (now_ms() >= s->hs_deadline)
+			return 0;
+		if (!may_block)
+			return -EAGAIN;
+		if (n > 0) {
+			/* A partial preface: readable already, so pause. */
+			(void)real_poll(NULL, 0, 10);
+			continue;
+		}
+		if ((r = wait_fd(fd, POLLIN, s->hs_deadline)) < 0 &&
+		    r != -ETIMEDOUT)
+			return r;
+	}
+}
+
+/* Permissive and plaintext: hand the connection back to the program. */
+static void
+hs_plain(struct session *s)
+{
+	/* What the program wrote meanwhile goes out first, as it is. */
+	if (s->early_len > 0) {
+		memcpy(s->tbuf, s->early, s->early_len);
+		s->toff = 0;
+		s->tend = s->early_len;
+		s->early_len = 0;
+	}
+	__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
+	LOG(LOG_INFO, "plaintext connection from %s accepted (rule %s:%d is "
+	    "permissive)", s->peer, s->rule->file, s->rule->line);
+}
+
 /* One pass of the machine; both locks held. */
 static int
 hs_run(struct session *s, int fd, bool may_block)
@@ -576,7 +635,9 @@ hs_run(struct session *s, int fd, bool may_block)
 
 	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
 		return r;
-	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline) {
+	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline &&
+	    !(session_state(s) == SESSION_HS_WAIT1 &&
+	    s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart)) {
 		r = -ETIMEDOUT;
 		goto io_fail;
 	}
@@ -603,6 +664,17 @@ hs_run(struct session *s, int fd, bool may_block)
 			hs_done(s);
 			return 0;
 		case SESSION_HS_WAIT1:
+			if (s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart) {
+				r = hs_peek_preface(s, fd, may_block);
+				if (r == 0) {
+					hs_plain(s);
+					return 0;
+				}
+				if (r == -EAGAIN || r == -EINTR)
+					return r;
+				if (r < 0)
+					goto io_fail;
+			}
 			r = hs_fill(s, fd, PREFACE_LEN, may_block);
 			if (r == 0) {
 				if ((r = hs_preface(s, &why)) < 0)
@@ -624,6 +696,7 @@ hs_run(struct session *s, int fd, bool may_block)
 			}
 			return 0;
 		case SESSION_OPEN:
+		case SESSION_PLAIN:
 			return 0;
 		default:
 			return -s->err;
@@ -652,7 +725,7 @@ session_handshake(struct session *s, int fd, bool may_block)
 {
 	int r;
 
-	if (session_state(s) == SESSION_OPEN)
+	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
 		return 0;
 	slock(s, &s->rx_lock);
 	slock(s, &s->tx_lock);
@@ -691,7 +764,7 @@ hs_from_call(struct session *s, int fd, int flags)
 {
 	bool may_block;
 
-	if (session_state(s) == SESSION_OPEN)
+	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
 		return 0;
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
@@ -806,8 +879,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * Our handshake message 2 may still be queued (the kernel took
 		 * none of it): a program that only reads must still send it.
 		 */
-		if (s->toff < s->tend && stry(s, &s->tx_lock) == 0) {
-			r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
+		if (stry(s, &s->tx_lock) == 0) {
+			r = s->toff < s->tend ?
+			    tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0) : 0;
 			pthread_mutex_unlock(&s->tx_lock);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
 				session_fail(s, -r, strerror(-r));
@@ -843,6 +917,18 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 }
 
+/* A PLAIN session's read: the kernel's, as it is. */
+static ssize_t
+plain_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt };
+	ssize_t n;
+
+	n = flags ? real_recvmsg(fd, &m, flags) : real_readv(fd, iov, iovcnt);
+	return n < 0 ? -errno : n;
+}
+
 ssize_t
 session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -856,6 +942,8 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 	if ((r = hs_from_call(s, fd, flags)) < 0)
 		return r;
+	if (session_state(s) == SESSION_PLAIN)
+		return plain_recv(fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->rx_lock);
@@ -953,6 +1041,22 @@ err:
 	return total > 0 ? (ssize_t)total : r;
 }
 
+/* A PLAIN session's write (tx_lock held): what was queued, then this. */
+static ssize_t
+plain_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+	    .msg_iovlen = (size_t)iovcnt };
+	ssize_t n;
+	int r;
+
+	if ((r = tx_flush(s, fd, flags & (MSG_DONTWAIT | MSG_NOSIGNAL), 0)) < 0)
+		return r;
+	n = flags ? real_sendmsg(fd, &m, flags) : real_writev(fd, iov, iovcnt);
+	return n < 0 ? -errno : n;
+}
+
 /*
  * A non-blocking write during the handshake: keep up to SESSION_EARLY bytes
  * of plaintext until the keys exist (hs_done seals them first).
@@ -1003,7 +1107,10 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return r;
 	}
 	slock(s, &s->tx_lock);
-	r = tx_locked(s, fd, iov, iovcnt, flags);
+	if (session_state(s) == SESSION_PLAIN)
+		r = plain_send(s, fd, iov, iovcnt, flags);
+	else
+		r = tx_locked(s, fd, iov, iovcnt, flags);
 	pthread_mutex_unlock(&s->tx_lock);
 	return r;
 }
@@ -1032,6 +1139,8 @@ session_shutdown(struct session *s, int fd, int how)
 	bool queued = false;
 	int r;
 
+	if (session_state(s) == SESSION_PLAIN)
+		return real_shutdown(fd, how) < 0 ? -errno : 0;
 	if (how == SHUT_WR || how == SHUT_RDWR) {
 		/* The mark needs keys: finish the handshake first (bounded). */
 		if (session_state(s) < SESSION_OPEN)
@@ -1235,6 +1344,15 @@ session_poll_prep(struct session *s, short want, short *kev)
 	int st = session_state(s);
 
 	*kev = want & ~(POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+	if (st == SESSION_PLAIN) {
+		*kev = want;
+		if (stry(s, &s->tx_lock) == 0) {
+			if (s->toff < s->tend)
+				*kev |= POLLOUT;
+			pthread_mutex_unlock(&s->tx_lock);
+		}
+		return 0;
+	}
 	if (st == SESSION_DEAD)
 		return (short)(rd | wr | POLLERR);
 	if (st != SESSION_OPEN) {
@@ -1281,6 +1399,16 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	ssize_t n;
 	int r;
 
+	if (session_state(s) == SESSION_PLAIN) {
+		if ((krev & POLLOUT) && stry(s, &s->tx_lock) == 0) {
+			if (s->toff < s->tend)
+				(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
+			if (s->toff < s->tend)
+				krev &= ~(POLLOUT | POLLWRNORM);
+			pthread_mutex_unlock(&s->tx_lock);
+		}
+		return krev & (want | POLLERR | POLLHUP | POLLNVAL);
+	}
 	if (session_state(s) != SESSION_OPEN && session_state(s) != SESSION_DEAD) {
 		if (krev == 0 && now_ms() < s->hs_deadline)
 			return 0;
@@ -1348,13 +1476,15 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 }
 
 int
-session_inq(struct session *s)
+session_inq(struct session *s, int fd)
 {
 	size_t off, wl, n;
 	int r;
 
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
+	if (session_state(s) == SESSION_PLAIN)
+		return real_ioctl(fd, FIONREAD, &r) < 0 ? -errno : r;
 	slock(s, &s->rx_lock);
 	n = s->ptlen;
 	if (s->rbuf != NULL && session_state(s) == SESSION_OPEN) {

@@ -8,6 +8,13 @@
  *   initiator:  HS_SEND1 --msg1 queued--> HS_WAIT2 --msg2 ok--> OPEN
  *   responder:  HS_WAIT1 --msg1 ok, msg2 queued--> OPEN
  *   any state   --auth failure, bad length, truncation, timeout--> DEAD
+ *   HS_WAIT1    --permissive rule, no preface (peeked, not read)--> PLAIN
+ *
+ * A PLAIN session is a plaintext client on a `mode=permissive` accept rule:
+ * every call goes to the kernel as if the shim were not there.  The
+ * decision needs the client's first bytes; a client that sends nothing (a
+ * server-first protocol) is taken as plaintext when the rule's handshake
+ * timeout expires.
  *
  * The machine never blocks by itself: each step does non-blocking socket
  * I/O and returns -EAGAIN when it needs the network.  Callers that may
@@ -49,6 +56,7 @@ enum session_state {
 	SESSION_HS_WAIT1,
 	SESSION_OPEN,
 	SESSION_DEAD,
+	SESSION_PLAIN,          /* permissive rule, plaintext client: untouched */
 };
 
 #define SESSION_PRIVLEN   4096          /* one page */
@@ -221,7 +229,7 @@ short session_poll_after(struct session *s, int fd, short want, short krev);
  * session_inq(s): plaintext bytes a read could return now without waiting
  * (FIONREAD/SIOCINQ), or -errno on a dead session.
  */
-int session_inq(struct session *s);
+int session_inq(struct session *s, int fd);
 
 /* session_fd_blocking(fd): is FD in blocking mode (F_GETFL)? */
 bool session_fd_blocking(int fd);

@@ -6,7 +6,8 @@ set -euo pipefail
 # Debian packages the build and the test suite need.  Keep the list here.
 DEPS_PKGS="build-essential gcc make pkg-config libsodium-dev uthash-dev shunit2
 socat iperf3 tcpdump python3 python3-nacl python3-cryptography netcat-openbsd
-valgrind clang iproute2 coreutils postgresql openssh-server openssh-client"
+valgrind clang iproute2 coreutils redis-server redis-tools nginx-light curl
+postgresql openssh-server openssh-client"
 
 missing=()
 # shellcheck disable=SC2086

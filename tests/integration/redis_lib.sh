@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# redis helpers for 30-redis.sh and 32-flood.sh (sourced after lib.sh).
+
+# redis_policy PORT [ACCEPT-OPTIONS]: connect and accept rules for
+# 127.0.0.1:PORT with key k (the accept rule is line 3).
+redis_policy() {
+    mkkey k >/dev/null || return 1
+    write_policy <<EOF
+key k $TD/k.key
+connect 127.0.0.1:$1 key=k
+accept 127.0.0.1:$1 key=k${2:+ $2}
+EOF
+    # shellcheck disable=SC2034  # read by the scenarios
+    ACCEPT_LINE="$(basename "$POLICY"):3"
+}
+
+# redis_start PORT: a sealed redis-server on 127.0.0.1:PORT with its own
+# config in $TD (no persistence, foreground), as background "srv"; its log
+# goes to $TD/srv.out, the shim's to $TD/srv.err.
+redis_start() {
+    cat >"$TD/redis.conf" <<EOF
+bind 127.0.0.1
+port $1
+protected-mode yes
+daemonize no
+supervised no
+save ""
+appendonly no
+dir $TD
+logfile ""
+loglevel notice
+databases 2
+EOF
+    bg srv sealed redis-server "$TD/redis.conf"
+    wait_listen "$1" srv
+}
+
+# rcli ARGS...: a sealed redis-cli to $PORT.
+rcli() { sealed redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+
+# info_field FILE NAME: the value of NAME in the output of INFO.
+info_field() { sed -n "s/^$2:\\([^[:space:]]*\\).*/\\1/p" "$1" | head -n 1; }
