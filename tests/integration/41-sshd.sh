@@ -82,6 +82,8 @@ test_echo_ok() {
     assertNotEquals "an unsealed ssh is refused by the sealed sshd" 0 $?
     assertFileNotContains "the unsealed ssh ran nothing" "$TD/plain.out" '^ok$'
     assertTrue "sshd still running" "running sshd"
+    assertFileContains "sshd's shim logs the refused plaintext client with its rule" \
+        "$TD/sshd.err" "sockseal\\[[0-9]+\\]: .*policy:3.*preface"
     assert_no_shim_log "$TD/ok.err"
     assert_no_shim_log "$TD/again.err"
 }
@@ -108,6 +110,27 @@ test_download_1MiB() {
     assertEquals "ssh download exit status" 0 $?
     assertSameFile "downloaded file" "$TD/down" "$TD/down.got"
     assert_no_shim_log "$TD/down.err"
+    assert_no_shim_log "$TD/sshd.err"
+}
+
+# Both directions at once, on two logins at the same time: 1 MiB each
+# through a remote cat.
+test_two_concurrent_1MiB_echoes() {
+    local i
+    sshd_setup || { fail "sshd did not start"; return 0; }
+    for i in 1 2; do
+        mkdata "$TD/in$i" $((1024 * 1024))
+        sssh 'cat' <"$TD/in$i" >"$TD/out$i" 2>"$TD/echo$i.err" &
+        # stdin is the data, so not lib.sh's bg (</dev/null); wait_bg reaps it
+        # shellcheck disable=SC2034  # BGPID is lib.sh's
+        BGPID["echo$i"]=$!
+    done
+    for i in 1 2; do
+        wait_bg "echo$i"
+        assertEquals "ssh $i exit status" 0 $?
+        assertSameFile "1 MiB echoed through login $i" "$TD/in$i" "$TD/out$i"
+        assert_no_shim_log "$TD/echo$i.err"
+    done
     assert_no_shim_log "$TD/sshd.err"
 }
 
