@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,10 +22,22 @@
 
 int log_level = LOG_WARN;
 
+/* What fd 2 was when the shim started: logs go there only while it is. */
+static dev_t log_dev;
+static ino_t log_ino;
+static bool log_known;
+
 void
 log_init(void)
 {
 	const char *v = getenv("SOCKSEAL_LOG");
+	struct stat st;
+
+	if (fstat(STDERR_FILENO, &st) == 0) {
+		log_dev = st.st_dev;
+		log_ino = st.st_ino;
+		log_known = true;
+	}
 
 	if (v == NULL)
 		return;
@@ -66,8 +79,15 @@ log_write(int lvl, const char *func, const char *fmt, ...)
 	 * plaintext on the wire. */
 	if (fdtab_maybe(STDERR_FILENO))
 		goto out;
-	/* A file past RLIMIT_FSIZE would raise SIGXFSZ at the program. */
-	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+	/*
+	 * Only into the stderr the program started with: a program that
+	 * closed it and reused the number must not find our lines in its
+	 * file or socket.  And a file past RLIMIT_FSIZE would raise SIGXFSZ.
+	 */
+	if (fstat(STDERR_FILENO, &st) != 0 || !log_known ||
+	    st.st_dev != log_dev || st.st_ino != log_ino)
+		goto out;
+	if (S_ISREG(st.st_mode) &&
 	    getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    (rlim_t)st.st_size + (rlim_t)n > rl.rlim_cur)
 		goto out;

@@ -838,8 +838,9 @@ static ssize_t
 rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
 {
-	size_t want = iov_total(iov, iovcnt), total = 0, c;
+	size_t want = iov_total(iov, iovcnt), total = 0, c, space;
 	int kflags = flags & MSG_DONTWAIT;
+	bool drained = false, topup;
 	ssize_t n;
 	int r;
 
@@ -872,7 +873,14 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		}
 		if (total == want || s->rx_eof || s->rd_shut)
 			return (ssize_t)total;
-		if (total > 0 && !(flags & MSG_WAITALL))
+		/*
+		 * A short read must mean what it means on TCP, that nothing
+		 * more is there (edge-triggered programs such as nginx then
+		 * wait for the next edge): before returning one, take what
+		 * the kernel holds, without waiting.
+		 */
+		topup = total > 0 && !(flags & MSG_WAITALL);
+		if (topup && (drained || session_sandboxed))
 			return (ssize_t)total;
 
 		/*
@@ -891,14 +899,16 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 
 		/* Need more ciphertext from the kernel. */
 		rbuf_compact(s);
-		if (kflags)
-			n = real_recv(fd, s->rbuf + s->rend,
-			    SESSION_RBUF - s->rend, kflags);
+		space = SESSION_RBUF - s->rend;
+		if (topup)
+			n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		else if (kflags)
+			n = real_recv(fd, s->rbuf + s->rend, space, kflags);
 		else
-			n = real_read(fd, s->rbuf + s->rend,
-			    SESSION_RBUF - s->rend);
+			n = real_read(fd, s->rbuf + s->rend, space);
 		if (n > 0) {
 			s->rend += (size_t)n;
+			drained = (size_t)n < space;
 			continue;
 		}
 		if (n == 0) {
@@ -1478,16 +1488,45 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 int
 session_inq(struct session *s, int fd)
 {
-	size_t off, wl, n;
-	int r;
+	size_t off, wl, n, space;
+	bool full = false;
+	ssize_t got;
+	int r, k = 0;
 
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
 	if (session_state(s) == SESSION_PLAIN)
 		return real_ioctl(fd, FIONREAD, &r) < 0 ? -errno : r;
 	slock(s, &s->rx_lock);
+	/*
+	 * Programs read exactly what FIONREAD says and then wait for the
+	 * next edge (nginx): it must not leave out what the kernel holds.
+	 * Pull it in without waiting; if the buffer fills first, count the
+	 * kernel's remaining bytes too (an overestimate: they still carry
+	 * record overhead, and a read that finds less simply returns less).
+	 */
+	for (;;) {
+		/* Unread plaintext lives inside the buffer: never move it. */
+		if (s->ptlen == 0)
+			rbuf_compact(s);
+		space = SESSION_RBUF - s->rend;
+		if (space == 0) {
+			full = true;
+			break;
+		}
+		if (session_sandboxed || session_state(s) != SESSION_OPEN)
+			break;
+		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		if (got <= 0)
+			break;
+		s->rend += (size_t)got;
+		if ((size_t)got < space)
+			break;
+	}
+	if (full && !session_sandboxed)
+		(void)real_ioctl(fd, FIONREAD, &k);
 	n = s->ptlen;
-	if (s->rbuf != NULL && session_state(s) == SESSION_OPEN) {
+	if (session_state(s) == SESSION_OPEN) {
 		/* Whole records still sealed count by their plaintext length. */
 		for (off = s->rstart; off < s->rend; off += wl) {
 			r = record_peek(s->rbuf + off, s->rend - off, &wl);
@@ -1497,5 +1536,7 @@ session_inq(struct session *s, int fd)
 		}
 	}
 	pthread_mutex_unlock(&s->rx_lock);
+	if (k > 0)
+		n += (size_t)k;
 	return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }
