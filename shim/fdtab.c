@@ -10,12 +10,23 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <uthash.h>
 
 #include "session.h"
 #include "fdtab.h"
 
 #define FDTAB_FASTMAX (1 << 20)
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define TSAN_UNLOCKED(m) do { \
+	__tsan_mutex_pre_unlock((m), 0); \
+	__tsan_mutex_post_unlock((m), 0); \
+} while (0)
+#else
+#define TSAN_UNLOCKED(m) do { } while (0)
+#endif
 
 struct fdent {
 	int             fd;
@@ -216,8 +227,9 @@ fdtab_postfork_child(void)
 	/*
 	 * The lock was taken by the parent's thread; glibc's rwlock keeps the
 	 * writer's TID, which the child's thread does not have: start afresh
-	 * (the child has one thread).
+	 * (the child has one thread).  ThreadSanitizer is told it was released.
 	 */
+	TSAN_UNLOCKED(&fdtab_lock);
 	pthread_rwlock_init(&fdtab_lock, NULL);
 	/* One holder entry per session, with this process's fd count; the
 	 * mark is in the session's private page, so it is ours alone. */
@@ -235,4 +247,52 @@ fdtab_atfork(void)
 {
 	pthread_atfork(fdtab_prefork, fdtab_postfork_parent,
 	    fdtab_postfork_child);
+}
+
+/*
+ * fdtab_forked(pid): in the parent, right after fork() returned PID: the
+ * child holds every session this process holds, from now on, even before
+ * its own fork handler has run (a parent that closes its copy at once,
+ * as postgres and socat do, must see the child).
+ */
+void
+fdtab_forked(pid_t pid)
+{
+	struct fdent *e, *tmp;
+	static unsigned int gen = 0x80000000u;
+
+	pthread_rwlock_rdlock(&fdtab_lock);
+	gen++;
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s->fork_mark == gen)
+			continue;
+		e->s->fork_mark = gen;
+		session_hold_pid(e->s, pid, __atomic_load_n(&e->s->nfds,
+		    __ATOMIC_ACQUIRE));
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
+}
+
+/*
+ * fdtab_exec(leaving): around exec: a new image does not carry this
+ * process's sessions, so it stops holding them (LEAVING) — and holds them
+ * again if exec failed.
+ */
+void
+fdtab_exec(bool leaving)
+{
+	struct fdent *e, *tmp;
+	static unsigned int gen = 0x40000000u;
+	pid_t me = getpid();
+
+	pthread_rwlock_rdlock(&fdtab_lock);
+	gen++;
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s->fork_mark == gen)
+			continue;
+		e->s->fork_mark = gen;
+		session_hold_pid(e->s, me, leaving ? 0 :
+		    __atomic_load_n(&e->s->nfds, __ATOMIC_ACQUIRE));
+	}
+	pthread_rwlock_unlock(&fdtab_lock);
 }

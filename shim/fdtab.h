@@ -18,6 +18,7 @@
 #define SOCKSEAL_FDTAB_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct session;
 
@@ -49,6 +50,12 @@ void fdtab_drop(int fd);
 
 /* fdtab_atfork(): install the fork handlers (constructor). */
 void fdtab_atfork(void);
+
+/* fdtab_forked(pid): parent side of fork(): child PID holds our sessions. */
+void fdtab_forked(pid_t pid);
+
+/* fdtab_exec(leaving): around exec(): stop (or again) holding sessions. */
+void fdtab_exec(bool leaving);
 
 /* fdtab_find(s): some fd of session S in the table, or -1. */
 int fdtab_find(struct session *s);

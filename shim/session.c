@@ -140,13 +140,39 @@ session_put(struct session *s)
 static void session_fail(struct session *s, int err, const char *why);
 
 /*
+ * ThreadSanitizer runs the program's blocking calls (poll) with its own
+ * interceptors ignored, so it would not see the locks the shim takes
+ * inside them: say them explicitly.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TSAN_ACQUIRE(m) __tsan_acquire(m)
+#define TSAN_RELEASE(m) __tsan_release(m)
+#else
+#define TSAN_ACQUIRE(m) do { } while (0)
+#define TSAN_RELEASE(m) do { } while (0)
+#endif
+
+static void
+sunlock(pthread_mutex_t *m)
+{
+	TSAN_RELEASE(m);
+	pthread_mutex_unlock(m);
+}
+
+/*
  * Take a session lock.  A robust mutex whose owner died (a process killed
  * mid-call) cannot be trusted to guard consistent state: the session fails.
  */
 static void
 slock(struct session *s, pthread_mutex_t *m)
 {
-	if (pthread_mutex_lock(m) == EOWNERDEAD) {
+	int r = pthread_mutex_lock(m);
+
+	TSAN_ACQUIRE(m);
+	if (r == EOWNERDEAD) {
 		pthread_mutex_consistent(m);
 		if (m != &s->hold_lock)
 			session_fail(s, ECONNRESET,
@@ -159,6 +185,9 @@ static int
 stry(struct session *s, pthread_mutex_t *m)
 {
 	int r = pthread_mutex_trylock(m);
+
+	if (r == 0 || r == EOWNERDEAD)
+		TSAN_ACQUIRE(m);
 
 	if (r == EOWNERDEAD) {
 		pthread_mutex_consistent(m);
@@ -217,17 +246,42 @@ session_hold(struct session *s, int delta)
 			s->holders[slot].nfds = 0;
 		}
 	}
-	pthread_mutex_unlock(&s->hold_lock);
+	sunlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_hold_pid(struct session *s, pid_t pid, int nfds)
+{
+	int i, slot = -1, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == pid) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && s->holders[i].pid == 0)
+			slot = i;
+	}
+	if (slot < 0) {
+		for (i = 0; i < SESSION_HOLDERS && slot < 0; i++)
+			if (!pid_alive(s->holders[i].pid))
+				slot = i;
+	}
+	if (slot >= 0) {
+		s->holders[slot].pid = nfds > 0 ? pid : 0;
+		s->holders[slot].nfds = nfds > 0 ? nfds : 0;
+	}
+	sunlock(&s->hold_lock);
 	errno = saved;
 }
 
 void
 session_forked(struct session *s)
 {
-	int n = __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE);
-
-	if (n > 0)
-		session_hold(s, n);
+	session_hold_pid(s, getpid(), __atomic_load_n(&s->nfds,
+	    __ATOMIC_ACQUIRE));
 }
 
 /*
@@ -259,7 +313,7 @@ others_hold(struct session *s, bool leaving)
 			s->holders[i].nfds = 0;
 		}
 	}
-	pthread_mutex_unlock(&s->hold_lock);
+	sunlock(&s->hold_lock);
 	errno = saved;
 	return others;
 }
@@ -730,8 +784,8 @@ session_handshake(struct session *s, int fd, bool may_block)
 	slock(s, &s->rx_lock);
 	slock(s, &s->tx_lock);
 	r = hs_run(s, fd, may_block);
-	pthread_mutex_unlock(&s->tx_lock);
-	pthread_mutex_unlock(&s->rx_lock);
+	sunlock(&s->tx_lock);
+	sunlock(&s->rx_lock);
 	return r;
 }
 
@@ -749,12 +803,12 @@ session_handshake_try(struct session *s, int fd)
 	if (stry(s, &s->rx_lock) != 0)
 		return -EAGAIN;
 	if (stry(s, &s->tx_lock) != 0) {
-		pthread_mutex_unlock(&s->rx_lock);
+		sunlock(&s->rx_lock);
 		return -EAGAIN;
 	}
 	r = hs_run(s, fd, false);
-	pthread_mutex_unlock(&s->tx_lock);
-	pthread_mutex_unlock(&s->rx_lock);
+	sunlock(&s->tx_lock);
+	sunlock(&s->rx_lock);
 	return r;
 }
 
@@ -890,7 +944,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		if (stry(s, &s->tx_lock) == 0) {
 			r = s->toff < s->tend ?
 			    tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0) : 0;
-			pthread_mutex_unlock(&s->tx_lock);
+			sunlock(&s->tx_lock);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
 				session_fail(s, -r, strerror(-r));
 				return r;
@@ -956,7 +1010,7 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return plain_recv(fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
-	pthread_mutex_unlock(&s->rx_lock);
+	sunlock(&s->rx_lock);
 	return r;
 }
 
@@ -1097,7 +1151,7 @@ tx_early(struct session *s, const struct iovec *iov, int iovcnt)
 	if (total > 0)
 		s->bytes_out += total;
 out:
-	pthread_mutex_unlock(&s->tx_lock);
+	sunlock(&s->tx_lock);
 	return r;
 }
 
@@ -1121,7 +1175,7 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		r = plain_send(s, fd, iov, iovcnt, flags);
 	else
 		r = tx_locked(s, fd, iov, iovcnt, flags);
-	pthread_mutex_unlock(&s->tx_lock);
+	sunlock(&s->tx_lock);
 	return r;
 }
 
@@ -1164,7 +1218,7 @@ session_shutdown(struct session *s, int fd, int how)
 			s->shut_pending = true;
 			queued = true;
 		}
-		pthread_mutex_unlock(&s->tx_lock);
+		sunlock(&s->tx_lock);
 		if (r < 0 && r != -EAGAIN)
 			LOG(LOG_INFO, "end-of-stream to %s not sent yet: %s",
 			    s->peer, strerror(-r));
@@ -1172,7 +1226,7 @@ session_shutdown(struct session *s, int fd, int how)
 	if (how == SHUT_RD || how == SHUT_RDWR) {
 		slock(s, &s->rx_lock);
 		s->rd_shut = true;
-		pthread_mutex_unlock(&s->rx_lock);
+		sunlock(&s->rx_lock);
 	}
 	/*
 	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
@@ -1256,10 +1310,10 @@ session_close_last(struct session *s, int fd)
 		else if (s->toff < s->tend)
 			(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
-		pthread_mutex_unlock(&s->tx_lock);
+		sunlock(&s->tx_lock);
 		if (stry(s, &s->rx_lock) == 0) {
 			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
-			pthread_mutex_unlock(&s->rx_lock);
+			sunlock(&s->rx_lock);
 		}
 	}
 	if (session_state(s) == SESSION_DEAD)
@@ -1290,10 +1344,10 @@ session_exit(struct session *s, int fd)
 	else if (s->toff < s->tend)
 		(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 		    now_ms() + CLOSE_WAIT_MS);
-	pthread_mutex_unlock(&s->tx_lock);
+	sunlock(&s->tx_lock);
 	if (stry(s, &s->rx_lock) == 0) {
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
-		pthread_mutex_unlock(&s->rx_lock);
+		sunlock(&s->rx_lock);
 	}
 out:
 	errno = saved;
@@ -1359,7 +1413,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend)
 				*kev |= POLLOUT;
-			pthread_mutex_unlock(&s->tx_lock);
+			sunlock(&s->tx_lock);
 		}
 		return 0;
 	}
@@ -1371,7 +1425,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend)
 				*kev |= POLLOUT;
-			pthread_mutex_unlock(&s->tx_lock);
+			sunlock(&s->tx_lock);
 		}
 		return 0;
 	}
@@ -1383,7 +1437,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 				*kev |= rd;
 			if ((want & POLLRDHUP) && rx_hup(s))
 				ready |= POLLRDHUP;
-			pthread_mutex_unlock(&s->rx_lock);
+			sunlock(&s->rx_lock);
 		} else {
 			*kev |= rd;
 		}
@@ -1392,7 +1446,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 		/* Queued ciphertext goes out when the kernel can take it,
 		 * whatever the program is waiting for. */
 		*kev |= s->toff < s->tend ? POLLOUT : wr;
-		pthread_mutex_unlock(&s->tx_lock);
+		sunlock(&s->tx_lock);
 	} else {
 		*kev |= wr;
 	}
@@ -1415,7 +1469,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				(void)tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
 			if (s->toff < s->tend)
 				krev &= ~(POLLOUT | POLLWRNORM);
-			pthread_mutex_unlock(&s->tx_lock);
+			sunlock(&s->tx_lock);
 		}
 		return krev & (want | POLLERR | POLLHUP | POLLNVAL);
 	}
@@ -1432,7 +1486,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		if (wr && stry(s, &s->tx_lock) == 0) {
 			if (s->toff >= s->tend)
 				out |= wr;
-			pthread_mutex_unlock(&s->tx_lock);
+			sunlock(&s->tx_lock);
 		}
 		return out;
 	}
@@ -1461,7 +1515,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				out |= rd;
 			if ((want & POLLRDHUP) && rx_hup(s))
 				out |= POLLRDHUP;
-			pthread_mutex_unlock(&s->rx_lock);
+			sunlock(&s->rx_lock);
 		} else {
 			out |= krev & rd;
 		}
@@ -1475,7 +1529,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			}
 			if (s->toff >= s->tend)
 				out |= wr;
-			pthread_mutex_unlock(&s->tx_lock);
+			sunlock(&s->tx_lock);
 		} else {
 			out |= krev & wr;
 		}
@@ -1535,7 +1589,7 @@ session_inq(struct session *s, int fd)
 			n += wl - RECORD_HDRLEN - RECORD_TAGLEN;
 		}
 	}
-	pthread_mutex_unlock(&s->rx_lock);
+	sunlock(&s->rx_lock);
 	if (k > 0)
 		n += (size_t)k;
 	return n > 0x7fffffff ? 0x7fffffff : (int)n;

@@ -157,6 +157,10 @@ void session_hold(struct session *s, int delta);
  */
 void session_forked(struct session *s);
 
+/* session_hold_pid(s, pid, nfds): set PID's holder count on S (0 drops
+ * it); the parent registers a new child this way before fork() returns. */
+void session_hold_pid(struct session *s, pid_t pid, int nfds);
+
 static inline int
 session_state(const struct session *s)
 {

@@ -1,0 +1,204 @@
+/*
+ * hook_exec: fork() and the exec family, for the process model (see
+ * session.h).  fork(): before it returns in the parent, the child is
+ * registered as holding every session the parent holds, so a parent that
+ * closes its copy at once leaves the stream to the child.  exec: the new
+ * image does not carry this process's sessions, so the process stops
+ * holding them (the new image adopts inherited sockets afresh, see
+ * conn.c), and holds them again if exec fails.  glibc's execv, execvp,
+ * execl… call execve internally, past any interposer, so each has a hook.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fdtab.h"
+#include "real.h"
+#include "hook.h"
+
+#define RESOLVE(var, name) \
+	((var) != NULL || ((var) = real_sym_lookup(name)) != NULL)
+
+HOOK pid_t
+fork(void)
+{
+	static void *p;
+	pid_t pid;
+
+	if (!RESOLVE(p, "fork")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	pid = ((pid_t (*)(void))p)();
+	if (pid > 0) {
+		int saved = errno;
+		fdtab_forked(pid);
+		errno = saved;
+	}
+	return pid;
+}
+
+/* Call F with exec's bookkeeping around it. */
+#define EXEC_WRAP(call) do { \
+	int r_, e_; \
+	fdtab_exec(true); \
+	r_ = (call); \
+	e_ = errno; \
+	fdtab_exec(false); \
+	errno = e_; \
+	return r_; \
+} while (0)
+
+HOOK int
+execve(const char *path, char *const argv[], char *const envp[])
+{
+	static void *p;
+
+	if (!RESOLVE(p, "execve")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(((int (*)(const char *, char *const[], char *const[]))p)(
+	    path, argv, envp));
+}
+
+HOOK int
+execv(const char *path, char *const argv[])
+{
+	static void *p;
+
+	if (!RESOLVE(p, "execv")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(((int (*)(const char *, char *const[]))p)(path, argv));
+}
+
+HOOK int
+execvp(const char *file, char *const argv[])
+{
+	static void *p;
+
+	if (!RESOLVE(p, "execvp")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(((int (*)(const char *, char *const[]))p)(file, argv));
+}
+
+HOOK int
+execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	static void *p;
+
+	if (!RESOLVE(p, "execvpe")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(((int (*)(const char *, char *const[], char *const[]))p)(
+	    file, argv, envp));
+}
+
+HOOK int
+fexecve(int fd, char *const argv[], char *const envp[])
+{
+	static void *p;
+
+	if (!RESOLVE(p, "fexecve")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	EXEC_WRAP(((int (*)(int, char *const[], char *const[]))p)(fd, argv,
+	    envp));
+}
+
+/* Collect execl's arguments (up to the NULL) into an array. */
+static char **
+exec_args(const char *arg0, va_list ap, char ***envp)
+{
+	size_t n = 1, cap = 16;
+	char **v, **nv, *a;
+
+	if ((v = malloc(cap * sizeof(*v))) == NULL)
+		return NULL;
+	v[0] = (char *)arg0;
+	do {
+		a = va_arg(ap, char *);
+		if (n == cap) {
+			cap *= 2;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				free(v);
+				return NULL;
+			}
+			v = nv;
+		}
+		v[n++] = a;
+	} while (a != NULL);
+	if (envp != NULL)
+		*envp = va_arg(ap, char **);
+	return v;
+}
+
+HOOK int
+execl(const char *path, const char *arg, ...)
+{
+	char **v;
+	va_list ap;
+	int r, e;
+
+	va_start(ap, arg);
+	v = exec_args(arg, ap, NULL);
+	va_end(ap);
+	if (v == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	r = execv(path, v);
+	e = errno;
+	free(v);
+	errno = e;
+	return r;
+}
+
+HOOK int
+execlp(const char *file, const char *arg, ...)
+{
+	char **v;
+	va_list ap;
+	int r, e;
+
+	va_start(ap, arg);
+	v = exec_args(arg, ap, NULL);
+	va_end(ap);
+	if (v == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	r = execvp(file, v);
+	e = errno;
+	free(v);
+	errno = e;
+	return r;
+}
+
+HOOK int
+execle(const char *path, const char *arg, ...)
+{
+	char **v, **envp = NULL;
+	va_list ap;
+	int r, e;
+
+	va_start(ap, arg);
+	v = exec_args(arg, ap, &envp);
+	va_end(ap);
+	if (v == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	r = execve(path, v, envp);
+	e = errno;
+	free(v);
+	errno = e;
+	return r;
+}
