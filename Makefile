@@ -96,10 +96,11 @@ helpers: $(HELPER_BIN)
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-# Integration scenarios: tests/integration/NN-*.sh, each a shunit2 script.
+# Integration scenarios: tests/integration/NN-*.sh, each a shunit2 script;
+# T=PATTERN runs only the scripts whose name matches (e.g. T='4[24]-').
 integration: all helpers
 	@B=$(abspath $(B)) PRELOAD="$(PRELOAD)" SAN="$(SAN)" \
-	    bash tests/run-integration.sh
+	    bash tests/run-integration.sh $(T)
 
 install-deps:
 	@bash tests/install-deps.sh
