@@ -214,38 +214,51 @@ pid_alive(pid_t pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-void
-session_hold(struct session *s, int delta)
+/*
+ * PID's holder entry on S (hold_lock held), or -1.  With GROW, a free
+ * entry, or else that of a process that is gone, becomes PID's.
+ */
+static int
+holder_slot(struct session *s, pid_t pid, bool grow)
 {
-	pid_t me = getpid();
-	int i, slot = -1, saved = errno;
+	int i, slot = -1;
 
-	slock(s, &s->hold_lock);
 	for (i = 0; i < SESSION_HOLDERS; i++) {
-		if (s->holders[i].pid == me) {
-			slot = i;
-			break;
-		}
+		if (s->holders[i].pid == pid)
+			return i;
 		if (slot < 0 && s->holders[i].pid == 0)
 			slot = i;
 	}
-	if (slot < 0 && delta > 0) {
-		/* Full: reuse the entry of a process that is gone. */
-		for (i = 0; i < SESSION_HOLDERS && slot < 0; i++)
-			if (!pid_alive(s->holders[i].pid))
-				slot = i;
-	}
-	if (slot >= 0) {
-		if (s->holders[slot].pid != me) {
-			s->holders[slot].pid = me;
-			s->holders[slot].nfds = 0;
-		}
-		s->holders[slot].nfds += delta;
-		if (s->holders[slot].nfds <= 0) {
-			s->holders[slot].pid = 0;
-			s->holders[slot].nfds = 0;
-		}
-	}
+	for (i = 0; grow && slot < 0 && i < SESSION_HOLDERS; i++)
+		if (!pid_alive(s->holders[i].pid))
+			slot = i;
+	if (!grow || slot < 0)
+		return -1;
+	s->holders[slot].pid = pid;
+	s->holders[slot].nfds = 0;
+	return slot;
+}
+
+/* Set PID's count on S to NFDS (0 drops the entry); hold_lock held. */
+static void
+holder_set(struct session *s, int slot, int nfds)
+{
+	if (slot < 0)
+		return;
+	s->holders[slot].nfds = nfds > 0 ? nfds : 0;
+	if (nfds <= 0)
+		s->holders[slot].pid = 0;
+}
+
+void
+session_hold(struct session *s, int delta)
+{
+	int slot, saved = errno;
+
+	slock(s, &s->hold_lock);
+	slot = holder_slot(s, getpid(), delta > 0);
+	if (slot >= 0)
+		holder_set(s, slot, s->holders[slot].nfds + delta);
 	sunlock(&s->hold_lock);
 	errno = saved;
 }
@@ -253,26 +266,10 @@ session_hold(struct session *s, int delta)
 void
 session_hold_pid(struct session *s, pid_t pid, int nfds)
 {
-	int i, slot = -1, saved = errno;
+	int saved = errno;
 
 	slock(s, &s->hold_lock);
-	for (i = 0; i < SESSION_HOLDERS; i++) {
-		if (s->holders[i].pid == pid) {
-			slot = i;
-			break;
-		}
-		if (slot < 0 && s->holders[i].pid == 0)
-			slot = i;
-	}
-	if (slot < 0) {
-		for (i = 0; i < SESSION_HOLDERS && slot < 0; i++)
-			if (!pid_alive(s->holders[i].pid))
-				slot = i;
-	}
-	if (slot >= 0) {
-		s->holders[slot].pid = nfds > 0 ? pid : 0;
-		s->holders[slot].nfds = nfds > 0 ? nfds : 0;
-	}
+	holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
 	sunlock(&s->hold_lock);
 	errno = saved;
 }
