@@ -2,7 +2,9 @@
 # Runs every tests/integration/NN-*.sh (shunit2 scripts) in order.
 #   B=<abs build dir> PRELOAD="<san runtime> <abs libsockseal.so>" SAN=''|asan|tsan
 #   bash tests/run-integration.sh [PATTERN]     (PATTERN: only scripts matching it)
-# Ends with exactly one line "integration: N passed, M failed"; exits 1 on failure.
+# Ends with exactly one line "integration: N passed, M failed, K skipped";
+# exits 1 on failure.  (A test skips only where a sanitizer runtime keeps a
+# third-party program from starting at all; it never runs unsealed instead.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,6 +17,7 @@ pattern="${1:-}"
 
 passed=0
 failed=0
+skipped=0
 failed_scripts=()
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/sockseal-it.XXXXXX")
 
@@ -32,10 +35,12 @@ for t in tests/integration/[0-9][0-9]-*.sh; do
     fails=$(printf '%s\n' "$clean" | sed -n 's/^FAILED (failures=\([0-9][0-9]*\).*/\1/p' | tail -1)
     ran=${ran:-0}
     fails=${fails:-0}
+    skips=0
     # shunit2's failures= counts failed asserts; lib.sh's tearDown prints one
     # "TESTRESULT <name> PASS|FAIL" line per test function: prefer those.
     if printf '%s\n' "$clean" | grep -q '^TESTRESULT '; then
         fails=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT .* FAIL$')
+        skips=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT .* SKIP$')
         # a script killed part-way never prints "Ran N tests."
         results=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT ')
         [ "$results" -gt "$ran" ] && ran=$results
@@ -47,15 +52,16 @@ for t in tests/integration/[0-9][0-9]-*.sh; do
         fails=1
         [ "$ran" -eq 0 ] && ran=1
     fi
-    passed=$((passed + ran - fails))
+    passed=$((passed + ran - fails - skips))
     failed=$((failed + fails))
+    skipped=$((skipped + skips))
     [ "$fails" -gt 0 ] && failed_scripts+=("$name")
-    echo "--- $name: ran $ran, failed $fails, $(( $(date +%s) - start ))s"
+    echo "--- $name: ran $ran, failed $fails, skipped $skips, $(( $(date +%s) - start ))s"
 done
 
 rm -rf "$logdir"
 if [ ${#failed_scripts[@]} -gt 0 ]; then
     echo "failing scripts: ${failed_scripts[*]}"
 fi
-echo "integration: $passed passed, $failed failed"
+echo "integration: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

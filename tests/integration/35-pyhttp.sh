@@ -31,16 +31,7 @@ EOF2
     wait_listen "$PORT" srv
 }
 
-# curl_usable: false (and says why) when curl cannot even start with the
-# sanitizer runtime preloaded: with Debian's curl 7.88 and gcc 12's libasan
-# or libtsan alone (no shim), `curl --version` hangs in a futex at start-up.
-curl_usable() {
-    [ -n "$SAN_RT" ] || return 0
-    timeout -k 2 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" "$CURL" --version >/dev/null 2>&1 &&
-        return 0
-    echo "    skipped: curl does not start with LD_PRELOAD=$SAN_RT alone (no shim)"
-    return 1
-}
+curl_usable() { san_can_run "$CURL" --version; }
 
 # curl_bg NAME: a sealed curl fetching $URL into $TD/NAME.body in the background
 curl_bg() {
