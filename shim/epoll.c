@@ -58,6 +58,7 @@
 #include <uthash.h>
 
 #include "fdtab.h"
+#include "log.h"
 #include "real.h"
 #include "session.h"
 #include "epoll.h"
@@ -80,6 +81,7 @@ struct ep_reg {
 	uint32_t        pending;    /* buffered readiness to report */
 	bool            disabled;   /* EPOLLONESHOT fired: waits for MOD */
 	bool            report;     /* EPOLLET: report buffered data once */
+	unsigned int    seen_gen;   /* EPOLLET: session_rx_gen() last told */
 	UT_hash_handle  hh;         /* by fd (live registrations only) */
 	UT_hash_handle  hid;        /* by id (all, orphans included) */
 };
@@ -345,8 +347,10 @@ ep_event(struct ep_reg *r, uint32_t kevents)
 		else if (kevents != 0)
 			r->kev = EP_FORCE;  /* the kernel disarmed it: re-arm */
 	}
-	if (rev != 0)
+	if (rev != 0) {
 		r->report = false;
+		r->seen_gen = session_rx_gen(r->s);
+	}
 	return rev;
 }
 
@@ -393,7 +397,11 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 				}
 			}
 			rev = ep_sync(ep, r) & (r->uev | EPOLLERR | EPOLLHUP);
-			if (rev != 0 && (!(r->uev & EPOLLET) || r->report)) {
+			/* Edge-triggered: buffered data is news after an
+			 * ADD/MOD, or when more was pulled from the kernel
+			 * since the program was last told. */
+			if (rev != 0 && (!(r->uev & EPOLLET) || r->report ||
+			    r->seen_gen != session_rx_gen(r->s))) {
 				r->pending = rev;
 				immediate = true;
 			}
@@ -434,7 +442,10 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 			HASH_FIND(hid, ep->ids, &id, sizeof(id), r);
 			if (r == NULL || r->disabled)
 				continue;       /* dropped meanwhile */
-			if ((rev = ep_event(r, kbuf[i].events)) == 0)
+			rev = ep_event(r, kbuf[i].events);
+			LOG(LOG_DEBUG, "fd %d: kernel events %#x -> %#x",
+			    r->fd, kbuf[i].events, rev);
+			if (rev == 0)
 				continue;
 			events[out].events = rev;
 			events[out].data = r->udata;
@@ -446,11 +457,14 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 				break;
 			if (r->pending == 0 || r->disabled)
 				continue;
+			LOG(LOG_DEBUG, "fd %d: buffered events %#x", r->fd,
+			    r->pending);
 			events[out].events = r->pending;
 			events[out].data = r->udata;
 			out++;
 			r->pending = 0;
 			r->report = false;
+			r->seen_gen = session_rx_gen(r->s);
 			if (r->uev & EPOLLONESHOT)
 				ep_disarm(ep, r);
 		}

@@ -17,6 +17,7 @@
 
 #include "epoll.h"
 #include "fdtab.h"
+#include "log.h"
 #include "real.h"
 #include "session.h"
 #include "hook.h"
@@ -100,13 +101,22 @@ dup(int fd)
 	return dup_track(fd, real_dup(fd));
 }
 
+/* FD2 became a copy of another fd: if it is stderr, logs follow it. */
+static int
+dup_onto(int fd, int fd2)
+{
+	if (fd2 == STDERR_FILENO)
+		log_stderr_moved();
+	return fd2;
+}
+
 HOOK int
 dup2(int fd, int fd2)
 {
 	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
 	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
-	return dup_track(fd, real_dup2(fd, fd2));
+	return dup_onto(fd, dup_track(fd, real_dup2(fd, fd2)));
 }
 
 HOOK int
@@ -115,7 +125,7 @@ dup3(int fd, int fd2, int flags)
 	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
 	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
-	return dup_track(fd, real_dup3(fd, fd2, flags));
+	return dup_onto(fd, dup_track(fd, real_dup3(fd, fd2, flags)));
 }
 
 static int

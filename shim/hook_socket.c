@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "fdtab.h"
+#include "log.h"
 #include "real.h"
 #include "session.h"
 #include "hook.h"
@@ -110,6 +111,7 @@ ioctl(int fd, unsigned long req, ...)
 	/* FIONREAD/SIOCINQ: plaintext a read would return now. */
 	n = session_inq(s, fd);
 	session_put(s);
+	LOG(LOG_DEBUG, "fd %d: FIONREAD -> %d", fd, n);
 	if (n < 0)
 		return (int)hook_ret(n);
 	*(int *)arg = n;

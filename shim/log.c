@@ -28,16 +28,25 @@ static ino_t log_ino;
 static bool log_known;
 
 void
+log_stderr_moved(void)
+{
+	struct stat st;
+	int saved = errno;
+
+	log_known = fstat(STDERR_FILENO, &st) == 0;
+	if (log_known) {
+		log_dev = st.st_dev;
+		log_ino = st.st_ino;
+	}
+	errno = saved;
+}
+
+void
 log_init(void)
 {
 	const char *v = getenv("SOCKSEAL_LOG");
-	struct stat st;
 
-	if (fstat(STDERR_FILENO, &st) == 0) {
-		log_dev = st.st_dev;
-		log_ino = st.st_ino;
-		log_known = true;
-	}
+	log_stderr_moved();
 
 	if (v == NULL)
 		return;

@@ -20,6 +20,15 @@ extern int log_level;
 /* log_init(): read SOCKSEAL_LOG.  Unknown values keep the default. */
 void log_init(void);
 
+/*
+ * log_stderr_moved(): the program made something else its stderr with
+ * dup2/dup3 (a daemon redirecting to its log file): log there from now on.
+ * A number closed and reused otherwise (open() returning 2) is not
+ * followed: the shim stops logging rather than write into the program's
+ * file or socket.
+ */
+void log_stderr_moved(void);
+
 /* log_write(lvl, func, fmt, ...): format and write one line; keeps errno. */
 void log_write(int lvl, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

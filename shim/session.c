@@ -138,6 +138,7 @@ session_put(struct session *s)
 }
 
 static void session_fail(struct session *s, int err, const char *why);
+static bool rx_ready(struct session *s);
 
 /*
  * ThreadSanitizer runs the program's blocking calls (poll) with its own
@@ -433,6 +434,7 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 		    MSG_DONTWAIT);
 		if (n > 0) {
 			s->rend += (size_t)n;
+			s->rx_gen++;
 			continue;
 		}
 		if (n == 0)
@@ -922,8 +924,28 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			if (r == 0)
 				break;
 		}
-		if (total == want || s->rx_eof || s->rd_shut)
+		if (total == want || s->rx_eof || s->rd_shut) {
+			/*
+			 * The buffer ran dry exactly at the end of the read
+			 * while the kernel may hold more (the last pull filled
+			 * the buffer): refill now, without waiting, so what the
+			 * kernel holds is never stranded behind an edge that
+			 * already passed (rx_gen tells epoll it is new).
+			 */
+			if (total == want && s->rx_more && !rx_ready(s) &&
+			    !session_sandboxed) {
+				rbuf_compact(s);
+				space = SESSION_RBUF - s->rend;
+				n = real_recv(fd, s->rbuf + s->rend, space,
+				    MSG_DONTWAIT);
+				if (n > 0) {
+					s->rend += (size_t)n;
+					s->rx_gen++;
+				}
+				s->rx_more = n > 0 && (size_t)n == space;
+			}
 			return (ssize_t)total;
+		}
 		/*
 		 * A short read must mean what it means on TCP, that nothing
 		 * more is there (edge-triggered programs such as nginx then
@@ -959,7 +981,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			n = real_read(fd, s->rbuf + s->rend, space);
 		if (n > 0) {
 			s->rend += (size_t)n;
+			s->rx_gen++;
 			drained = (size_t)n < space;
+			s->rx_more = !drained;
 			continue;
 		}
 		if (n == 0) {
@@ -1007,6 +1031,8 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return plain_recv(fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
+	LOG(LOG_DEBUG, "fd %d: read %zu -> %zd (left %zu plain, %zu sealed)",
+	    fd, iov_total(iov, iovcnt), r, s->ptlen, s->rend - s->rstart);
 	sunlock(&s->rx_lock);
 	return r;
 }
@@ -1172,6 +1198,8 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		r = plain_send(s, fd, iov, iovcnt, flags);
 	else
 		r = tx_locked(s, fd, iov, iovcnt, flags);
+	LOG(LOG_DEBUG, "fd %d: write %zu -> %zd (queued %zu)", fd,
+	    iov_total(iov, iovcnt), r, s->tend - s->toff);
 	sunlock(&s->tx_lock);
 	return r;
 }
@@ -1502,8 +1530,12 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				else
 					n = real_recv(fd, s->rbuf + s->rend,
 					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
-				if (n > 0)
+				if (n > 0) {
 					s->rend += (size_t)n;
+					s->rx_gen++;
+					s->rx_more = (size_t)n ==
+					    SESSION_RBUF - s->rend + (size_t)n;
+				}
 				/* 0 or an error: the next read reports it. */
 				if (n <= 0 && !(n < 0 && errno == EAGAIN))
 					out |= rd;
@@ -1540,9 +1572,8 @@ int
 session_inq(struct session *s, int fd)
 {
 	size_t off, wl, n, space;
-	bool full = false;
 	ssize_t got;
-	int r, k = 0;
+	int r;
 
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
@@ -1551,31 +1582,32 @@ session_inq(struct session *s, int fd)
 	slock(s, &s->rx_lock);
 	/*
 	 * Programs read exactly what FIONREAD says and then wait for the
-	 * next edge (nginx): it must not leave out what the kernel holds.
-	 * Pull it in without waiting; if the buffer fills first, count the
-	 * kernel's remaining bytes too (an overestimate: they still carry
-	 * record overhead, and a read that finds less simply returns less).
+	 * next edge (nginx), and some treat more than they expect as the
+	 * start of the next request: the count must be exact.  Pull what the
+	 * kernel holds first, without waiting; if the buffer fills, what is
+	 * left behind is refilled when the program drains the buffer, and
+	 * epoll reports it as new data (rx_gen).
 	 */
 	for (;;) {
 		/* Unread plaintext lives inside the buffer: never move it. */
 		if (s->ptlen == 0)
 			rbuf_compact(s);
 		space = SESSION_RBUF - s->rend;
-		if (space == 0) {
-			full = true;
+		if (space == 0)
 			break;
-		}
 		if (session_sandboxed || session_state(s) != SESSION_OPEN)
 			break;
 		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
-		if (got <= 0)
+		if (got <= 0) {
+			s->rx_more = false;
 			break;
+		}
 		s->rend += (size_t)got;
+		s->rx_gen++;
+		s->rx_more = (size_t)got == space;
 		if ((size_t)got < space)
 			break;
 	}
-	if (full && !session_sandboxed)
-		(void)real_ioctl(fd, FIONREAD, &k);
 	n = s->ptlen;
 	if (session_state(s) == SESSION_OPEN) {
 		/* Whole records still sealed count by their plaintext length. */
@@ -1587,7 +1619,5 @@ session_inq(struct session *s, int fd)
 		}
 	}
 	sunlock(&s->rx_lock);
-	if (k > 0)
-		n += (size_t)k;
 	return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }

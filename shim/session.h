@@ -117,6 +117,8 @@ struct session {
 	size_t           ptlen;
 	bool             rx_eof;        /* end-of-stream mark received */
 	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
+	bool             rx_more;       /* the last pull filled the buffer */
+	unsigned int     rx_gen;        /* counts pulls from the kernel */
 
 	/* transmit side (tx_lock) */
 	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
@@ -234,6 +236,14 @@ short session_poll_after(struct session *s, int fd, short want, short krev);
  * (FIONREAD/SIOCINQ), or -errno on a dead session.
  */
 int session_inq(struct session *s, int fd);
+
+/* session_rx_gen(s): changes whenever ciphertext is pulled from the
+ * kernel (epoll's edge-triggered registrations report it as new data). */
+static inline unsigned int
+session_rx_gen(const struct session *s)
+{
+	return __atomic_load_n(&s->rx_gen, __ATOMIC_RELAXED);
+}
 
 /* session_fd_blocking(fd): is FD in blocking mode (F_GETFL)? */
 bool session_fd_blocking(int fd);
