@@ -52,7 +52,7 @@ TSV=$OUT/results.tsv
 : > "$RAW/commands.txt"
 T_START=$(date +%s)
 
-log() { echo "bench: $*" | tee -a "$RAW/log.txt" >&2; }
+log() { echo "bench: $*" | tee -a "$RAW/log.txt" >&2; [ -n "${BUSY_START:-}" ] && snapshot "$*"; }
 cmdlog() { echo "$*" >> "$RAW/commands.txt"; }
 
 # ------------------------------------------------------------------ packages
@@ -86,6 +86,9 @@ for t in echo_server connbench startloop; do
     $CC -O2 -g -Wall -Wextra -D_GNU_SOURCE -o "$BIN/$t" "$HERE/$t.c" 2> "$RAW/build_$t.log" \
         || { cat "$RAW/build_$t.log" >&2; echo "bench: cannot build $t" >&2; exit 1; }
 done
+$CC -O2 -g -Wall -Wextra -shared -fPIC -o "$BIN/preload_sodium.so" "$HERE/preload_sodium.c" -lsodium \
+    2> "$RAW/build_preload_sodium.log" \
+    || { cat "$RAW/build_preload_sodium.log" >&2; echo "bench: cannot build preload_sodium.so" >&2; exit 1; }
 $CC -O2 -g -Wall -Wextra -o "$BIN/aead_speed" "$HERE/aead_speed.c" -lsodium 2> "$RAW/build_aead_speed.log" \
     || { cat "$RAW/build_aead_speed.log" >&2; echo "bench: cannot build aead_speed" >&2; exit 1; }
 
@@ -101,6 +104,21 @@ $CC -O2 -g -Wall -Wextra -o "$BIN/aead_speed" "$HERE/aead_speed.c" -lsodium 2> "
     echo "libsodium: $(dpkg-query -W -f '${Version}' libsodium23 2>/dev/null)"
     echo "loadavg at start: $(cat /proc/loadavg)"
 } > "$RAW/env.txt"
+
+# ------------------------------------------------------------------ is the machine quiet?
+# busy_pct: % of all CPUs busy over 1 s (we run nothing meanwhile).  Other
+# work on a 2-vCPU machine moves every figure; the report warns about it.
+busy_pct() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat); sleep 1
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," "); u=y[1]-x[1]; i=y[2]-x[2];
+        printf "%.0f", (u+i) ? 100*u/(u+i) : 0}'
+}
+snapshot() { { echo "== $1 $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"; top -bn1 -w 200 2> /dev/null | sed -n '7,14p'; } >> "$RAW/top.txt"; }
+BUSY_START=$(busy_pct)
+snapshot start
+echo "cpu busy before the run (1 s, all CPUs): ${BUSY_START}%" >> "$RAW/env.txt"
 
 # ------------------------------------------------------------------ processes
 PIDS=()
@@ -330,35 +348,47 @@ for c in chachapoly aesgcm; do
 done
 
 # ------------------------------------------------------------------ 5. process start
-log "5. process start: /bin/true x$START_RUNS with and without the shim"
+log "5. process start: /bin/true x$START_RUNS plain, with a libsodium-only preload, with the shim"
 PRE_ENV="LD_PRELOAD=$SHIM SOCKSEAL_POLICY=$WORK/policy_chachapoly"
+SOD_ENV="LD_PRELOAD=$BIN/preload_sodium.so"
 if env $PRE_ENV cat /proc/self/maps | grep -q libsockseal; then shim_mapped=yes; else shim_mapped=no; fi
+S0=""; S1=""; S2=""
 if have hyperfine; then
-    S0=""; S1=""
+    # hf_median FILE PATTERN: median (us) of the command matching PATTERN
+    hf_median() { jq -r --arg p "$2" '.results[] | select(.command | test($p)) | .median*1e6' "$1" 2> /dev/null; }
     for i in 1 2 3; do
-        a="env /bin/true"; b="env $PRE_ENV /bin/true"
-        if [ $((i % 2)) = 1 ]; then set -- "$a" "$b"; else set -- "$b" "$a"; fi
-        cmdlog "hyperfine -N --warmup 20 --runs $START_RUNS '$1' '$2'"
-        timeout -k 5 120 hyperfine -N --style none --warmup 20 --runs "$START_RUNS" \
-            --export-json "$RAW/start_$i.json" "$1" "$2" > "$RAW/start_$i.txt" 2>&1 \
+        a="env /bin/true"; b="env $SOD_ENV /bin/true"; c="env $PRE_ENV /bin/true"
+        case $i in 1) set -- "$a" "$b" "$c" ;; 2) set -- "$c" "$a" "$b" ;; *) set -- "$b" "$c" "$a" ;; esac
+        cmdlog "hyperfine -N --warmup 20 --runs $START_RUNS '$1' '$2' '$3'"
+        timeout -k 5 180 hyperfine -N --style none --warmup 20 --runs "$START_RUNS" \
+            --export-json "$RAW/start_$i.json" "$1" "$2" "$3" > "$RAW/start_$i.txt" 2>&1 \
             || log "hyperfine run $i failed: $(tail -c 300 "$RAW/start_$i.txt")"
-        S0+="$(jq -r '.results[] | select(.command | test("LD_PRELOAD") | not) | .median*1e6' "$RAW/start_$i.json" 2> /dev/null) "
-        S1+="$(jq -r '.results[] | select(.command | test("LD_PRELOAD")) | .median*1e6' "$RAW/start_$i.json" 2> /dev/null) "
+        S0+="$(hf_median "$RAW/start_$i.json" '^env /bin/true$') "
+        S1+="$(hf_median "$RAW/start_$i.json" 'SOCKSEAL_POLICY') "
+        S2+="$(hf_median "$RAW/start_$i.json" 'preload_sodium') "
     done
     set --
-    how="hyperfine -N, $START_RUNS runs x3 invocations (medians)"
+    how="hyperfine -N, $START_RUNS runs x3 invocations in rotating order (medians)"
 else
-    cmdlog "startloop $START_RUNS $SHIM policy /bin/true"
-    timeout -k 5 120 "$BIN/startloop" "$START_RUNS" "$SHIM" "$WORK/policy_chachapoly" /bin/true > "$RAW/start_loop.txt" 2>&1
-    S0=$(grep -o 'runs_plain=[0-9.,]*' "$RAW/start_loop.txt" | cut -d= -f2 | tr ',' ' ')
-    S1=$(grep -o 'runs_preload=[0-9.,]*' "$RAW/start_loop.txt" | cut -d= -f2 | tr ',' ' ')
+    for pre in shim sodium; do
+        if [ $pre = shim ]; then so=$SHIM; else so=$BIN/preload_sodium.so; fi
+        cmdlog "startloop $START_RUNS $so policy /bin/true"
+        timeout -k 5 180 "$BIN/startloop" "$START_RUNS" "$so" "$WORK/policy_chachapoly" /bin/true > "$RAW/start_loop_$pre.txt" 2>&1
+    done
+    S0=$(grep -o 'runs_plain=[0-9.,]*' "$RAW/start_loop_shim.txt" | cut -d= -f2 | tr ',' ' ')
+    S1=$(grep -o 'runs_preload=[0-9.,]*' "$RAW/start_loop_shim.txt" | cut -d= -f2 | tr ',' ' ')
+    # the sodium loop has its own plain runs: shift them onto the shim loop's plain median
+    S2=$(awk -F'[ =,]' '{for (i=1;i<=NF;i++) if ($i=="delta_us") print $(i+1)}' "$RAW/start_loop_sodium.txt" \
+        | awk -v p="$(tr ' ' '\n' <<< "$S0" | grep . | stats | cut -d' ' -f1)" '{printf "%.1f", p+$1}')
     how="startloop (posix_spawn), $START_RUNS spawns x3 (medians)"
 fi
 rec start_us plain us "$S0" "$how: env /bin/true"
 rec start_us preload us "$S1" "$how: env LD_PRELOAD=libsockseal.so SOCKSEAL_POLICY=... /bin/true; shim mapped: $shim_mapped"
-# the per-start difference, from the paired medians of each invocation
-D=$(paste -d' ' <(tr ' ' '\n' <<< "$S1" | grep .) <(tr ' ' '\n' <<< "$S0" | grep .) | awk '{printf "%.1f ", $1-$2}')
-rec start_delta sockseal us "$D" "per-start cost of preloading the shim"
+rec start_us sodium us "$S2" "$how: env LD_PRELOAD=preload_sodium.so /bin/true (constructor: sodium_init only)"
+# the per-start differences, from the paired medians of each invocation
+pair_delta() { paste -d' ' <(tr ' ' '\n' <<< "$1" | grep .) <(tr ' ' '\n' <<< "$2" | grep .) | awk 'NF==2{printf "%.1f ", $1-$2}'; }
+rec start_delta sockseal us "$(pair_delta "$S1" "$S0")" "per-start cost of preloading the shim"
+rec start_delta sodium us "$(pair_delta "$S2" "$S0")" "per-start cost of preloading any libsodium-linked library (reference)"
 
 # ------------------------------------------------------------------ plain servers
 log "servers: plain, and plain under the shim with an unmatched policy"
@@ -503,6 +533,9 @@ fi
 stop_pid "$PI"; stop_pid "$PE"
 
 # ------------------------------------------------------------------ report
+BUSY_END=$(busy_pct)
+snapshot end
+echo "cpu busy after the run (1 s, all CPUs): ${BUSY_END}%" >> "$RAW/env.txt"
 T_END=$(date +%s)
 echo "runtime_s: $((T_END - T_START))" >> "$RAW/env.txt"
 echo "loadavg at end: $(cat /proc/loadavg)" >> "$RAW/env.txt"
@@ -544,6 +577,7 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
     row "RSS/idle conn, pair, KiB" "$(cell mem_pair plain)" "$(cell mem_pair chachapoly)" "$(cell mem_pair aesgcm)" \
         "$(cell mem_pair stunnel)" "$(cell mem_pair spiped)" ""
     row "start /bin/true, us (+shim)" "$(cell start_us plain)" "+$(cell start_delta sockseal)" "(same shim)" "" "" ""
+    row "  of which any libsodium preload" "" "+$(cell start_delta sodium)" "" "" "" ""
     row "shim loaded, unmatched: Gbit/s" "$(cell bulk unmatched)" "" "" "" "" ""
     row "shim loaded, unmatched: conn/s" "$(cell conn_s unmatched)" "" "" "" "" ""
     row "AEAD 16 KiB, 1 core, Gbit/s" "" "$(cell aead_gbps chachapoly)" "$(cell aead_gbps aesgcm)" "" "" ""
@@ -574,8 +608,8 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
     printf '  memory   worst sockseal side %s KiB/idle conn   [<=16 KiB: %s]   pair vs stunnel %s, vs spiped %s\n' \
         "$(fmtn "$mx")" "$(verdict "$mx" '<=' 16)" \
         "$(pct "$(med mem_pair chachapoly)" "$(med mem_pair stunnel)")" "$(pct "$(med mem_pair chachapoly)" "$(med mem_pair spiped)")"
-    printf '  start    +%s us per exec with the shim   [<=1000 us: %s]\n' \
-        "$(fmtn "$(med start_delta sockseal)")" "$(verdict "$(med start_delta sockseal)" '<=' 1000)"
+    printf '  start    +%s us per exec with the shim (+%s us of it for loading any libsodium-linked preload)   [<=1000 us: %s]\n' \
+        "$(fmtn "$(med start_delta sockseal)")" "$(fmtn "$(med start_delta sodium)")" "$(verdict "$(med start_delta sockseal)" '<=' 1000)"
     ub=$(ratio "$(med bulk unmatched)" "$(med bulk plain)"); uc=$(ratio "$(med conn_s unmatched)" "$(med conn_s plain)")
     # only a slowdown counts: unmatched at or above 0.98x plain is "within 2%"
     printf '  unmatched/plain   bulk %sx   conn/s %sx   [>=0.98x, i.e. within 2%%: %s / %s]\n' \
@@ -584,6 +618,10 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
     echo "stunnel: TLS 1.3 $(grep -o 'negotiated: .*' "$RAW/env.txt" | cut -d' ' -f2), P-256 cert, default session resumption; spiped: default (DH handshake), -n 1000"
     echo "$( [ "$QUICK" = 1 ] && echo 'QUICK run; ')iperf3 -t $IPERF_T -l 128K x$IPERF_REPS (plain/unmatched x$((IPERF_REPS + 2))), conn N=$CONN_N x$REPS, ping $PING_N x$REPS, hold $HOLD_N; runtime $((T_END - T_START)) s"
     echo "raw data: $RAW   per-run values: $TSV"
+    if [ "$BUSY_START" -gt 10 ] || [ "$BUSY_END" -gt 10 ]; then
+        echo "WARNING: the machine was not quiet: ${BUSY_START}% CPU busy before the run, ${BUSY_END}% after, with nothing of ours running;"
+        echo "         other work shares the cores, so the figures are disturbed (raw/top.txt shows what ran)"
+    fi
 } > "$OUT/results.txt"
 cat "$OUT/results.txt"
 log "done in $((T_END - T_START)) s"
