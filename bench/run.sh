@@ -34,10 +34,10 @@ done
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-    IPERF_T=2; REPS=3; IPERF_REPS=2; CONN_N=500; PING_N=3000; HOLD_N=500
-    START_RUNS=200; AEAD_SECS=0.2; AEAD_REPS=2
+    IPERF_T=2; REPS=3; IPERF_REPS=2; PLAIN_EXTRA=0; CONN_N=500; PING_N=3000; HOLD_N=500
+    START_RUNS=100; AEAD_SECS=0.2; AEAD_REPS=2
 else
-    IPERF_T=5; REPS=3; IPERF_REPS=3; CONN_N=2000; PING_N=20000; HOLD_N=500
+    IPERF_T=5; REPS=3; IPERF_REPS=3; PLAIN_EXTRA=2; CONN_N=2000; PING_N=20000; HOLD_N=500
     START_RUNS=200; AEAD_SECS=0.5; AEAD_REPS=3
 fi
 MAX_RUNTIME=1800            # no server outlives this many seconds
@@ -402,7 +402,7 @@ for p in $P_IPERF $P_ECHO $U_IPERF $U_ECHO; do wait_listen "$p" || { echo "bench
 # Plain and unmatched are measured in alternation, so drift hits both alike.
 log "1/6. bulk throughput: plain and shim-unmatched (iperf3 -t $IPERF_T, alternating)"
 PB=""; UB=""; PH=""; UH=""
-for i in $(seq $((IPERF_REPS + 2))); do
+for i in $(seq $((IPERF_REPS + PLAIN_EXTRA))); do
     read -r g h r <<< "$(iperf_once plain "$i" "$P_IPERF")"; [ -n "$g" ] && { PB+="$g "; PH+="${h%.*}/${r%.*} "; }
     sleep 0.3
     read -r g h r <<< "$(iperf_once unmatched "$i" "$U_IPERF" $(sealed unmatched))"; [ -n "$g" ] && { UB+="$g "; UH+="${h%.*}/${r%.*} "; }
@@ -616,7 +616,7 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
         "$ub" "$uc" "$(verdict "$ub" '>=' 0.98)" "$(verdict "$uc" '>=' 0.98)"
     echo
     echo "stunnel: TLS 1.3 $(grep -o 'negotiated: .*' "$RAW/env.txt" | cut -d' ' -f2), P-256 cert, default session resumption; spiped: default (DH handshake), -n 1000"
-    echo "$( [ "$QUICK" = 1 ] && echo 'QUICK run; ')iperf3 -t $IPERF_T -l 128K x$IPERF_REPS (plain/unmatched x$((IPERF_REPS + 2))), conn N=$CONN_N x$REPS, ping $PING_N x$REPS, hold $HOLD_N; runtime $((T_END - T_START)) s"
+    echo "$( [ "$QUICK" = 1 ] && echo 'QUICK run; ')iperf3 -t $IPERF_T -l 128K x$IPERF_REPS (plain/unmatched x$((IPERF_REPS + PLAIN_EXTRA))), conn N=$CONN_N x$REPS, ping $PING_N x$REPS, hold $HOLD_N; runtime $((T_END - T_START)) s"
     echo "raw data: $RAW   per-run values: $TSV"
     if [ "$BUSY_START" -gt 10 ] || [ "$BUSY_END" -gt 10 ]; then
         echo "WARNING: the machine was not quiet: ${BUSY_START}% CPU busy before the run, ${BUSY_END}% after, with nothing of ours running;"
