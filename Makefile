@@ -118,3 +118,7 @@ clean:
 -include $(patsubst %.o,%.d,$(CORE_OBJ) $(HOOK_OBJ) $(KEYTOOL_OBJ) $(LAUNCH_OBJ)) \
          $(patsubst tests/unit/%.c,$(B)/obj/tests/unit/%.d,$(UNIT_SRC))
 .SECONDARY:
+
+.PHONY: bench
+bench: all
+	@B=$(abspath $(B)) bash bench/run.sh
