@@ -231,6 +231,7 @@ fdtab_postfork_child(void)
 	 */
 	TSAN_UNLOCKED(&fdtab_lock);
 	pthread_rwlock_init(&fdtab_lock, NULL);
+	session_cache_forked();
 	/* One holder entry per session, with this process's fd count; the
 	 * mark is in the session's private page, so it is ours alone. */
 	gen++;
@@ -267,6 +268,7 @@ fdtab_forked(pid_t pid)
 		if (e->s->fork_mark == gen)
 			continue;
 		e->s->fork_mark = gen;
+		e->s->forked = true;
 		session_hold_pid(e->s, pid, __atomic_load_n(&e->s->nfds,
 		    __ATOMIC_ACQUIRE));
 	}

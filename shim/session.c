@@ -78,17 +78,41 @@ session_mutex_init(pthread_mutex_t *m)
 /* Round up to a multiple of A (a power of two). */
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
 
-struct session *
-session_new(int fd, const struct policy_rule *rule, bool initiator,
-    const struct sockaddr *peer)
-{
-	size_t head = ALIGN_UP(sizeof(struct session), 64);
-	size_t len = ALIGN_UP(head + SESSION_RBUF + SESSION_TBUF + SESSION_EARLY,
-	    SESSION_PRIVLEN);
-	struct session *s;
-	struct stat st;
-	void *p;
+/*
+ * Mappings of ended sessions this process alone ever had (no fork while
+ * they lived), kept for the next connection: mapping and unmapping half a
+ * megabyte per connection costs more than the handshake on some machines.
+ * A forked child drops its copy of the cache at once (it must never reuse
+ * a mapping its parent may reuse too).
+ */
+#define SESSION_CACHE 16
 
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *cache[SESSION_CACHE];
+static int ncache;
+
+static size_t
+session_maplen(void)
+{
+	return ALIGN_UP(ALIGN_UP(sizeof(struct session), 64) + SESSION_RBUF +
+	    SESSION_TBUF + SESSION_EARLY, SESSION_PRIVLEN);
+}
+
+static void *
+session_map(void)
+{
+	size_t len = session_maplen();
+	void *p = NULL;
+
+	pthread_mutex_lock(&cache_lock);
+	if (ncache > 0)
+		p = cache[--ncache];
+	pthread_mutex_unlock(&cache_lock);
+	if (p != NULL) {
+		/* Keys and state are gone; buffers are overwritten before use. */
+		memset(p, 0, sizeof(struct session));
+		return p;
+	}
 	/* All shared, then page 0 made private again. */
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 	    -1, 0);
@@ -99,8 +123,51 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 		munmap(p, len);
 		return NULL;
 	}
+	return p;
+}
+
+static void
+session_unmap(struct session *s)
+{
+	size_t len = s->maplen;
+
+	if (!s->forked) {
+		sodium_memzero((uint8_t *)s + SESSION_PRIVLEN,
+		    sizeof(struct session) - SESSION_PRIVLEN);
+		pthread_mutex_lock(&cache_lock);
+		if (ncache < SESSION_CACHE) {
+			cache[ncache++] = s;
+			s = NULL;
+		}
+		pthread_mutex_unlock(&cache_lock);
+		if (s == NULL)
+			return;
+	}
+	munmap(s, len);
+}
+
+void
+session_cache_forked(void)
+{
+	/* In the child: these mappings are shared with the parent now. */
+	while (ncache > 0)
+		munmap(cache[--ncache], session_maplen());
+	pthread_mutex_init(&cache_lock, NULL);
+}
+
+struct session *
+session_new(int fd, const struct policy_rule *rule, bool initiator,
+    const struct sockaddr *peer)
+{
+	size_t head = ALIGN_UP(sizeof(struct session), 64);
+	struct session *s;
+	struct stat st;
+	void *p;
+
+	if ((p = session_map()) == NULL)
+		return NULL;
 	s = p;
-	s->maplen = len;
+	s->maplen = session_maplen();
 	s->refs = 1;
 	session_mutex_init(&s->rx_lock);
 	session_mutex_init(&s->tx_lock);
@@ -134,7 +201,7 @@ session_put(struct session *s)
 	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	/* Other processes may still hold it: only this view goes away. */
-	munmap(s, s->maplen);
+	session_unmap(s);
 }
 
 static void session_fail(struct session *s, int err, const char *why);
@@ -278,6 +345,7 @@ session_hold_pid(struct session *s, pid_t pid, int nfds)
 void
 session_forked(struct session *s)
 {
+	s->forked = true;
 	session_hold_pid(s, getpid(), __atomic_load_n(&s->nfds,
 	    __ATOMIC_ACQUIRE));
 }

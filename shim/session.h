@@ -84,6 +84,7 @@ struct session {
 			int refs;       /* atomic: references in this process */
 			int nfds;       /* atomic: fds in this process's table */
 			unsigned int fork_mark; /* fdtab's child handler */
+			bool forked;    /* a fork happened while it lived */
 		};
 		char pad[SESSION_PRIVLEN];
 	};
@@ -152,6 +153,10 @@ void session_put(struct session *s);
  * an fd is added to the table, -1 when one leaves it).
  */
 void session_hold(struct session *s, int delta);
+
+/* session_cache_forked(): in a child right after fork(): drop the cache of
+ * ended sessions' mappings (shared with the parent now). */
+void session_cache_forked(void);
 
 /*
  * session_forked(s): in a child right after fork(): this process holds
