@@ -140,12 +140,22 @@ exec_args(const char *arg0, va_list ap, char ***envp)
 	return v;
 }
 
+/* Free execl's argument array V after exec returned R, keeping errno. */
+static int
+exec_done(char **v, int r)
+{
+	int e = errno;
+
+	free(v);
+	errno = e;
+	return r;
+}
+
 HOOK int
 execl(const char *path, const char *arg, ...)
 {
 	char **v;
 	va_list ap;
-	int r, e;
 
 	va_start(ap, arg);
 	v = exec_args(arg, ap, NULL);
@@ -154,11 +164,7 @@ execl(const char *path, const char *arg, ...)
 		errno = ENOMEM;
 		return -1;
 	}
-	r = execv(path, v);
-	e = errno;
-	free(v);
-	errno = e;
-	return r;
+	return exec_done(v, execv(path, v));
 }
 
 HOOK int
@@ -166,7 +172,6 @@ execlp(const char *file, const char *arg, ...)
 {
 	char **v;
 	va_list ap;
-	int r, e;
 
 	va_start(ap, arg);
 	v = exec_args(arg, ap, NULL);
@@ -175,11 +180,7 @@ execlp(const char *file, const char *arg, ...)
 		errno = ENOMEM;
 		return -1;
 	}
-	r = execvp(file, v);
-	e = errno;
-	free(v);
-	errno = e;
-	return r;
+	return exec_done(v, execvp(file, v));
 }
 
 HOOK int
@@ -187,7 +188,6 @@ execle(const char *path, const char *arg, ...)
 {
 	char **v, **envp = NULL;
 	va_list ap;
-	int r, e;
 
 	va_start(ap, arg);
 	v = exec_args(arg, ap, &envp);
@@ -196,9 +196,5 @@ execle(const char *path, const char *arg, ...)
 		errno = ENOMEM;
 		return -1;
 	}
-	r = execve(path, v, envp);
-	e = errno;
-	free(v);
-	errno = e;
-	return r;
+	return exec_done(v, execve(path, v, envp));
 }
