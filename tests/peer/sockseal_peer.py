@@ -371,6 +371,126 @@ def _check(name, what, got, want_hex):
                          % (name, what, got.hex(), want_hex))
 
 
+# ----------------------------------------------------------- worked example
+# PROTOCOL.md's worked example: fixed inputs, every intermediate value.
+# `--example` prints the block; `--check-example PROTOCOL.md` recomputes it.
+
+EXAMPLE_BEGIN = "<!-- worked-example: begin"
+EXAMPLE_END = "<!-- worked-example: end"
+EXAMPLE_PT_I = b"hello, responder"
+EXAMPLE_PT_R = b"hello, initiator"
+
+
+def frame(msg):
+    return struct.pack(">H", len(msg)) + msg
+
+
+def worked_example(suite):
+    """[(name, bytes)] of the worked example for SUITE, in document order."""
+    psk = bytes(range(0x00, 0x20))
+    ie, re_ = bytes(range(0x20, 0x40)), bytes(range(0x40, 0x60))
+    pre = preface(suite)
+    h0 = Symmetric(PROTO_CHACHA if suite == 1 else PROTO_AESGCM, suite).h
+    ini = Handshake(suite, True, pre, psk, ie)
+    res = Handshake(suite, False, pre, psk, re_)
+    v = [("psk", psk), ("init_e_private", ie), ("resp_e_private", re_),
+         ("h0", h0), ("preface", pre), ("h_prologue", ini.sym.h),
+         ("init_e_public", ini.e_pk), ("resp_e_public", res.e_pk)]
+    m1 = ini.write1()
+    res.read1(m1)
+    m2 = res.write2()
+    ini.read2(m2)
+    isend, irecv = ini.split()
+    rsend, rrecv = res.split()
+    k_i = isend.k
+    v += [("message1", m1), ("initiator_first_bytes", pre + frame(m1)),
+          ("message2", m2), ("responder_first_bytes", frame(m2)),
+          ("handshake_hash", ini.handshake_hash),
+          ("k_initiator_to_responder", isend.k),
+          ("k_responder_to_initiator", rsend.k)]
+    rec_i = frame(isend.t_encrypt(EXAMPLE_PT_I))
+    rec_r = frame(rsend.t_encrypt(EXAMPLE_PT_R))
+    eos_i = frame(isend.t_encrypt(b""))
+    eos_r = frame(rsend.t_encrypt(b""))
+    if (rrecv.t_decrypt(rec_i[2:]) != EXAMPLE_PT_I or
+            irecv.t_decrypt(rec_r[2:]) != EXAMPLE_PT_R or
+            rrecv.t_decrypt(eos_i[2:]) != b"" or irecv.t_decrypt(eos_r[2:]) != b""):
+        raise SystemExit("example: records do not round-trip")
+    v += [("plaintext_i", EXAMPLE_PT_I), ("record_i_n0", rec_i),
+          ("plaintext_r", EXAMPLE_PT_R), ("record_r_n0", rec_r),
+          ("eos_i_n1", eos_i), ("eos_r_n1", eos_r)]
+    # the initiator's direction across the first rekey
+    c = Cipher(suite, k_i)
+    c.n = REKEY_EVERY - 1
+    rec_a = frame(c.t_encrypt(EXAMPLE_PT_I))
+    rec_b = frame(c.t_encrypt(EXAMPLE_PT_I))
+    v += [("record_i_n65535", rec_a), ("k_initiator_to_responder_rekeyed", c.k),
+          ("record_i_n65536", rec_b)]
+    return [("s%d.%s" % (suite, n), b) for n, b in v]
+
+
+def example_suites():
+    return [1, 2] if aesgcm_available() else [1]
+
+
+def print_example():
+    for suite in (1, 2):
+        if suite == 2 and not aesgcm_available():
+            raise SystemExit("example: suite 2 needs python3-cryptography")
+        for name, b in worked_example(suite):
+            h = b.hex()
+            lines = [h[i:i + 32] for i in range(0, len(h), 32)] or [""]
+            print("%-36s %s" % (name, lines[0]))
+            for ln in lines[1:]:
+                print("%-36s %s" % ("", ln))
+        if suite == 1:
+            print()
+    return 0
+
+
+def parse_example(path):
+    """{name: bytes} from the worked-example block of PATH (markdown)."""
+    vals, name, inside = {}, None, False
+    with open(path) as f:
+        for line in f:
+            if line.startswith(EXAMPLE_BEGIN):
+                inside = True
+                continue
+            if line.startswith(EXAMPLE_END):
+                break
+            if not inside or line.startswith("```") or not line.strip():
+                continue
+            words = line.split()
+            if not line[0].isspace():
+                name = words.pop(0)
+                if name in vals:
+                    raise SystemExit("example: %s given twice" % name)
+                vals[name] = b""
+            if name is None or len(words) > 1:
+                raise SystemExit("example: bad line: %r" % line)
+            vals[name] += bytes.fromhex(words[0]) if words else b""
+    return vals
+
+
+def check_example(path):
+    doc = parse_example(path)
+    bad = 0
+    for suite in example_suites():
+        for name, b in worked_example(suite):
+            got = doc.pop(name, None)
+            if got != b:
+                print("example: FAIL %s\n  document %s\n  computed %s"
+                      % (name, got.hex() if got is not None else "(missing)", b.hex()))
+                bad += 1
+    doc = {n: b for n, b in doc.items() if not n.startswith("s2.") or 2 in example_suites()}
+    for name in doc:
+        print("example: FAIL %s: not computed by this peer" % name)
+        bad += 1
+    if bad:
+        return 1
+    print("example: PASS (suites %s)" % ",".join(map(str, example_suites())))
+    return 0
+
 # ------------------------------------------------------------------- network
 
 class Conn:
@@ -743,6 +863,8 @@ def family_for(host):
 def main(argv):
     p = argparse.ArgumentParser(description="sockseal wire protocol v1 test peer")
     p.add_argument("--selftest", metavar="VECTORS")
+    p.add_argument("--example", action="store_true")
+    p.add_argument("--check-example", metavar="PROTOCOL_MD")
     p.add_argument("mode", nargs="?", choices=["connect", "listen"])
     p.add_argument("host", nargs="?")
     p.add_argument("port", nargs="?", type=int)
@@ -774,6 +896,10 @@ def main(argv):
     a = p.parse_args(argv)
     if a.selftest:
         return selftest(a.selftest)
+    if a.example:
+        return print_example()
+    if a.check_example:
+        return check_example(a.check_example)
     if not a.mode or a.host is None or a.port is None:
         p.print_usage(sys.stderr)
         return EX_USAGE
