@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
 
 #include "epoll.h"
 #include "fdtab.h"
@@ -57,8 +56,6 @@ init_run(void)
 	log_init();
 	fdtab_atfork();
 	epoll_atfork();
-	if (sodium_init() < 0)
-		init_die("libsodium failed to initialise");
 	path = getenv("SOCKSEAL_POLICY");
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_POLICY;

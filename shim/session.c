@@ -41,6 +41,10 @@
 #define HS_MSG2_WIRE    (2 + HS_MSGLEN)                     /* 50 */
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
 #define SESSION_EARLY   65536   /* bytes a program may write mid-handshake */
+#define SESSION_TRIM_MIN 16384 /* buffer bytes worth giving back (buf_trim) */
+#define SESSION_TRIM_MS 250     /* at most one trim per buffer per ... ms */
+#define PAGE_DOWN(x)    ((x) & ~(uintptr_t)4095)
+#define PAGE_UP(x)      PAGE_DOWN((x) + 4095)
 
 /* Set when the program enters a sandbox (seccomp, chroot): from then on
  * the shim makes no syscall the program's own call would not. */
@@ -132,6 +136,16 @@ session_unmap(struct session *s)
 	size_t len = s->maplen;
 
 	if (!s->forked) {
+		/* A cached mapping keeps no pages a burst filled. */
+		if ((s->rx_hiwat > SESSION_TRIM_MIN ||
+		    s->tx_hiwat > SESSION_TRIM_MIN) && !session_sandboxed) {
+			uintptr_t lo = PAGE_UP((uintptr_t)s + sizeof(*s));
+			int saved = errno;
+
+			(void)madvise((void *)lo, (uintptr_t)s + len - lo,
+			    MADV_REMOVE);
+			errno = saved;
+		}
 		sodium_memzero((uint8_t *)s + SESSION_PRIVLEN,
 		    sizeof(struct session) - SESSION_PRIVLEN);
 		pthread_mutex_lock(&cache_lock);
@@ -155,6 +169,32 @@ session_cache_forked(void)
 	pthread_mutex_init(&cache_lock, NULL);
 }
 
+/*
+ * libsodium is initialised by the first sealed connection, not at start:
+ * its CPU feature probe executes cpuid, which traps to the hypervisor on a
+ * virtual machine (tens of microseconds each here), and most processes a
+ * shimmed shell or service manager starts never seal anything.
+ * sodium_init() is thread-safe and idempotent; the flag only skips its lock.
+ */
+static bool
+crypto_ready(void)
+{
+	static int ready;
+	int saved = errno;
+
+	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+		return true;
+	if (sodium_init() < 0) {
+		LOG(LOG_ERROR, "libsodium failed to initialise: "
+		    "refusing the connection");
+		errno = saved;
+		return false;
+	}
+	__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	errno = saved;
+	return true;
+}
+
 struct session *
 session_new(int fd, const struct policy_rule *rule, bool initiator,
     const struct sockaddr *peer)
@@ -164,7 +204,7 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	struct stat st;
 	void *p;
 
-	if ((p = session_map()) == NULL)
+	if (!crypto_ready() || (p = session_map()) == NULL)
 		return NULL;
 	s = p;
 	s->maplen = session_maplen();
@@ -412,6 +452,67 @@ tbuf_alloc(struct session *s)
 	return 0;
 }
 
+/*
+ * Buffer pages after a burst.  The buffers' pages are touched only as data
+ * flows, and a burst (a large response, a bulk copy) would leave up to half
+ * a megabyte resident for as long as the connection lives.  So a buffer
+ * that was filled beyond SESSION_TRIM_MIN gives its pages back to the
+ * kernel (MADV_REMOVE: the mapping is shared memory, and the buffer's lock
+ * is held by whichever process does it) when it is empty again and the
+ * stream has paused: for rbuf, the last pull from the kernel did not fill
+ * it (the kernel had nothing more); for tbuf, the queue was written out.
+ * At most once every SESSION_TRIM_MS per buffer, so a steady stream pays a
+ * few dozen page faults a few times a second, and a connection carrying
+ * small messages never makes the call.  A burst that ends within
+ * SESSION_TRIM_MS of the previous trim keeps its pages until the next
+ * read, write or close.
+ */
+
+static void
+buf_trim(uint8_t *buf, size_t len, size_t *hiwat, uint64_t *last)
+{
+	uintptr_t lo, hi;
+	uint64_t now;
+	int saved;
+
+	if (*hiwat <= SESSION_TRIM_MIN || session_sandboxed)
+		return;
+	now = now_ms();
+	if (now - *last < SESSION_TRIM_MS)
+		return;
+	/* Whole pages only: the neighbours' bytes share the end pages. */
+	lo = PAGE_UP((uintptr_t)buf);
+	hi = PAGE_UP((uintptr_t)buf + *hiwat);
+	if (hi > PAGE_DOWN((uintptr_t)buf + len))
+		hi = PAGE_DOWN((uintptr_t)buf + len);
+	if (hi > lo) {
+		saved = errno;
+		(void)madvise((void *)lo, hi - lo, MADV_REMOVE);
+		errno = saved;
+	}
+	*hiwat = 0;
+	*last = now;
+}
+
+/* N more bytes of ciphertext arrived at rend. */
+static void
+rx_got(struct session *s, size_t n)
+{
+	s->rend += n;
+	if (s->rend > s->rx_hiwat)
+		s->rx_hiwat = s->rend;
+}
+
+/* After a read (rx_lock held): an emptied, paused buffer gives back its pages. */
+static void
+rx_trim(struct session *s)
+{
+	if (s->rstart != s->rend || s->ptlen != 0 || s->rx_more)
+		return;
+	s->rstart = s->rend = 0;
+	buf_trim(s->rbuf, SESSION_RBUF, &s->rx_hiwat, &s->rx_trimmed);
+}
+
 /* Make room for at least one whole record after rend. */
 static void
 rbuf_compact(struct session *s)
@@ -458,6 +559,8 @@ tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 	ssize_t n;
 	int r;
 
+	if (s->tend > s->tx_hiwat)
+		s->tx_hiwat = s->tend;
 	while (s->toff < s->tend) {
 		/* In a sandbox only write() may be allowed. */
 		if (flags != 0 && !session_sandboxed)
@@ -479,6 +582,7 @@ tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 		return -errno;
 	}
 	s->toff = s->tend = 0;
+	buf_trim(s->tbuf, SESSION_TBUF, &s->tx_hiwat, &s->tx_trimmed);
 	if (s->shut_pending) {
 		/* The FIN must follow our last record, never overtake it. */
 		s->shut_pending = false;
@@ -501,7 +605,7 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 		n = real_recv(fd, s->rbuf + s->rend, SESSION_RBUF - s->rend,
 		    MSG_DONTWAIT);
 		if (n > 0) {
-			s->rend += (size_t)n;
+			rx_got(s, (size_t)n);
 			s->rx_gen++;
 			continue;
 		}
@@ -1043,7 +1147,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				n = real_recv(fd, s->rbuf + s->rend, space,
 				    MSG_DONTWAIT);
 				if (n > 0) {
-					s->rend += (size_t)n;
+					rx_got(s, (size_t)n);
 					s->rx_gen++;
 				}
 				s->rx_more = n > 0 && (size_t)n == space;
@@ -1084,7 +1188,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		else
 			n = real_read(fd, s->rbuf + s->rend, space);
 		if (n > 0) {
-			s->rend += (size_t)n;
+			rx_got(s, (size_t)n);
 			s->rx_gen++;
 			drained = (size_t)n < space;
 			s->rx_more = !drained;
@@ -1135,6 +1239,7 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return plain_recv(fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
+	rx_trim(s);
 	LOG(LOG_DEBUG, "fd %d: read %zu -> %zd (left %zu plain, %zu sealed)",
 	    fd, iov_total(iov, iovcnt), r, s->ptlen, s->rend - s->rstart);
 	sunlock(&s->rx_lock);
@@ -1635,7 +1740,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 					n = real_recv(fd, s->rbuf + s->rend,
 					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
 				if (n > 0) {
-					s->rend += (size_t)n;
+					rx_got(s, (size_t)n);
 					s->rx_gen++;
 					s->rx_more = (size_t)n ==
 					    SESSION_RBUF - s->rend + (size_t)n;
@@ -1706,7 +1811,7 @@ session_inq(struct session *s, int fd)
 			s->rx_more = false;
 			break;
 		}
-		s->rend += (size_t)got;
+		rx_got(s, (size_t)got);
 		s->rx_gen++;
 		s->rx_more = (size_t)got == space;
 		if ((size_t)got < space)

@@ -120,6 +120,8 @@ struct session {
 	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
 	bool             rx_more;       /* the last pull filled the buffer */
 	unsigned int     rx_gen;        /* counts pulls from the kernel */
+	size_t           rx_hiwat;      /* rbuf bytes touched since trimmed */
+	uint64_t         rx_trimmed;    /* ms, last trim */
 
 	/* transmit side (tx_lock) */
 	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
@@ -128,6 +130,8 @@ struct session {
 	bool             shut_pending;  /* real SHUT_WR once the queue drains */
 	uint8_t         *early;         /* plaintext written mid-handshake */
 	size_t           early_len;
+	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
+	uint64_t         tx_trimmed;    /* ms, last trim */
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */
