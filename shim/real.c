@@ -127,21 +127,26 @@ real_ioctl(int fd, unsigned long req, void *arg)
 	return f(fd, req, arg);
 }
 
+/* Bind NAME now, without calling it (a failed lookup stays NULL: lazy). */
+#define RESOLVE(name)                                                     \
+	__atomic_store_n(&p_##name,                                       \
+	    (__typeof__(p_##name))real_sym_lookup(#name), __ATOMIC_RELEASE)
+
 void
 real_init(void)
 {
 	int saved = errno;
 
-	/* Touch every symbol once, so no hook resolves under a lock later. */
-	(void)real_fcntl(-1, F_GETFD, 0);
-	(void)real_close(-1);
-	(void)real_dup(-1);
-	(void)real_read(-1, NULL, 0);
-	(void)real_write(-1, NULL, 0);
-	(void)real_recv(-1, NULL, 0, 0);
-	(void)real_send(-1, NULL, 0, 0);
-	(void)real_poll(NULL, 0, 0);
-	(void)real_shutdown(-1, 0);
-	(void)real_getsockopt(-1, 0, 0, NULL, NULL);
+	/* Bind the symbols hooks use under a lock, so none resolves there. */
+	RESOLVE(fcntl);
+	RESOLVE(close);
+	RESOLVE(dup);
+	RESOLVE(read);
+	RESOLVE(write);
+	RESOLVE(recv);
+	RESOLVE(send);
+	RESOLVE(poll);
+	RESOLVE(shutdown);
+	RESOLVE(getsockopt);
 	errno = saved;
 }
