@@ -799,7 +799,9 @@ hs_done(struct session *s)
 static int
 hs_peek_preface(struct session *s, int fd, bool may_block)
 {
-	static const uint8_t magic[5] = { 'S', 'K', 'S', 'L', 1 };
+	/* Any version: a sealed client we cannot serve is refused, never
+	 * handed to the program as plaintext. */
+	static const uint8_t magic[4] = { 'S', 'K', 'S', 'L' };
 	uint8_t b[PREFACE_LEN];
 	ssize_t n;
 	int r;

@@ -127,6 +127,25 @@ test_permissive_server_takes_plaintext_and_sealed_clients() {
         "^conn 1: OK recv=100000 sha256=$(sha "$TD/in") "
 }
 
+# A permissive server tells plaintext from sealed clients by "SKSL": a
+# sealed client of another version or suite is refused, never handed to
+# the program as plaintext.
+test_permissive_server_refuses_other_versions_and_suites() {
+    PORT=$(free_port)
+    attack_policy "$PORT" || { fail "no keys"; return 0; }
+    sed -i "s/^accept .*/& mode=permissive/" "$POLICY"
+    mkdata "$TD/in" 10000
+    sealed_server 3 || { fail "server did not listen"; return 0; }
+    hostile_client --bad-version
+    assertNotEquals "bad version: the peer's handshake did not complete" 0 "$HOSTILE_RC"
+    hostile_client --bad-suite
+    assertNotEquals "bad suite: the peer's handshake did not complete" 0 "$HOSTILE_RC"
+    good_client 3
+    finish_server 3
+    assert_conn_reset 1 0
+    assert_conn_reset 2 0
+}
+
 test_bad_preface_bad_suite_bad_version() {
     PORT=$(free_port)
     attack_policy "$PORT" || { fail "no keys"; return 0; }
