@@ -1,0 +1,259 @@
+#!/bin/bash
+# Live reload of the policy and its keys in a long-running sealed server
+# (tests/programs/reload_prog.py, started once per test): rotation with
+# key=old,new while a connection opened before keeps working; a broken
+# policy keeps the last good one and is logged with FILE:LINE; key files
+# changed in place, by rename, and by a Kubernetes `..data` symlink swap;
+# ${CREDENTIALS_DIRECTORY} in key paths (systemd LoadCredential=); connect
+# rules of a running client; the keytool rotate procedure end to end.
+# The shim checks the files at most once a second, at a connection: tests
+# wait by retrying a bounded number of times, never by timing.
+. "$(dirname "$0")/lib.sh"
+
+RP=$PROGS/reload_prog.py
+
+# replace FILE: FILE from stdin, atomically (written beside, renamed over).
+replace() { cat >"$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; }
+
+# policy_with FILE "NAME..." RULE...: FILE, replaced atomically, defining
+# each key NAME as $TD/NAME.key, then the rules, one a line.
+policy_with() {
+    local f=$1 names=$2 n
+    shift 2
+    {
+        for n in $names; do echo "key $n $TD/$n.key"; done
+        printf '%s\n' "$@"
+    } | replace "$f"
+}
+
+# keys NAME...: $TD/NAME.key for each, made with the key tool.
+keys() {
+    local n
+    for n in "$@"; do mkkey "$n" >/dev/null || return 1; done
+}
+
+# start_server [ARGS]: the sealed echo server on $PORT with logs at level
+# $LOGLVL (default info) in $TD/srv.err.
+start_server() {
+    SOCKSEAL_LOG=${LOGLVL:-info} bg srv sealed "$PY" "$RP" server 127.0.0.1 "$PORT" "$@"
+    wait_listen "$PORT" srv
+}
+
+# echo_with KEYFILE [OUT]: one peer connection with KEYFILE; true when the
+# echo of $TD/in came back intact.
+echo_with() {
+    local out=${2:-$TD/echo.out}
+    rm -f "$out"
+    peer connect 127.0.0.1 "$PORT" --key "$1" --send "$TD/in" --recv-out "$out" \
+        --timeout 5 >>"$TD/peer.out" 2>&1 && cmp -s "$TD/in" "$out"
+}
+
+# retry CMD...: until CMD succeeds, at most 40 times 0.3 s apart.
+retry() {
+    local i
+    for ((i = 0; i < 40; i++)); do
+        "$@" && return 0
+        sleep 0.3
+    done
+    return 1
+}
+
+# logged_after_conn KEYFILE REGEX: one connection (the shim looks at the
+# files only at a connection), then is REGEX in the server's log?
+logged_after_conn() {
+    echo_with "$1" || true
+    grep -qE -- "$2" "$TD/srv.err"
+}
+
+# refused KEYFILE: the server refuses a peer with KEYFILE (and says so).
+refused() { ! echo_with "$1"; }
+
+setUp_common() {
+    PORT=$(free_port)
+    mkdata "$TD/in" 20000
+}
+
+test_rotate_accept_both_keeps_existing_connection() {
+    setUp_common
+    keys old new || { fail "no key"; return 0; }
+    policy_with "$POLICY" "old new" "accept 127.0.0.1:$PORT key=old" \
+        "connect 127.0.0.1:$PORT key=old"
+    start_server || { fail "server did not listen"; return 0; }
+    # a connection opened before the reload, held open across it
+    mkdata "$TD/first" 70000
+    mkdata "$TD/then" 90000
+    bg hold sealed "$PY" "$RP" hold 127.0.0.1 "$PORT" --first "$TD/first" \
+        --then "$TD/then" --go "$TD/go"
+    wait_line "$TD/hold.out" "first echoed" 20 || { fail "held connection did not start"; return 0; }
+    refused "$TD/new.key"
+    assertTrue "before the change the new key is refused" $?
+
+    policy_with "$POLICY" "old new" "accept 127.0.0.1:$PORT key=old,new"
+    retry echo_with "$TD/new.key"
+    assertTrue "the new key is accepted after the reload" $?
+    echo_with "$TD/old.key"
+    assertTrue "the old key is still accepted" $?
+    assertFileContains "reload logged" "$TD/srv.err" "info: .*policy reloaded: 1 rules"
+
+    touch "$TD/go"
+    wait_bg hold
+    assertEquals "held connection exit status" 0 $?
+    assertFileContains "held connection: all bytes echoed after the reload" "$TD/hold.out" \
+        "^hold: OK recv=160000$"
+    assertTrue "server still running" "running srv"
+    assertFileContains "the server saw the held connection whole" "$TD/srv.out" \
+        "^conn 1: OK recv=160000$"
+}
+
+test_broken_policy_keeps_last_good() {
+    setUp_common
+    keys a b || { fail "no key"; return 0; }
+    policy_with "$POLICY" "a b" "accept 127.0.0.1:$PORT key=a"
+    start_server || { fail "server did not listen"; return 0; }
+    echo_with "$TD/a.key"
+    assertTrue "before: key a accepted" $?
+    # a syntax error on line 4: the rule that would allow key b is not taken
+    policy_with "$POLICY" "a b" "accept 127.0.0.1:$PORT key=a,b" \
+        "acept 127.0.0.1:1 plain"
+    retry logged_after_conn "$TD/a.key" "policy reload failed"
+    assertTrue "the failed reload is logged" $?
+    assertFileContains "the log names FILE:LINE" "$TD/srv.err" \
+        "warn: .*policy reload failed.*$POLICY:4: unknown statement \`acept'"
+    echo_with "$TD/a.key"
+    assertTrue "after the broken change: key a still accepted" $?
+    refused "$TD/b.key"
+    assertTrue "after the broken change: key b still refused" $?
+    # more checks (one a second) while it stays broken: logged only once
+    local i
+    for ((i = 0; i < 8; i++)); do echo_with "$TD/a.key" || break; sleep 0.3; done
+    assertEquals "connections while broken" 8 "$i"
+    assertEquals "the error is logged once per change" 1 "$(grep -c "policy reload failed" "$TD/srv.err")"
+    # a key file missing: the same, with the key's line
+    policy_with "$POLICY" "a missing" "accept 127.0.0.1:$PORT key=a,missing"
+    retry logged_after_conn "$TD/a.key" "$POLICY:2: key missing: $TD/missing.key"
+    assertTrue "a missing key file is logged with FILE:LINE" $?
+    echo_with "$TD/a.key"
+    assertTrue "missing key: key a still accepted" $?
+    # the fix: the key file the failed policy named appears
+    cp -p "$TD/b.key" "$TD/missing.key"
+    retry echo_with "$TD/missing.key"
+    assertTrue "the fixed policy is taken" $?
+    assertFileContains "reload logged" "$TD/srv.err" "policy reloaded: 1 rules"
+    assertTrue "server still running" "running srv"
+}
+
+test_key_file_changed_in_place_and_by_rename() {
+    setUp_common
+    keys k1 k2 k3 || { fail "no key"; return 0; }
+    cp -p "$TD/k1.key" "$TD/app.key"
+    policy_with "$POLICY" app "accept 127.0.0.1:$PORT key=app"
+    start_server || { fail "server did not listen"; return 0; }
+    echo_with "$TD/k1.key"
+    assertTrue "before: k1 accepted" $?
+    local ino
+    ino=$(stat -c %i "$TD/app.key")
+    # in place: same inode, same size (only the content and times change)
+    cat "$TD/k2.key" >"$TD/app.key"
+    assertEquals "written in place" "$ino" "$(stat -c %i "$TD/app.key")"
+    retry echo_with "$TD/k2.key"
+    assertTrue "key changed in place is picked up" $?
+    refused "$TD/k1.key"
+    assertTrue "the replaced key is refused" $?
+    # by rename, as Vault agent writes its templates
+    cp -p "$TD/k3.key" "$TD/app.key.tmp"
+    mv -f "$TD/app.key.tmp" "$TD/app.key"
+    retry echo_with "$TD/k3.key"
+    assertTrue "key replaced by rename is picked up" $?
+    refused "$TD/k2.key"
+    assertTrue "the renamed-over key is refused" $?
+    assertEquals "two reloads" 2 "$(grep -c "policy reloaded" "$TD/srv.err")"
+}
+
+# A Kubernetes Secret volume: app.key -> ..data/app.key, ..data -> a
+# timestamped directory; an update writes a new directory and renames a
+# new ..data symlink over the old one.
+test_kubernetes_symlink_swap() {
+    setUp_common
+    keys k1 k2 || { fail "no key"; return 0; }
+    local sec=$TD/secret
+    mkdir -p "$sec/..2026_01_01_00_00_00.1"
+    cp -p "$TD/k1.key" "$sec/..2026_01_01_00_00_00.1/app.key"
+    ln -s ..2026_01_01_00_00_00.1 "$sec/..data"
+    ln -s ..data/app.key "$sec/app.key"
+    replace "$POLICY" <<EOF
+key app $sec/app.key
+accept 127.0.0.1:$PORT key=app
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
+    assertEquals "keytool check on the symlinked key" 0 $?
+    start_server || { fail "server did not listen"; return 0; }
+    echo_with "$TD/k1.key"
+    assertTrue "before: k1 accepted" $?
+    # the kubelet's atomic update
+    mkdir "$sec/..2026_01_01_00_05_00.2"
+    cp -p "$TD/k2.key" "$sec/..2026_01_01_00_05_00.2/app.key"
+    ln -s ..2026_01_01_00_05_00.2 "$sec/..data_tmp"
+    mv -T "$sec/..data_tmp" "$sec/..data"
+    rm -rf "$sec/..2026_01_01_00_00_00.1"
+    retry echo_with "$TD/k2.key"
+    assertTrue "key swapped by the ..data symlink is picked up" $?
+    refused "$TD/k1.key"
+    assertTrue "the old key is refused" $?
+}
+
+# systemd LoadCredential=app.key:... sets $CREDENTIALS_DIRECTORY.
+test_credentials_directory_variable() {
+    setUp_common
+    keys k1 k2 || { fail "no key"; return 0; }
+    mkdir -p "$TD/creds"
+    cp -p "$TD/k1.key" "$TD/creds/app.key"
+    replace "$POLICY" <<'EOF'
+key app ${CREDENTIALS_DIRECTORY}/app.key
+EOF
+    echo "accept 127.0.0.1:$PORT key=app" >>"$POLICY"
+    # unset: the program does not start, the message names FILE:LINE
+    sealed env -u CREDENTIALS_DIRECTORY "$PY" -c 'print("program ran")' \
+        >"$TD/unset.out" 2>"$TD/unset.err"
+    assertEquals "unset variable: exit status" 1 $?
+    assertFileNotContains "unset variable: the program did not run" "$TD/unset.out" "program ran"
+    assertFileContains "unset variable: FILE:LINE and the variable" "$TD/unset.err" \
+        "$POLICY:1: key app: environment variable CREDENTIALS_DIRECTORY is not set"
+    CREDENTIALS_DIRECTORY=$TD/creds "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
+    assertEquals "keytool check expands the variable" 0 $?
+    # set: expanded; the server clears its environment once listening, and
+    # a reload still expands the variable as it was at start
+    CREDENTIALS_DIRECTORY=$TD/creds start_server --clear-env ||
+        { fail "server did not listen"; return 0; }
+    echo_with "$TD/k1.key"
+    assertTrue "key from \${CREDENTIALS_DIRECTORY} accepted" $?
+    cp -p "$TD/k2.key" "$TD/creds/app.key.tmp"
+    mv -f "$TD/creds/app.key.tmp" "$TD/creds/app.key"
+    retry echo_with "$TD/k2.key"
+    assertTrue "the new key in \${CREDENTIALS_DIRECTORY} is picked up" $?
+    assertFileNotContains "no failed reload" "$TD/srv.err" "reload failed"
+}
+
+# A running client: its connect rule changes to key=new,old; its next
+# connections use the new key (the server logs which key a peer used).
+test_connect_rule_of_running_client() {
+    setUp_common
+    keys old new || { fail "no key"; return 0; }
+    policy_with "$POLICY" "old new" "accept 127.0.0.1:$PORT key=old,new"
+    LOGLVL=debug start_server || { fail "server did not listen"; return 0; }
+    local cpol=$TD/client.policy
+    policy_with "$cpol" "old new" "connect 127.0.0.1:$PORT key=old"
+    POLICY=$cpol SOCKSEAL_LOG=info bg cli sealed "$PY" "$RP" loop 127.0.0.1 "$PORT" \
+        --count 150 --pause 0.2 --stop "$TD/stop"
+    wait_line "$TD/srv.err" "used key old" 20
+    assertTrue "the client starts with the old key" $?
+    policy_with "$cpol" "old new" "connect 127.0.0.1:$PORT key=new,old"
+    wait_line "$TD/srv.err" "used key new" 20
+    assertTrue "the running client switches to the new key" $?
+    touch "$TD/stop"
+    wait_bg cli
+    assertFileContains "client reload logged" "$TD/cli.err" "policy reloaded: 1 rules"
+    assertFileNotContains "every client connection echoed" "$TD/cli.out" "ERROR"
+    assertFileContains "the client made connections" "$TD/cli.out" "^loop [0-9]+: OK"
+}
+
+. shunit2
