@@ -256,4 +256,76 @@ test_connect_rule_of_running_client() {
     assertFileContains "the client made connections" "$TD/cli.out" "^loop [0-9]+: OK"
 }
 
+# count_at_least FILE REGEX N: are there N lines matching REGEX in FILE?
+count_at_least() { [ "$(grep -cE -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; }
+
+# host_step HOST STEP: apply step STEP of `sockseal-keytool rotate` on the
+# "host" whose files are in $TD/HOST (the commands rotate printed).
+host_step() {
+    local d=$TD/$1
+    case $2 in
+        1|2) mv "$d/policy.rotate-$2" "$d/policy" ;;
+        3) cp -p "$d/app.key.new" "$d/app.key.tmp" && mv "$d/app.key.tmp" "$d/app.key" &&
+           mv "$d/policy.rotate-3" "$d/policy" && rm "$d/app.key.new" ;;
+    esac
+}
+
+# The whole procedure of `sockseal-keytool rotate`, on two "hosts" (a
+# server and a client, each with its own policy and key files) that take
+# each step one after the other, while the client connects without pause:
+# no connection may fail, in any mix of steps.
+test_keytool_rotate_procedure() {
+    setUp_common
+    local h step n
+    mkdir -p "$TD/srv" "$TD/cli"
+    keys app || { fail "no key"; return 0; }
+    cp -p "$TD/app.key" "$TD/srv/app.key"
+    cp -p "$TD/app.key" "$TD/cli/app.key"
+    printf 'key app app.key\naccept 127.0.0.1:%s key=app\n' "$PORT" | replace "$TD/srv/policy"
+    printf 'key app app.key\nconnect 127.0.0.1:%s key=app\n' "$PORT" | replace "$TD/cli/policy"
+    POLICY=$TD/srv/policy LOGLVL=debug start_server || { fail "server did not listen"; return 0; }
+    POLICY=$TD/cli/policy SOCKSEAL_LOG=info bg cli sealed "$PY" "$RP" loop 127.0.0.1 "$PORT" \
+        --count 400 --pause 0.1 --stop "$TD/stop"
+    wait_line "$TD/srv.err" "used key app$" 20 || { fail "the client did not connect"; return 0; }
+
+    "$KEYTOOL" rotate "$TD/srv/policy" app >"$TD/rotate-srv.out" 2>&1
+    assertEquals "rotate on the server" 0 $?
+    assertFileContains "a new key made" "$TD/rotate-srv.out" "app.key.new SHA256:.*made now"
+    cp -p "$TD/srv/app.key.new" "$TD/cli/app.key.new"
+    "$KEYTOOL" rotate "$TD/cli/policy" app >"$TD/rotate-cli.out" 2>&1
+    assertEquals "rotate on the client" 0 $?
+    assertFileContains "the copied new key is used" "$TD/rotate-cli.out" "already there, kept"
+    assertEquals "one new key on both hosts" \
+        "$(grep -o 'app.key.new SHA256:[^ ]*' "$TD/rotate-srv.out")" \
+        "$(grep -o 'app.key.new SHA256:[^ ]*' "$TD/rotate-cli.out")"
+    cp -p "$TD/srv/app.key.new" "$TD/newkey"
+
+    # each step: the server, then the client; each reload is seen before
+    # the next host moves (the client's connections make both look)
+    for step in 1 2 3; do
+        for h in srv cli; do
+            n=$(grep -c "policy reloaded" "$TD/$h.err")
+            host_step "$h" "$step"
+            # the server has no connect rule: its step 2 changes nothing
+            # that decides, and an unchanged policy is not republished
+            [ "$h$step" = srv2 ] && continue
+            retry count_at_least "$TD/$h.err" "policy reloaded" $((n + 1))
+            assertTrue "step $step on $h is picked up" $?
+        done
+        [ "$step" = 2 ] && { retry grep -q "used key app.new$" "$TD/srv.err"
+            assertTrue "after step 2 the client uses the new key" $?; }
+    done
+    touch "$TD/stop"
+    wait_bg cli
+    assertFileNotContains "no client connection failed at any step" "$TD/cli.out" "ERROR"
+    assertTrue "the client connected throughout" "count_at_least '$TD/cli.out' '^loop [0-9]+: OK' 10"
+    assertFileNotContains "no failed reload" "$TD/srv.err" "reload failed"
+    assertEquals "step 3 restores the policy" "key app app.key" "$(head -n 1 "$TD/srv/policy")"
+    assertEquals "the server's key is the new one" "$(sha "$TD/newkey")" "$(sha "$TD/srv/app.key")"
+    echo_with "$TD/newkey"
+    assertTrue "the new key is accepted" $?
+    refused "$TD/app.key"
+    assertTrue "the old key is refused" $?
+}
+
 . shunit2
