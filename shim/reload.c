@@ -7,7 +7,8 @@
  * wins reload_busy, look at the files.  Every other thread, and the winner
  * too once it is done, uses the policy that reload_cur points to.  Nothing
  * ever waits for the check.  In a sandbox (reload_sandbox()) nothing is
- * looked at any more: the shim makes no syscall beyond the program's own.
+ * looked at any more: the shim makes no syscall beyond the program's own
+ * (reload_sandbox() waits for a check under way in another thread).
  *
  * What.  The watch list is the policy file and every key file the policy in
  * force names (their resolved paths), each with the identity stat() gave
@@ -54,6 +55,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +356,10 @@ void
 reload_sandbox(void)
 {
 	__atomic_store_n(&reload_off, true, __ATOMIC_RELAXED);
+	/* A check under way in another thread opens files: let it finish
+	 * before the filter that may forbid them is installed. */
+	while (__atomic_load_n(&reload_busy, __ATOMIC_ACQUIRE))
+		sched_yield();
 }
 
 /* The child of a fork: a check another thread was running is gone. */

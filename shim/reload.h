@@ -35,7 +35,8 @@ int reload_start(const char *path, char err[POLICY_ERRLEN]);
 const struct reload_policy *reload_current(void);
 
 /* reload_sandbox(): the process enters a sandbox: never look at the files
- * again (no syscall the program's own calls would not make). */
+ * again (no syscall the program's own calls would not make).  Returns once
+ * a check that another thread has under way is over. */
 void reload_sandbox(void);
 
 /*
