@@ -169,36 +169,60 @@ test_key_file_changed_in_place_and_by_rename() {
     assertEquals "two reloads" 2 "$(grep -c "policy reloaded" "$TD/srv.err")"
 }
 
-# A Kubernetes Secret volume: app.key -> ..data/app.key, ..data -> a
-# timestamped directory; an update writes a new directory and renames a
-# new ..data symlink over the old one.
+# kube_volume DIR FILE SRC: a Kubernetes volume at DIR holding FILE (from
+# SRC) the kubelet's way: DIR/FILE -> ..data/FILE, ..data -> a timestamped
+# directory.  An update writes a new directory, renames a new ..data
+# symlink over the old one and removes the old directory.
+kube_volume() {
+    local dir=$1 file=$2 src=$3 old new
+    new=..$(date +%Y_%m_%d_%H_%M_%S).$RANDOM
+    mkdir -p "$dir/$new"
+    cp -p "$src" "$dir/$new/$file"
+    if [ -L "$dir/..data" ]; then
+        old=$(readlink "$dir/..data")
+        ln -s "$new" "$dir/..data_tmp"
+        mv -T "$dir/..data_tmp" "$dir/..data"
+        rm -rf "${dir:?}/$old"
+    else
+        ln -s "$new" "$dir/..data"
+        ln -s "..data/$file" "$dir/$file"
+    fi
+}
+
+# A Kubernetes Secret volume for the key and a ConfigMap volume for the
+# policy, the server started with the launcher (`sockseal -f`); both
+# volumes are updated the kubelet's way.
 test_kubernetes_symlink_swap() {
     setUp_common
     keys k1 k2 || { fail "no key"; return 0; }
-    local sec=$TD/secret
-    mkdir -p "$sec/..2026_01_01_00_00_00.1"
-    cp -p "$TD/k1.key" "$sec/..2026_01_01_00_00_00.1/app.key"
-    ln -s ..2026_01_01_00_00_00.1 "$sec/..data"
-    ln -s ..data/app.key "$sec/app.key"
-    replace "$POLICY" <<EOF
-key app $sec/app.key
-accept 127.0.0.1:$PORT key=app
-EOF
-    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
-    assertEquals "keytool check on the symlinked key" 0 $?
-    start_server || { fail "server did not listen"; return 0; }
+    local sec=$TD/secret cm=$TD/configmap
+    kube_volume "$sec" app.key "$TD/k1.key"
+    echo "key app $sec/app.key" >"$TD/policy.v1"
+    echo "accept 127.0.0.1:$PORT key=app" >>"$TD/policy.v1"
+    kube_volume "$cm" policy "$TD/policy.v1"
+    "$KEYTOOL" check "$cm/policy" >"$TD/check.out" 2>&1
+    assertEquals "keytool check on the symlinked policy and key" 0 $?
+    # under a sanitizer its runtime must stay first: the launcher keeps it there
+    SOCKSEAL_LOG=info bg srv plain env ${SAN_RT:+LD_PRELOAD="$SAN_RT"} "${SAN_ENV[@]}" \
+        "$LAUNCHER" -f "$cm/policy" -- "$PY" "$RP" server 127.0.0.1 "$PORT"
+    wait_listen "$PORT" srv || { fail "server did not listen"; return 0; }
     echo_with "$TD/k1.key"
     assertTrue "before: k1 accepted" $?
-    # the kubelet's atomic update
-    mkdir "$sec/..2026_01_01_00_05_00.2"
-    cp -p "$TD/k2.key" "$sec/..2026_01_01_00_05_00.2/app.key"
-    ln -s ..2026_01_01_00_05_00.2 "$sec/..data_tmp"
-    mv -T "$sec/..data_tmp" "$sec/..data"
-    rm -rf "$sec/..2026_01_01_00_00_00.1"
+    kube_volume "$sec" app.key "$TD/k2.key"
     retry echo_with "$TD/k2.key"
     assertTrue "key swapped by the ..data symlink is picked up" $?
     refused "$TD/k1.key"
     assertTrue "the old key is refused" $?
+    # the ConfigMap: the policy now also accepts k1 (another key file)
+    cp -p "$TD/k1.key" "$TD/k1copy.key"
+    { echo "key app $sec/app.key"; echo "key old $TD/k1copy.key"
+      echo "accept 127.0.0.1:$PORT key=app,old"; } >"$TD/policy.v2"
+    kube_volume "$cm" policy "$TD/policy.v2"
+    retry echo_with "$TD/k1.key"
+    assertTrue "policy swapped by the ..data symlink is picked up" $?
+    echo_with "$TD/k2.key"
+    assertTrue "and the key from the Secret is still accepted" $?
+    assertFileNotContains "no failed reload" "$TD/srv.err" "reload failed"
 }
 
 # systemd LoadCredential=app.key:... sets $CREDENTIALS_DIRECTORY.
