@@ -38,9 +38,10 @@
  *
  * Memory.  A session points into the policy it was made under (its rule,
  * the rule's keys and file name) for its whole life and may be shared with
- * forked children, so a superseded policy is never freed (nor wiped): one
- * policy, a few hundred bytes per rule, stays behind per real change of
- * the files.  Reads that change nothing leave nothing behind.
+ * forked children, so a superseded policy is never freed (nor wiped): it
+ * stays on the chain reload_cur->prev, one policy, a few hundred bytes per
+ * rule, per real change of the files.  Reads that change nothing leave
+ * nothing behind.
  *
  * Threads and fork.  reload_cur and reload_due are atomics; everything
  * else here (watch list, error state) belongs to the holder of reload_busy.
@@ -294,6 +295,7 @@ reload_run(void)
 	} else {
 		if ((rp = reload_policy_new(p)) == NULL)
 			goto enomem;
+		rp->prev = cur;
 		__atomic_store_n(&reload_cur, rp, __ATOMIC_RELEASE);
 		LOG(LOG_INFO, "policy reloaded: %zu rules (%s)",
 		    policy_nrules(p), reload_path);

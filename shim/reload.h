@@ -14,8 +14,9 @@
 
 /* What a connection decision needs, published as one pointer. */
 struct reload_policy {
-	const struct policy *pol;
-	bool                 accept;    /* does any accept rule seal? */
+	const struct policy         *pol;
+	bool                         accept;    /* does any accept rule seal? */
+	const struct reload_policy  *prev;      /* the one it replaced: kept */
 };
 
 /*
