@@ -21,6 +21,9 @@ static const struct {
 	  "print the fingerprint of the key in FILE (never the key)" },
 	{ "check", cmd_check_main, "POLICY",
 	  "validate POLICY and every key it names; summarize its rules" },
+	{ "rotate", cmd_rotate_main, "POLICY KEY",
+	  "make a new key for KEY and the policies of a zero-downtime "
+	  "rotation" },
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -32,7 +35,7 @@ usage(FILE *f)
 
 	fprintf(f, "usage: %s SUBCOMMAND [ARGS]\n\n", KEYTOOL_PROG);
 	for (i = 0; i < NSUBCOMMANDS; i++)
-		fprintf(f, "  %-5s %-7s %s\n", subcommands[i].name,
+		fprintf(f, "  %-6s %-11s %s\n", subcommands[i].name,
 		    subcommands[i].args, subcommands[i].description);
 }
 

@@ -42,6 +42,29 @@ usage(FILE *f)
 }
 
 /*
+ * abs_path(in, out): IN made absolute against the current directory, with
+ * symlinks kept (not realpath()): the shim re-reads the policy when it
+ * changes, and a policy reached through a symlink (a Kubernetes ConfigMap
+ * volume swaps its `..data` link) must stay reached through it.  Returns 0
+ * or -ENAMETOOLONG (or getcwd()'s error).
+ */
+static int
+abs_path(const char *in, char out[PATH_MAX])
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (in[0] == '/')
+		n = snprintf(out, PATH_MAX, "%s", in);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -errno;
+	else
+		n = snprintf(out, PATH_MAX, "%s/%s",
+		    strcmp(cwd, "/") == 0 ? "" : cwd, in);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/*
  * find_shim(out): the absolute path of libsockseal.so, looked for in
  * ../lib/sockseal/ from the directory of /proc/self/exe (installed), then in
  * that directory itself (build tree).  Returns 0, or -ENOENT after printing
@@ -136,15 +159,15 @@ main(int argc, char **argv)
 	const char *polpath;
 	struct policy *p;
 	char *preload;
-	int c, verbose = 0;
+	int c, e, verbose = 0;
 	bool have_f = false;
 
 	while ((c = getopt(argc, argv, "+f:vh")) != -1) {
 		switch (c) {
 		case 'f':
-			if (realpath(optarg, polabs) == NULL) {
+			if ((e = abs_path(optarg, polabs)) != 0) {
 				fprintf(stderr, "%s: %s: %s\n", PROG, optarg,
-				    strerror(errno));
+				    strerror(-e));
 				return 1;
 			}
 			have_f = true;

@@ -27,4 +27,9 @@ int cmd_show_main(int argc, char **argv);
  * on stdout, errors as FILE:LINE: message and warnings on stderr. */
 int cmd_check_main(int argc, char **argv);
 
+/* rotate POLICY KEY: make KEY's file.new (or use the one there) and write
+ * POLICY.rotate-1..3, the policies of a zero-downtime rotation; print the
+ * steps. */
+int cmd_rotate_main(int argc, char **argv);
+
 #endif

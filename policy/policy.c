@@ -47,6 +47,8 @@ struct policy {
 	struct policy_rule  *rules;
 	struct rule_names   *rulekeys;  /* parallel to rules */
 	size_t               nrules, caprules;
+	policy_env_fn        env;       /* ${VAR} lookup; NULL: getenv() */
+	void                *envctx;
 	bool                 finished;
 };
 
@@ -638,7 +640,8 @@ expand_path(const struct policy *p, const struct policy_key *k, char **out,
 				    k->path);
 			memcpy(var, s + 2, len);
 			var[len] = '\0';
-			if ((val = getenv(var)) == NULL)
+			val = p->env ? p->env(var, p->envctx) : getenv(var);
+			if (val == NULL)
 				return perr(p, k->line, err, "key %s: environment "
 				    "variable %s is not set", k->name, var);
 			s = end + 1;
@@ -721,8 +724,22 @@ policy_parse_finish(struct policy *p, char err[POLICY_ERRLEN])
 	return 0;
 }
 
+void
+policy_parse_env(struct policy *p, policy_env_fn env, void *ctx)
+{
+	p->env = env;
+	p->envctx = ctx;
+}
+
 int
 policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN])
+{
+	return policy_load_env(path, NULL, NULL, pp, err);
+}
+
+int
+policy_load_env(const char *path, policy_env_fn env, void *ctx,
+    struct policy **pp, char err[POLICY_ERRLEN])
 {
 	struct policy *p;
 	char *line = NULL;
@@ -742,6 +759,7 @@ policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN])
 		snprintf(err, POLICY_ERRLEN, "%s: %s", path, strerror(-rc));
 		goto err1;
 	}
+	policy_parse_env(p, env, ctx);
 	while ((n = getline(&line, &cap, f)) != -1) {
 		lineno++;
 		if (memchr(line, '\0', (size_t)n) != NULL) {
@@ -859,6 +877,50 @@ const struct policy_key *
 policy_key_at(const struct policy *p, size_t i)
 {
 	return i < p->nkeys ? p->keys[i] : NULL;
+}
+
+/* Same name, key bytes and line?  (Constant time in the key bytes.) */
+static bool
+key_equal(const struct policy_key *a, const struct policy_key *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->line == b->line &&
+	    sodium_memcmp(a->key, b->key, sizeof(a->key)) == 0;
+}
+
+static bool
+rule_equal(const struct policy_rule *a, const struct policy_rule *b)
+{
+	int i;
+
+	if (a->dir != b->dir || a->family != b->family ||
+	    memcmp(a->addr, b->addr, sizeof(a->addr)) != 0 ||
+	    a->prefix != b->prefix || a->port_lo != b->port_lo ||
+	    a->port_hi != b->port_hi || a->plain != b->plain ||
+	    a->nkeys != b->nkeys || a->cipher != b->cipher ||
+	    a->mode != b->mode || a->timeout_ms != b->timeout_ms ||
+	    a->line != b->line || strcmp(a->file, b->file) != 0)
+		return false;
+	for (i = 0; i < a->nkeys; i++)
+		if (!key_equal(a->keys[i], b->keys[i]))
+			return false;
+	return true;
+}
+
+bool
+policy_equal(const struct policy *a, const struct policy *b)
+{
+	size_t i;
+
+	if (a->finished != b->finished || a->nrules != b->nrules ||
+	    a->nkeys != b->nkeys)
+		return false;
+	for (i = 0; i < a->nkeys; i++)
+		if (!key_equal(a->keys[i], b->keys[i]))
+			return false;
+	for (i = 0; i < a->nrules; i++)
+		if (!rule_equal(&a->rules[i], &b->rules[i]))
+			return false;
+	return true;
 }
 
 void

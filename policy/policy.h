@@ -64,6 +64,12 @@ struct policy_rule {
 struct policy;
 
 /*
+ * policy_env_fn(name, ctx): the value of the environment variable NAME for
+ * ${NAME} in key paths, or NULL if it is unset.
+ */
+typedef const char *(*policy_env_fn)(const char *name, void *ctx);
+
+/*
  * policy_parse_init(file): start a policy read from FILE (the name is only
  * used in messages and rule->file).  Returns NULL on allocation failure.
  */
@@ -89,11 +95,28 @@ int policy_parse_line(struct policy *p, const char *line, int lineno,
 int policy_parse_finish(struct policy *p, char err[POLICY_ERRLEN]);
 
 /*
+ * policy_parse_env(p, env, ctx): look ${VAR} up with ENV(VAR, CTX) instead
+ * of getenv() (the shim expands from the environment it started with).
+ * ENV NULL restores getenv().  Call before policy_parse_finish().
+ */
+void policy_parse_env(struct policy *p, policy_env_fn env, void *ctx);
+
+/*
  * policy_load(path, &p, err): read, parse and finish the policy at PATH.
  * Returns 0 and a new policy in *p, or a negative errno with err set
- * ("PATH: strerror" when the file cannot be read).
+ * ("PATH: strerror" when the file cannot be read).  policy_load_env() is
+ * the same with ${VAR} looked up by ENV (policy_parse_env()).
  */
 int policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN]);
+int policy_load_env(const char *path, policy_env_fn env, void *ctx,
+    struct policy **pp, char err[POLICY_ERRLEN]);
+
+/*
+ * policy_equal(a, b): do A and B make the same decisions with the same keys
+ * and name the same FILE:LINE for each rule?  (Key paths are not compared:
+ * only what the keys are.)
+ */
+bool policy_equal(const struct policy *a, const struct policy *b);
 
 /*
  * policy_match(p, dir, sa, salen): the first rule for DIR that matches the

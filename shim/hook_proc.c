@@ -3,7 +3,7 @@
  * (PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS) and chroot().  From then on the
  * shim makes no syscall beyond those the program's own calls need (a
  * seccomp filter that allows the program's read/write/ppoll must not kill
- * it because of the shim) and does not log.  syscall(SYS_seccomp) is
+ * it because of the shim), does not log and no longer reloads the policy.  syscall(SYS_seccomp) is
  * caught in hook_close.c's syscall().
  */
 #include <errno.h>
@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "real.h"
+#include "reload.h"
 #include "session.h"
 #include "hook.h"
 
@@ -20,6 +21,7 @@ void
 hook_sandbox(void)
 {
 	session_sandbox();
+	reload_sandbox();
 	log_level = -1;
 }
 

@@ -21,14 +21,13 @@
 #include "log.h"
 #include "policy.h"
 #include "real.h"
+#include "reload.h"
 #include "session.h"
 #include "init.h"
 
 #define DEFAULT_POLICY "/etc/sockseal/policy"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static struct policy *init_pol;
-static bool init_accept;
 
 static void
 init_die(const char *msg)
@@ -49,7 +48,6 @@ init_run(void)
 {
 	char err[POLICY_ERRLEN];
 	const char *path;
-	size_t i;
 	int saved = errno;
 
 	real_init();
@@ -59,14 +57,10 @@ init_run(void)
 	path = getenv("SOCKSEAL_POLICY");
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_POLICY;
-	if (policy_load(path, &init_pol, err) < 0)
+	if (reload_start(path, err) < 0)
 		init_die(err);
-	for (i = 0; i < policy_nrules(init_pol); i++) {
-		const struct policy_rule *r = policy_rule_at(init_pol, i);
-		if (r->dir == POLICY_ACCEPT && !r->plain)
-			init_accept = true;
-	}
-	LOG(LOG_DEBUG, "policy %s: %zu rules", path, policy_nrules(init_pol));
+	LOG(LOG_DEBUG, "policy %s: %zu rules", path,
+	    policy_nrules(reload_current()->pol));
 	errno = saved;
 }
 
@@ -74,14 +68,14 @@ const struct policy *
 shim_policy(void)
 {
 	pthread_once(&init_once, init_run);
-	return init_pol;
+	return reload_current()->pol;
 }
 
 bool
 shim_has_accept_rules(void)
 {
 	pthread_once(&init_once, init_run);
-	return init_accept;
+	return reload_current()->accept;
 }
 
 __attribute__((constructor)) static void

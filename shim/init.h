@@ -2,11 +2,12 @@
  * init: the shim's one-time set-up and its exit path.
  *
  * Everything the shim needs from the environment and the file system — log
- * level, policy, keys — is read once, in the constructor (or by the first
+ * level, policy, keys — is read first in the constructor (or by the first
  * hook that needs it, if another library's constructor calls in first), so
- * a later setuid(), chroot() or environment wipe changes nothing.  A policy
- * or key that cannot be read stops the program: exit status 1 and
- * "FILE:LINE: message" on stderr.
+ * a later chroot() or environment wipe changes nothing.  A policy or key
+ * that cannot be read then stops the program: exit status 1 and
+ * "FILE:LINE: message" on stderr.  Later changes of the files are picked up
+ * for new connections (reload.c); a bad change keeps the policy in force.
  */
 #ifndef SOCKSEAL_INIT_H
 #define SOCKSEAL_INIT_H
@@ -15,7 +16,9 @@
 
 struct policy;
 
-/* shim_policy(): the loaded policy (initialising if needed); never NULL. */
+/* shim_policy(): the policy for a new connection (initialising if needed,
+ * reloading if the files changed, see reload.h); never NULL.  It stays
+ * valid for the life of the process. */
 const struct policy *shim_policy(void);
 
 /* shim_has_accept_rules(): does any accept rule seal?  (Skips syscalls on

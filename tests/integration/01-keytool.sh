@@ -99,6 +99,107 @@ EOF
         "($POLICY:1|$TD/bad.key)"
 }
 
+test_check_warns_on_readable_key_files() {
+    mkkey a >/dev/null
+    write_policy <<EOF
+key a $TD/a.key
+connect 127.0.0.1:5000 key=a
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/c600.out" 2>"$TD/c600.err"
+    assertEquals "mode 0600: exit status" 0 $?
+    assertFileNotContains "mode 0600: no warning" "$TD/c600.err" "warning"
+    chmod 640 "$TD/a.key"
+    "$KEYTOOL" check "$POLICY" >"$TD/c640.out" 2>"$TD/c640.err"
+    assertEquals "mode 0640: still exit 0" 0 $?
+    assertFileContains "mode 0640: warned with FILE:LINE" "$TD/c640.err" \
+        "^$POLICY:1: warning: key a: $TD/a.key is readable by group \(mode 0640\)"
+    chmod 604 "$TD/a.key"
+    "$KEYTOOL" check "$POLICY" >"$TD/c604.out" 2>"$TD/c604.err"
+    assertFileContains "mode 0604: warned" "$TD/c604.err" "readable by others \(mode 0604\)"
+    # a key from `head -c32 /dev/urandom | base64` without chmod (umask 022)
+    (umask 022; head -c 32 /dev/urandom | base64 >"$TD/raw.key")
+    echo "key raw $TD/raw.key" >>"$POLICY"
+    echo "accept 127.0.0.1:5000 key=raw" >>"$POLICY"
+    "$KEYTOOL" check "$POLICY" >"$TD/craw.out" 2>"$TD/craw.err"
+    assertEquals "a base64 key from /dev/urandom works as it is" 0 $?
+    assertFileContains "and is warned about" "$TD/craw.err" \
+        "^$POLICY:3: warning: key raw: .*readable by others \(mode 0644\)"
+}
+
+# rotate POLICY KEY: the new key beside KEY's file and the policies of the
+# three steps beside POLICY (the procedure itself: 47-reload).
+test_rotate_writes_key_and_step_policies() {
+    mkkey app >/dev/null && mkkey other >/dev/null
+    write_policy <<'EOF'
+key app ${KEYDIR}/app.key   # the application key
+key other other.key
+connect 127.0.0.1:5000 key=other,app # comment kept
+accept *:6000 key=app timeout=2000
+accept *:6001 key=other
+EOF
+    local before keysha
+    before=$(sha "$POLICY")
+    keysha=$(sha "$TD/app.key")
+    KEYDIR=$TD "$KEYTOOL" rotate "$POLICY" app >"$TD/rot.out" 2>"$TD/rot.err"
+    assertEquals "rotate exit status ($(cat "$TD/rot.err"))" 0 $?
+    assertEquals "new key mode" 600 "$(stat -c %a "$TD/app.key.new")"
+    assertEquals "new key: base64 line" 45 "$(fsize "$TD/app.key.new")"
+    assertNotEquals "new key differs" "$(cat "$TD/app.key")" "$(cat "$TD/app.key.new")"
+    # fingerprints hold `+' and `/': fixed strings, not regexes
+    local oldfpr newfpr
+    oldfpr=$("$KEYTOOL" show "$TD/app.key")
+    newfpr=$("$KEYTOOL" show "$TD/app.key.new")
+    grep -qxF "key app: $TD/app.key $oldfpr" "$TD/rot.out"
+    assertTrue "old fingerprint" $?
+    grep -qxF "new key app.new: $TD/app.key.new $newfpr (made now)" "$TD/rot.out"
+    assertTrue "new fingerprint" $?
+    assertFileLacksString "the key itself is not printed" "$TD/rot.out" "$(cut -c1-20 "$TD/app.key.new")"
+    assertEquals "the policy is untouched" "$before" "$(sha "$POLICY")"
+    assertEquals "the key is untouched" "$keysha" "$(sha "$TD/app.key")"
+    assertFileContains "step 1 defines the new key, \${VAR} kept" "$POLICY.rotate-1" \
+        '^key app.new \$\{KEYDIR\}/app.key.new'
+    assertFileContains "step 1: accept rules accept both" "$POLICY.rotate-1" \
+        '^accept \*:6000 key=app,app.new timeout=2000$'
+    assertFileContains "step 1: connect rules unchanged" "$POLICY.rotate-1" \
+        '^connect 127.0.0.1:5000 key=other,app # comment kept$'
+    assertFileContains "step 1: other rules unchanged" "$POLICY.rotate-1" '^accept \*:6001 key=other$'
+    assertFileContains "step 2: connect rules put the new key first" "$POLICY.rotate-2" \
+        '^connect 127.0.0.1:5000 key=other,app.new,app # comment kept$'
+    assertFileContains "step 2: accept rules accept both" "$POLICY.rotate-2" \
+        '^accept \*:6000 key=app,app.new timeout=2000$'
+    assertEquals "step 3 is the policy as it was" "$before" "$(sha "$POLICY.rotate-3")"
+    local step
+    for step in 1 2 3; do
+        KEYDIR=$TD "$KEYTOOL" check "$POLICY.rotate-$step" >"$TD/check$step.out" 2>&1
+        assertEquals "step $step policy passes check" 0 $?
+    done
+    grep "^connect 127.0.0.1:5000 key=other(" "$TD/check2.out" | grep -qF "),app.new($newfpr),app("
+    assertTrue "step 2: the connect rule sends with the new key" $?
+
+    # again (another host, with the new key copied there): kept, not remade
+    local newsha
+    newsha=$(sha "$TD/app.key.new")
+    KEYDIR=$TD "$KEYTOOL" rotate "$POLICY" app >"$TD/rot2.out" 2>&1
+    assertEquals "rotate again: exit status" 0 $?
+    assertFileContains "rotate again: the new key is kept" "$TD/rot2.out" "already there, kept"
+    assertEquals "rotate again: new key unchanged" "$newsha" "$(sha "$TD/app.key.new")"
+
+    # refusals
+    KEYDIR=$TD "$KEYTOOL" rotate "$POLICY.rotate-1" app >"$TD/rot3.out" 2>&1
+    assertEquals "a rotation in progress: exit status" 1 $?
+    assertFileContains "a rotation in progress: says so" "$TD/rot3.out" \
+        "$POLICY.rotate-1:2: key app.new is defined already"
+    KEYDIR=$TD "$KEYTOOL" rotate "$POLICY" nosuch >"$TD/rot4.out" 2>&1
+    assertEquals "unknown key: exit status" 1 $?
+    assertFileContains "unknown key: says so" "$TD/rot4.out" "defines no key \`nosuch'"
+    echo garbage >"$TD/other.key.new"
+    KEYDIR=$TD "$KEYTOOL" rotate "$POLICY" other >"$TD/rot5.out" 2>&1
+    assertEquals "a bad FILE.new: exit status" 1 $?
+    assertEquals "a bad FILE.new is not overwritten" garbage "$(cat "$TD/other.key.new")"
+    "$KEYTOOL" rotate "$POLICY" >/dev/null 2>&1
+    assertEquals "usage: exit status" 2 $?
+}
+
 test_shimmed_program_refuses_bad_policy() {
     mkkey a >/dev/null
     write_policy <<EOF

@@ -619,6 +619,103 @@ test_paths(void)
 	CHECK_INT_EQ(chdir(cwd), 0);
 }
 
+/* A ${VAR} lookup that knows one variable, for policy_load_env(). */
+static const char *
+test_env(const char *name, void *ctx)
+{
+	return strcmp(name, "SOCKSEAL_TEST_ONLY") == 0 ? (const char *)ctx :
+	    NULL;
+}
+
+/* policy_load_env(): ${VAR} from the caller's lookup, never getenv(). */
+static void
+test_env_lookup(void)
+{
+	char err[POLICY_ERRLEN], want[PATH_MAX + 64];
+	struct policy *p = NULL;
+	FILE *f;
+
+	CHECK((f = fopen(polpath, "w")) != NULL);
+	if (f == NULL)
+		return;
+	fputs("# the lookup, not the environment\n"
+	    "key a ${SOCKSEAL_TEST_ONLY}/a.key\n"
+	    "key b ${HOME}/b.key\n"
+	    "connect *:1 key=a\n", f);
+	fclose(f);
+	CHECK(getenv("HOME") != NULL);
+	CHECK_INT_EQ(policy_load_env(polpath, test_env, dir, &p, err), -EINVAL);
+	CHECK(p == NULL);
+	snprintf(want, sizeof(want), "%s:3: key b: environment variable HOME "
+	    "is not set", polpath);
+	CHECK(strcmp(err, want) == 0);
+
+	CHECK((f = fopen(polpath, "w")) != NULL);
+	if (f == NULL)
+		return;
+	fputs("key a ${SOCKSEAL_TEST_ONLY}/a.key\nconnect *:1 key=a\n", f);
+	fclose(f);
+	unsetenv("SOCKSEAL_TEST_ONLY");
+	CHECK_INT_EQ(policy_load_env(polpath, test_env, dir, &p, err), 0);
+	if (p != NULL) {
+		CHECK_MEM_EQ(policy_key_at(p, 0)->key, key_a, KEYFILE_KEYLEN);
+		policy_free(p);
+	}
+	/* Plain policy_load() uses the environment, where it is unset. */
+	CHECK_INT_EQ(policy_load(polpath, &p, err), -EINVAL);
+	CHECK(strstr(err, ":1: key a: environment variable SOCKSEAL_TEST_ONLY "
+	    "is not set") != NULL);
+}
+
+/* policy_equal(): the same decisions, keys and lines, or not. */
+static void
+test_equal(void)
+{
+	static const char base[] = KEYS "connect 10.0.0.0/8:5432 key=a,b "
+	    "cipher=aesgcm timeout=5\naccept *:80 key=b mode=permissive\n";
+	static const char *differ[] = {
+		KEYS "connect 10.0.0.0/8:5432 key=b,a cipher=aesgcm timeout=5\n"
+		    "accept *:80 key=b mode=permissive\n",
+		KEYS "connect 10.0.0.0/8:5432 key=a,b cipher=aesgcm timeout=6\n"
+		    "accept *:80 key=b mode=permissive\n",
+		KEYS "connect 10.0.0.0/8:5433 key=a,b cipher=aesgcm timeout=5\n"
+		    "accept *:80 key=b mode=permissive\n",
+		KEYS "connect 10.0.0.0/8:5432 key=a,b cipher=aesgcm timeout=5\n"
+		    "accept *:80 key=b\n",
+		KEYS "connect 10.0.0.0/8:5432 key=a,b cipher=aesgcm timeout=5\n"
+		    "accept *:80 key=a mode=permissive\n",
+		/* the same rules one line further down */
+		KEYS "\nconnect 10.0.0.0/8:5432 key=a,b cipher=aesgcm "
+		    "timeout=5\naccept *:80 key=b mode=permissive\n",
+		/* key b now names a file holding key a */
+		"key a a.key\nkey b sub/$HOME.key\nconnect 10.0.0.0/8:5432 "
+		    "key=a,b cipher=aesgcm timeout=5\naccept *:80 key=b "
+		    "mode=permissive\n",
+		KEYS "connect 10.0.0.0/8:5432 key=a,b cipher=aesgcm timeout=5\n",
+	};
+	struct policy *p, *q;
+	size_t i;
+
+	p = load_ok(base);
+	q = load_ok(base);
+	CHECK(policy_equal(p, q));
+	policy_free(q);
+	/* Another path to the same key bytes is the same policy. */
+	q = load_ok("key a a.key\nkey b sub/b.key\nconnect 10.0.0.0/8:5432 "
+	    "key=a,b cipher=aesgcm timeout=5\naccept *:80 key=b "
+	    "mode=permissive\n");
+	CHECK(policy_equal(p, q));
+	policy_free(q);
+	for (i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+		q = load_ok(differ[i]);
+		if (policy_equal(p, q) || policy_equal(q, p))
+			fprintf(stderr, "  equal but should differ: %s", differ[i]);
+		CHECK(!policy_equal(p, q) && !policy_equal(q, p));
+		policy_free(q);
+	}
+	policy_free(p);
+}
+
 /* policy/example.policy is valid syntax (its keys do not exist here). */
 static void
 test_example(void)
@@ -709,6 +806,8 @@ main(void)
 	test_line_api();
 	test_match();
 	test_paths();
+	test_env_lookup();
+	test_equal();
 	test_example();
 
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);

@@ -1,0 +1,69 @@
+/*
+ * reload: the policy in force, and its reload when the policy file or a key
+ * file it names changes on disk.  No signal, no thread, no timer: at a
+ * connect or accept decision, at most once a second, one thread stat()s the
+ * files; the others go on with the current policy and never wait.
+ */
+#ifndef SOCKSEAL_RELOAD_H
+#define SOCKSEAL_RELOAD_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "policy.h"
+
+/* What a connection decision needs, published as one pointer. */
+struct reload_policy {
+	const struct policy         *pol;
+	bool                         accept;    /* does any accept rule seal? */
+	const struct reload_policy  *prev;      /* the one it replaced: kept */
+};
+
+/*
+ * reload_start(path, err): load the policy at PATH (made absolute against
+ * the current directory, so a later chdir() changes nothing), with ${VAR}
+ * expanded from a copy of the environment taken now, and start watching
+ * it.  Call once, from the shim's initialisation.  Returns 0, or a negative
+ * errno with err set to "FILE:LINE: message".
+ */
+int reload_start(const char *path, char err[POLICY_ERRLEN]);
+
+/*
+ * reload_current(): the policy for a new connection; never NULL after
+ * reload_start() succeeded.  May first reload it (see reload.c).  The
+ * returned policy and its rules stay valid for the life of the process.
+ */
+const struct reload_policy *reload_current(void);
+
+/* reload_sandbox(): the process enters a sandbox: never look at the files
+ * again (no syscall the program's own calls would not make).  Returns once
+ * a check that another thread has under way is over. */
+void reload_sandbox(void);
+
+/*
+ * Identity of a file as stat() (following symlinks) sees it, and whether
+ * it is too recent to trust.  For reload.c and its unit test.
+ */
+struct reload_id {
+	int             err;            /* stat()'s errno, 0 on success */
+	dev_t           dev;
+	ino_t           ino;
+	off_t           size;
+	struct timespec mtim, ctim;
+};
+
+/* reload_id_get(path, &id): stat PATH into ID (id.err set on failure). */
+void reload_id_get(const char *path, struct reload_id *id);
+
+/* reload_id_same(a, b): the same file, unchanged? */
+bool reload_id_same(const struct reload_id *a, const struct reload_id *b);
+
+/*
+ * reload_id_racy(id, t0): was the file changed (ctime) too close to T0, the
+ * real time before it was read, for its identity to prove it unchanged
+ * since?  File times have coarse clock granularity: a write right after our
+ * read may leave every field of the identity as it was.
+ */
+bool reload_id_racy(const struct reload_id *id, const struct timespec *t0);
+
+#endif
