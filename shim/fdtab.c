@@ -162,8 +162,11 @@ fdtab_drop(int fd)
 	struct session *s;
 	bool last;
 
-	if ((s = fdtab_take(fd, &last)) != NULL)
-		session_put(s);
+	if ((s = fdtab_take(fd, &last)) == NULL)
+		return;
+	if (last)
+		session_forgotten(s);
+	session_put(s);
 }
 
 int

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -41,6 +42,7 @@
 #define HS_MSG2_WIRE    (2 + HS_MSGLEN)                     /* 50 */
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
 #define SESSION_EARLY   65536   /* bytes a program may write mid-handshake */
+#define HOW_UNSEEN      "socket closed where the shim could not see it"
 
 /* Set when the program enters a sandbox (seccomp, chroot): from then on
  * the shim makes no syscall the program's own call would not. */
@@ -384,17 +386,28 @@ others_hold(struct session *s, bool leaving)
 	return others;
 }
 
-/* Caller holds the lock(s) of the side that noticed.  Logs once. */
+/*
+ * Caller holds the lock(s) of the side that noticed.  Logs once; RESULT and
+ * WHY are kept for the connection's end line.
+ */
 static void
-session_fail(struct session *s, int err, const char *why)
+session_fail_as(struct session *s, int result, int err, const char *why)
 {
 	if (session_state(s) == SESSION_DEAD)
 		return;
 	s->err = err;
+	s->end_result = result;
+	snprintf(s->why, sizeof(s->why), "%s", why);
 	__atomic_store_n(&s->state, SESSION_DEAD, __ATOMIC_RELEASE);
 	LOG(LOG_WARN, "connection %s %s (rule %s:%d) failed: %s",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
 	    s->rule->line, why);
+}
+
+static void
+session_fail(struct session *s, int err, const char *why)
+{
+	session_fail_as(s, SESSION_END_FAILED, err, why);
 }
 
 /* The buffers are part of the session's mapping. */
@@ -752,7 +765,7 @@ hs_run(struct session *s, int fd, bool may_block)
 {
 	const char *why = NULL;
 	uint64_t dl = may_block ? s->hs_deadline : 0;
-	int r;
+	int r, result = SESSION_END_FAILED;
 
 	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
 		return r;
@@ -798,8 +811,10 @@ hs_run(struct session *s, int fd, bool may_block)
 			}
 			r = hs_fill(s, fd, PREFACE_LEN, may_block);
 			if (r == 0) {
-				if ((r = hs_preface(s, &why)) < 0)
+				if ((r = hs_preface(s, &why)) < 0) {
+					result = SESSION_END_REFUSED;
 					goto fail;
+				}
 				r = hs_fill(s, fd, HS_MSG1_WIRE, may_block);
 			}
 			if (r == -EAGAIN || r == -EINTR)
@@ -828,6 +843,7 @@ io_fail:
 	switch (r) {
 	case -ETIMEDOUT:
 		why = "handshake timed out";
+		result = SESSION_END_TIMEOUT;
 		break;
 	case -ECONNRESET:
 		why = "peer closed the connection during the handshake";
@@ -837,7 +853,7 @@ io_fail:
 		break;
 	}
 fail:
-	session_fail(s, ECONNRESET, why ? why : strerror(-r));
+	session_fail_as(s, result, ECONNRESET, why ? why : strerror(-r));
 	return -ECONNRESET;
 }
 
@@ -1070,16 +1086,21 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 }
 
-/* A PLAIN session's read: the kernel's, as it is. */
+/* A PLAIN session's read: the kernel's, as it is (counted, no lock). */
 static ssize_t
-plain_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
+plain_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov,
 	    .msg_iovlen = (size_t)iovcnt };
 	ssize_t n;
 
 	n = flags ? real_recvmsg(fd, &m, flags) : real_readv(fd, iov, iovcnt);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		return -errno;
+	if (!(flags & MSG_PEEK))
+		__atomic_add_fetch(&s->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
+	return n;
 }
 
 ssize_t
@@ -1096,7 +1117,7 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	if ((r = hs_from_call(s, fd, flags)) < 0)
 		return r;
 	if (session_state(s) == SESSION_PLAIN)
-		return plain_recv(fd, iov, iovcnt, flags);
+		return plain_recv(s, fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
 	LOG(LOG_DEBUG, "fd %d: read %zu -> %zd (left %zu plain, %zu sealed)",
@@ -1209,7 +1230,10 @@ plain_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	if ((r = tx_flush(s, fd, flags & (MSG_DONTWAIT | MSG_NOSIGNAL), 0)) < 0)
 		return r;
 	n = flags ? real_sendmsg(fd, &m, flags) : real_writev(fd, iov, iovcnt);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		return -errno;
+	s->bytes_out += (uint64_t)n;
+	return n;
 }
 
 /*
@@ -1331,15 +1355,68 @@ session_shutdown(struct session *s, int fd, int how)
 	return real_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
-static void
-session_log_end(struct session *s)
+static const char *
+session_suite_name(const struct session *s)
 {
-	LOG(LOG_INFO, "closed connection %s %s (rule %s:%d): %llu bytes in, "
-	    "%llu bytes out, %llu ms, %s", s->initiator ? "to" : "from",
-	    s->peer, s->rule->file, s->rule->line,
-	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-	    (unsigned long long)(now_ms() - s->t_start),
-	    session_state(s) == SESSION_DEAD ? "failed" : "ok");
+	if (session_state(s) == SESSION_PLAIN)
+		return "plain";
+	if (s->suite == NOISE_AESGCM)
+		return "aesgcm";
+	return s->suite == NOISE_CHACHAPOLY ? "chachapoly" : "none";
+}
+
+/*
+ * The connection's one end line (info): peer, rule, suite, result and why,
+ * bytes each way, duration.  HOW says what ended it in this process
+ * ("closed", "process exited").  Written once whichever process or path
+ * gets here first (logged_end is in the shared part).
+ */
+static void
+session_log_end(struct session *s, const char *how)
+{
+	static const char *const results[] = { "ok", "failed", "refused",
+	    "timeout" };
+	char rule[320], reason[128];
+	const char *result, *suite = session_suite_name(s);
+	unsigned long long ms = now_ms() - s->t_start;
+	int st = session_state(s);
+
+	if (log_level < LOG_INFO ||
+	    __atomic_exchange_n(&s->logged_end, true, __ATOMIC_ACQ_REL))
+		return;
+	if (st == SESSION_DEAD) {
+		result = results[s->end_result & 3];
+		snprintf(reason, sizeof(reason), "%s", s->why);
+	} else if (st < SESSION_OPEN) {
+		result = results[SESSION_END_FAILED];
+		snprintf(reason, sizeof(reason), "%s during the handshake", how);
+	} else {
+		result = results[SESSION_END_OK];
+		snprintf(reason, sizeof(reason), "%s%s", how, st == SESSION_PLAIN ?
+		    " (plaintext client, permissive rule)" : "");
+	}
+	snprintf(rule, sizeof(rule), "%s:%d", s->rule->file, s->rule->line);
+	{
+		const struct log_kv kv[] = {
+			{ "event", "conn_end", 0 },
+			{ "dir", policy_dir_name(s->rule->dir), 0 },
+			{ "peer", s->peer, 0 },
+			{ "rule", rule, 0 },
+			{ "suite", suite, 0 },
+			{ "result", result, 0 },
+			{ "reason", reason, 0 },
+			{ "bytes_in", NULL, s->bytes_in },
+			{ "bytes_out", NULL, s->bytes_out },
+			{ "ms", NULL, ms },
+		};
+
+		LOG_KV(LOG_INFO, kv, (int)(sizeof(kv) / sizeof(kv[0])),
+		    "closed connection %s %s (rule %s, %s): %llu bytes in, "
+		    "%llu bytes out, %llu ms, %s (%s)",
+		    s->initiator ? "to" : "from", s->peer, rule, suite,
+		    (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out, ms, result, reason);
+	}
 }
 
 static void
@@ -1411,13 +1488,14 @@ session_close_last(struct session *s, int fd)
 	}
 	if (session_state(s) == SESSION_DEAD)
 		arm_reset(fd);
-	session_log_end(s);
+	session_log_end(s, "closed");
 	errno = saved;
 }
 
 void
 session_exit(struct session *s, int fd)
 {
+	const char *how = "process exited";
 	struct stat st;
 	int saved = errno;
 
@@ -1425,13 +1503,17 @@ session_exit(struct session *s, int fd)
 	 * Only the last live process holding the connection ends it: a
 	 * forked child exiting must not speak on its parent's connection.
 	 */
-	if (others_hold(s, true) || session_state(s) != SESSION_OPEN)
+	if (others_hold(s, true))
 		goto out;
+	if (session_state(s) != SESSION_OPEN)
+		goto end;
 	/* The fd may have been closed behind our back and reused. */
-	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino)
-		goto out;
+	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
+		how = HOW_UNSEEN;
+		goto end;
+	}
 	if (stry(s, &s->tx_lock) != 0)
-		goto out;
+		goto end;
 	if (!s->tx_shut)
 		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
 	else if (s->toff < s->tend)
@@ -1442,7 +1524,19 @@ session_exit(struct session *s, int fd)
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
 		sunlock(&s->rx_lock);
 	}
+end:
+	session_log_end(s, how);
 out:
+	errno = saved;
+}
+
+void
+session_forgotten(struct session *s)
+{
+	int saved = errno;
+
+	if (!others_hold(s, true))
+		session_log_end(s, HOW_UNSEEN);
 	errno = saved;
 }
 
