@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,18 +276,40 @@ session_sandbox(void)
 	session_sandboxed = true;
 }
 
-/* Is PID alive?  In a sandbox we may not ask: assume so. */
+/*
+ * Is PID alive?  In a sandbox we may not ask: assume so.  A child of ours
+ * that has exited but is not reaped yet (a zombie) still answers kill(),
+ * yet holds nothing: ask waitid() without reaping it (WNOWAIT), so the
+ * program's own wait() still finds it.  A forked child that ends its copy
+ * of a connection before the parent closes its own must leave the
+ * connection's end (mark and log line) to the parent.
+ */
 static bool
 pid_alive(pid_t pid)
 {
+	siginfo_t si;
+
 	if (session_sandboxed)
 		return true;
+	si.si_pid = 0;
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == pid)
+		return false;
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 /*
+ * Holder entries.  An entry with a pid and nfds 0 is a tombstone: that
+ * process held S and let it go (closed its fds, exec'ed).  It stays so
+ * that the parent's registration of a new child (session_hold_child),
+ * which races with the child, never brings back an entry the child has
+ * already dropped; tombstones are reused when room is needed.
+ */
+
+/*
  * PID's holder entry on S (hold_lock held), or -1.  With GROW, a free
- * entry, or else that of a process that is gone, becomes PID's.
+ * entry, or else that of a process that is gone or a tombstone, becomes
+ * PID's.
  */
 static int
 holder_slot(struct session *s, pid_t pid, bool grow)
@@ -300,7 +323,7 @@ holder_slot(struct session *s, pid_t pid, bool grow)
 			slot = i;
 	}
 	for (i = 0; grow && slot < 0 && i < SESSION_HOLDERS; i++)
-		if (!pid_alive(s->holders[i].pid))
+		if (s->holders[i].nfds <= 0 || !pid_alive(s->holders[i].pid))
 			slot = i;
 	if (!grow || slot < 0)
 		return -1;
@@ -309,15 +332,13 @@ holder_slot(struct session *s, pid_t pid, bool grow)
 	return slot;
 }
 
-/* Set PID's count on S to NFDS (0 drops the entry); hold_lock held. */
+/* Set PID's count on S to NFDS (0 leaves a tombstone); hold_lock held. */
 static void
 holder_set(struct session *s, int slot, int nfds)
 {
 	if (slot < 0)
 		return;
 	s->holders[slot].nfds = nfds > 0 ? nfds : 0;
-	if (nfds <= 0)
-		s->holders[slot].pid = 0;
 }
 
 void
@@ -340,6 +361,22 @@ session_hold_pid(struct session *s, pid_t pid, int nfds)
 
 	slock(s, &s->hold_lock);
 	holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
+	sunlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_hold_child(struct session *s, pid_t pid, int nfds)
+{
+	int i, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++)
+		if (s->holders[i].pid == pid)
+			break;
+	/* An entry (even a tombstone) means the child got there first. */
+	if (i == SESSION_HOLDERS)
+		holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
 	sunlock(&s->hold_lock);
 	errno = saved;
 }
@@ -368,17 +405,15 @@ others_hold(struct session *s, bool leaving)
 		if (s->holders[i].pid == 0)
 			continue;
 		if (s->holders[i].pid == me) {
-			if (leaving) {
-				s->holders[i].pid = 0;
+			if (leaving)
 				s->holders[i].nfds = 0;
-			}
 			continue;
 		}
-		if (pid_alive(s->holders[i].pid)) {
-			others = true;
-		} else {
+		if (!pid_alive(s->holders[i].pid)) {
 			s->holders[i].pid = 0;
 			s->holders[i].nfds = 0;
+		} else if (s->holders[i].nfds > 0) {
+			others = true;
 		}
 	}
 	sunlock(&s->hold_lock);
@@ -1393,7 +1428,7 @@ session_log_end(struct session *s, const char *how)
 	} else {
 		result = results[SESSION_END_OK];
 		snprintf(reason, sizeof(reason), "%s%s", how, st == SESSION_PLAIN ?
-		    " (plaintext client, permissive rule)" : "");
+		    "; plaintext client, permissive rule" : "");
 	}
 	snprintf(rule, sizeof(rule), "%s:%d", s->rule->file, s->rule->line);
 	{

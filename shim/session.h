@@ -166,9 +166,16 @@ void session_cache_forked(void);
  */
 void session_forked(struct session *s);
 
-/* session_hold_pid(s, pid, nfds): set PID's holder count on S (0 drops
- * it); the parent registers a new child this way before fork() returns. */
+/* session_hold_pid(s, pid, nfds): set PID's holder count on S (0: it holds
+ * none any more). */
 void session_hold_pid(struct session *s, pid_t pid, int nfds);
+
+/*
+ * session_hold_child(s, pid, nfds): the parent registers its new child PID
+ * before fork() returns, unless the child has already set its own entry
+ * (it may have closed its copy, or exec'ed, already).
+ */
+void session_hold_child(struct session *s, pid_t pid, int nfds);
 
 static inline int
 session_state(const struct session *s)
