@@ -51,8 +51,7 @@
 #define MAX_LIBS    256         /* objects in the whole dependency tree */
 #define MAX_LOADS   16          /* PT_LOAD segments kept for addr->offset */
 #define MAX_DEPTH   4           /* #! interpreters followed */
-#define USE_NOISE   "use an off-the-shelf Noise peer (the wire protocol is " \
-                    "plain Noise: README.md, \"Wire protocol v1\")"
+#define USE_NOISE   "use an off-the-shelf Noise peer, see PROTOCOL.md"
 
 #if defined(__x86_64__)
 #define HOST_MACHINE EM_X86_64

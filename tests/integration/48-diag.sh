@@ -48,7 +48,7 @@ test_doctor_dynamic_programs() {
 test_doctor_cannot() {
     local src='int main(void) { return 0; }'
     echo "$src" | cbin static -static || { fail "gcc -static failed: $(cat "$TD/static.cc.err")"; return 0; }
-    doctor_is static 1 "^$TD/static: cannot be sealed: statically linked \(e\.g\. Go or musl static\); use an off-the-shelf Noise peer" "$TD/static"
+    doctor_is static 1 "^$TD/static: cannot be sealed: statically linked \(e\.g\. Go or musl static\); use an off-the-shelf Noise peer, see PROTOCOL\.md$" "$TD/static"
     echo "$src" | cbin spie -static-pie || { fail "gcc -static-pie failed"; return 0; }
     doctor_is static-pie 1 ': cannot be sealed: statically linked' "$TD/spie"
 
