@@ -2,6 +2,11 @@
  * sockseal: the launcher.
  *
  *   sockseal [-f POLICY] [-v[v]] [--] CMD [ARGS...]
+ *   sockseal doctor BINARY          (doctor.c)
+ *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   (explain.c)
+ *
+ * A first argument "doctor" or "explain" is the subcommand; a program of
+ * that name runs with `sockseal -- doctor ...`.
  *
  * Finds libsockseal.so relative to this executable's directory DIR (from
  * /proc/self/exe): DIR/../lib/sockseal/ first (the installed layout, `make
@@ -26,19 +31,32 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "launcher.h"
 
-#define PROG           "sockseal"
+#define PROG           LAUNCHER_PROG
 #define SHIM_NAME      "libsockseal.so"
-#define POLICY_DEFAULT "/etc/sockseal/policy"
+#define POLICY_DEFAULT LAUNCHER_POLICY_DEFAULT
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: %s [-f POLICY] [-v[v]] [--] CMD [ARGS...]\n"
+	    "       %s doctor BINARY\n"
+	    "       %s explain [-f POLICY] [-v] connect|accept ADDR:PORT\n"
 	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
 	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
-	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n",
-	    PROG);
+	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n"
+	    "  doctor     can the shim reach BINARY? (0 yes, 1 no)\n"
+	    "  explain    which rule matches a connection, and what happens\n",
+	    PROG, PROG, PROG);
+}
+
+const char *
+launcher_policy_path(const char *f)
+{
+	const char *p = f != NULL ? f : getenv("SOCKSEAL_POLICY");
+
+	return p != NULL && *p != '\0' ? p : POLICY_DEFAULT;
 }
 
 /*
@@ -162,6 +180,10 @@ main(int argc, char **argv)
 	int c, e, verbose = 0;
 	bool have_f = false;
 
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+		return doctor_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return explain_main(argc - 1, argv + 1);
 	while ((c = getopt(argc, argv, "+f:vh")) != -1) {
 		switch (c) {
 		case 'f':
@@ -198,9 +220,7 @@ main(int argc, char **argv)
 	}
 
 	/* Fail fast on the policy the shim is about to load. */
-	polpath = have_f ? polabs : getenv("SOCKSEAL_POLICY");
-	if (polpath == NULL || *polpath == '\0')
-		polpath = POLICY_DEFAULT;
+	polpath = launcher_policy_path(have_f ? polabs : NULL);
 	if (policy_load(polpath, &p, err) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

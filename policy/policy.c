@@ -813,43 +813,83 @@ addr_match(const struct policy_rule *r, int family, const uint8_t *a)
 	return true;
 }
 
+/*
+ * The address and port of SA, as rules see them: an IPv4-mapped IPv6
+ * address becomes IPv4.  Returns the family (AF_INET, AF_INET6) with A
+ * (4 or 16 bytes) and *PORT set, or 0 for anything else.
+ */
+static int
+addr_norm(const struct sockaddr *sa, socklen_t salen, uint8_t a[16],
+    uint16_t *port)
+{
+	struct sockaddr_in6 s6;
+	struct sockaddr_in s4;
+
+	if (sa == NULL || salen < (socklen_t)sizeof(sa_family_t))
+		return 0;
+	if (sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(s4)) {
+		memcpy(&s4, sa, sizeof(s4));
+		memcpy(a, &s4.sin_addr, 4);
+		*port = ntohs(s4.sin_port);
+		return AF_INET;
+	}
+	if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(s6)) {
+		memcpy(&s6, sa, sizeof(s6));
+		*port = ntohs(s6.sin6_port);
+		if (memcmp(s6.sin6_addr.s6_addr, v4mapped, sizeof(v4mapped)) == 0) {
+			memcpy(a, s6.sin6_addr.s6_addr + 12, 4);
+			return AF_INET;
+		}
+		memcpy(a, s6.sin6_addr.s6_addr, 16);
+		return AF_INET6;
+	}
+	return 0;
+}
+
+static enum policy_miss
+rule_test(const struct policy_rule *r, enum policy_dir dir, int family,
+    const uint8_t *a, uint16_t port)
+{
+	if (r->dir != dir)
+		return POLICY_MISS_DIR;
+	if (r->family != 0 && r->family != family)
+		return POLICY_MISS_FAMILY;
+	if (!addr_match(r, family, a))
+		return POLICY_MISS_ADDR;
+	if (port < r->port_lo || port > r->port_hi)
+		return POLICY_MISS_PORT;
+	return POLICY_HIT;
+}
+
+enum policy_miss
+policy_rule_test(const struct policy_rule *r, enum policy_dir dir,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	uint8_t a[16];
+	uint16_t port;
+	int family;
+
+	if ((family = addr_norm(sa, salen, a, &port)) == 0)
+		return POLICY_MISS_FAMILY;
+	return rule_test(r, dir, family, a, port);
+}
+
 const struct policy_rule *
 policy_match(const struct policy *p, enum policy_dir dir,
     const struct sockaddr *sa, socklen_t salen)
 {
-	struct sockaddr_in6 s6;
-	struct sockaddr_in s4;
-	const uint8_t *a;
+	uint8_t a[16];
 	uint16_t port;
 	int family;
 	size_t i;
 
-	if (p == NULL || !p->finished || sa == NULL ||
-	    salen < (socklen_t)sizeof(sa_family_t))
+	if (p == NULL || !p->finished ||
+	    (family = addr_norm(sa, salen, a, &port)) == 0)
 		return NULL;
-	if (sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(s4)) {
-		memcpy(&s4, sa, sizeof(s4));
-		family = AF_INET;
-		a = (const uint8_t *)&s4.sin_addr;
-		port = ntohs(s4.sin_port);
-	} else if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(s6)) {
-		memcpy(&s6, sa, sizeof(s6));
-		family = AF_INET6;
-		a = s6.sin6_addr.s6_addr;
-		port = ntohs(s6.sin6_port);
-		if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-			family = AF_INET;
-			a += 12;
-		}
-	} else {
-		return NULL;
-	}
-
 	for (i = 0; i < p->nrules; i++) {
 		const struct policy_rule *r = &p->rules[i];
 
-		if (r->dir == dir && port >= r->port_lo && port <= r->port_hi &&
-		    addr_match(r, family, a))
+		if (rule_test(r, dir, family, a, port) == POLICY_HIT)
 			return r;
 	}
 	return NULL;

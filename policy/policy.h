@@ -129,6 +129,23 @@ bool policy_equal(const struct policy *a, const struct policy *b);
 const struct policy_rule *policy_match(const struct policy *p,
     enum policy_dir dir, const struct sockaddr *sa, socklen_t salen);
 
+/*
+ * policy_rule_test(r, dir, sa, salen): does rule R match, and if not, the
+ * first part that does not (for `sockseal explain`).  Same rules as
+ * policy_match(), which returns the first rule for which this is
+ * POLICY_HIT.  An address that is neither IPv4 nor IPv6 is a
+ * POLICY_MISS_FAMILY.
+ */
+enum policy_miss {
+	POLICY_HIT = 0,
+	POLICY_MISS_DIR,        /* a rule for the other direction */
+	POLICY_MISS_FAMILY,     /* IPv4 rule, IPv6 address, or the reverse */
+	POLICY_MISS_ADDR,       /* address outside the rule's CIDR */
+	POLICY_MISS_PORT,       /* port outside the rule's range */
+};
+enum policy_miss policy_rule_test(const struct policy_rule *r,
+    enum policy_dir dir, const struct sockaddr *sa, socklen_t salen);
+
 /* Rules in file order, for the key tool and tests. */
 size_t policy_nrules(const struct policy *p);
 const struct policy_rule *policy_rule_at(const struct policy *p, size_t i);

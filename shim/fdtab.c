@@ -162,8 +162,11 @@ fdtab_drop(int fd)
 	struct session *s;
 	bool last;
 
-	if ((s = fdtab_take(fd, &last)) != NULL)
-		session_put(s);
+	if ((s = fdtab_take(fd, &last)) == NULL)
+		return;
+	if (last)
+		session_forgotten(s);
+	session_put(s);
 }
 
 int
@@ -269,7 +272,7 @@ fdtab_forked(pid_t pid)
 			continue;
 		e->s->fork_mark = gen;
 		e->s->forked = true;
-		session_hold_pid(e->s, pid, __atomic_load_n(&e->s->nfds,
+		session_hold_child(e->s, pid, __atomic_load_n(&e->s->nfds,
 		    __ATOMIC_ACQUIRE));
 	}
 	pthread_rwlock_unlock(&fdtab_lock);

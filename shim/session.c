@@ -16,12 +16,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +47,7 @@
 #define SESSION_TRIM_MS 250     /* at most one trim per buffer per ... ms */
 #define PAGE_DOWN(x)    ((x) & ~(uintptr_t)4095)
 #define PAGE_UP(x)      PAGE_DOWN((x) + 4095)
+#define HOW_UNSEEN      "socket closed where the shim could not see it"
 
 /* Set when the program enters a sandbox (seccomp, chroot): from then on
  * the shim makes no syscall the program's own call would not. */
@@ -313,18 +316,40 @@ session_sandbox(void)
 	session_sandboxed = true;
 }
 
-/* Is PID alive?  In a sandbox we may not ask: assume so. */
+/*
+ * Is PID alive?  In a sandbox we may not ask: assume so.  A child of ours
+ * that has exited but is not reaped yet (a zombie) still answers kill(),
+ * yet holds nothing: ask waitid() without reaping it (WNOWAIT), so the
+ * program's own wait() still finds it.  A forked child that ends its copy
+ * of a connection before the parent closes its own must leave the
+ * connection's end (mark and log line) to the parent.
+ */
 static bool
 pid_alive(pid_t pid)
 {
+	siginfo_t si;
+
 	if (session_sandboxed)
 		return true;
+	si.si_pid = 0;
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == pid)
+		return false;
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 /*
+ * Holder entries.  An entry with a pid and nfds 0 is a tombstone: that
+ * process held S and let it go (closed its fds, exec'ed).  It stays so
+ * that the parent's registration of a new child (session_hold_child),
+ * which races with the child, never brings back an entry the child has
+ * already dropped; tombstones are reused when room is needed.
+ */
+
+/*
  * PID's holder entry on S (hold_lock held), or -1.  With GROW, a free
- * entry, or else that of a process that is gone, becomes PID's.
+ * entry, or else that of a process that is gone or a tombstone, becomes
+ * PID's.
  */
 static int
 holder_slot(struct session *s, pid_t pid, bool grow)
@@ -338,7 +363,7 @@ holder_slot(struct session *s, pid_t pid, bool grow)
 			slot = i;
 	}
 	for (i = 0; grow && slot < 0 && i < SESSION_HOLDERS; i++)
-		if (!pid_alive(s->holders[i].pid))
+		if (s->holders[i].nfds <= 0 || !pid_alive(s->holders[i].pid))
 			slot = i;
 	if (!grow || slot < 0)
 		return -1;
@@ -347,15 +372,13 @@ holder_slot(struct session *s, pid_t pid, bool grow)
 	return slot;
 }
 
-/* Set PID's count on S to NFDS (0 drops the entry); hold_lock held. */
+/* Set PID's count on S to NFDS (0 leaves a tombstone); hold_lock held. */
 static void
 holder_set(struct session *s, int slot, int nfds)
 {
 	if (slot < 0)
 		return;
 	s->holders[slot].nfds = nfds > 0 ? nfds : 0;
-	if (nfds <= 0)
-		s->holders[slot].pid = 0;
 }
 
 void
@@ -378,6 +401,22 @@ session_hold_pid(struct session *s, pid_t pid, int nfds)
 
 	slock(s, &s->hold_lock);
 	holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
+	sunlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_hold_child(struct session *s, pid_t pid, int nfds)
+{
+	int i, saved = errno;
+
+	slock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++)
+		if (s->holders[i].pid == pid)
+			break;
+	/* An entry (even a tombstone) means the child got there first. */
+	if (i == SESSION_HOLDERS)
+		holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
 	sunlock(&s->hold_lock);
 	errno = saved;
 }
@@ -406,17 +445,15 @@ others_hold(struct session *s, bool leaving)
 		if (s->holders[i].pid == 0)
 			continue;
 		if (s->holders[i].pid == me) {
-			if (leaving) {
-				s->holders[i].pid = 0;
+			if (leaving)
 				s->holders[i].nfds = 0;
-			}
 			continue;
 		}
-		if (pid_alive(s->holders[i].pid)) {
-			others = true;
-		} else {
+		if (!pid_alive(s->holders[i].pid)) {
 			s->holders[i].pid = 0;
 			s->holders[i].nfds = 0;
+		} else if (s->holders[i].nfds > 0) {
+			others = true;
 		}
 	}
 	sunlock(&s->hold_lock);
@@ -424,17 +461,28 @@ others_hold(struct session *s, bool leaving)
 	return others;
 }
 
-/* Caller holds the lock(s) of the side that noticed.  Logs once. */
+/*
+ * Caller holds the lock(s) of the side that noticed.  Logs once; RESULT and
+ * WHY are kept for the connection's end line.
+ */
 static void
-session_fail(struct session *s, int err, const char *why)
+session_fail_as(struct session *s, int result, int err, const char *why)
 {
 	if (session_state(s) == SESSION_DEAD)
 		return;
 	s->err = err;
+	s->end_result = result;
+	snprintf(s->why, sizeof(s->why), "%s", why);
 	__atomic_store_n(&s->state, SESSION_DEAD, __ATOMIC_RELEASE);
 	LOG(LOG_WARN, "connection %s %s (rule %s:%d) failed: %s",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
 	    s->rule->line, why);
+}
+
+static void
+session_fail(struct session *s, int err, const char *why)
+{
+	session_fail_as(s, SESSION_END_FAILED, err, why);
 }
 
 /* The buffers are part of the session's mapping. */
@@ -858,7 +906,7 @@ hs_run(struct session *s, int fd, bool may_block)
 {
 	const char *why = NULL;
 	uint64_t dl = may_block ? s->hs_deadline : 0;
-	int r;
+	int r, result = SESSION_END_FAILED;
 
 	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
 		return r;
@@ -904,8 +952,10 @@ hs_run(struct session *s, int fd, bool may_block)
 			}
 			r = hs_fill(s, fd, PREFACE_LEN, may_block);
 			if (r == 0) {
-				if ((r = hs_preface(s, &why)) < 0)
+				if ((r = hs_preface(s, &why)) < 0) {
+					result = SESSION_END_REFUSED;
 					goto fail;
+				}
 				r = hs_fill(s, fd, HS_MSG1_WIRE, may_block);
 			}
 			if (r == -EAGAIN || r == -EINTR)
@@ -934,6 +984,7 @@ io_fail:
 	switch (r) {
 	case -ETIMEDOUT:
 		why = "handshake timed out";
+		result = SESSION_END_TIMEOUT;
 		break;
 	case -ECONNRESET:
 		why = "peer closed the connection during the handshake";
@@ -943,7 +994,7 @@ io_fail:
 		break;
 	}
 fail:
-	session_fail(s, ECONNRESET, why ? why : strerror(-r));
+	session_fail_as(s, result, ECONNRESET, why ? why : strerror(-r));
 	return -ECONNRESET;
 }
 
@@ -1212,16 +1263,21 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 }
 
-/* A PLAIN session's read: the kernel's, as it is. */
+/* A PLAIN session's read: the kernel's, as it is (counted, no lock). */
 static ssize_t
-plain_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
+plain_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov,
 	    .msg_iovlen = (size_t)iovcnt };
 	ssize_t n;
 
 	n = flags ? real_recvmsg(fd, &m, flags) : real_readv(fd, iov, iovcnt);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		return -errno;
+	if (!(flags & MSG_PEEK))
+		__atomic_add_fetch(&s->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
+	return n;
 }
 
 ssize_t
@@ -1238,7 +1294,7 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	if ((r = hs_from_call(s, fd, flags)) < 0)
 		return r;
 	if (session_state(s) == SESSION_PLAIN)
-		return plain_recv(fd, iov, iovcnt, flags);
+		return plain_recv(s, fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
 	r = rx_locked(s, fd, iov, iovcnt, flags);
 	rx_trim(s);
@@ -1352,7 +1408,10 @@ plain_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	if ((r = tx_flush(s, fd, flags & (MSG_DONTWAIT | MSG_NOSIGNAL), 0)) < 0)
 		return r;
 	n = flags ? real_sendmsg(fd, &m, flags) : real_writev(fd, iov, iovcnt);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		return -errno;
+	s->bytes_out += (uint64_t)n;
+	return n;
 }
 
 /*
@@ -1474,15 +1533,68 @@ session_shutdown(struct session *s, int fd, int how)
 	return real_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
-static void
-session_log_end(struct session *s)
+static const char *
+session_suite_name(const struct session *s)
 {
-	LOG(LOG_INFO, "closed connection %s %s (rule %s:%d): %llu bytes in, "
-	    "%llu bytes out, %llu ms, %s", s->initiator ? "to" : "from",
-	    s->peer, s->rule->file, s->rule->line,
-	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-	    (unsigned long long)(now_ms() - s->t_start),
-	    session_state(s) == SESSION_DEAD ? "failed" : "ok");
+	if (session_state(s) == SESSION_PLAIN)
+		return "plain";
+	if (s->suite == NOISE_AESGCM)
+		return "aesgcm";
+	return s->suite == NOISE_CHACHAPOLY ? "chachapoly" : "none";
+}
+
+/*
+ * The connection's one end line (info): peer, rule, suite, result and why,
+ * bytes each way, duration.  HOW says what ended it in this process
+ * ("closed", "process exited").  Written once whichever process or path
+ * gets here first (logged_end is in the shared part).
+ */
+static void
+session_log_end(struct session *s, const char *how)
+{
+	static const char *const results[] = { "ok", "failed", "refused",
+	    "timeout" };
+	char rule[320], reason[128];
+	const char *result, *suite = session_suite_name(s);
+	unsigned long long ms = now_ms() - s->t_start;
+	int st = session_state(s);
+
+	if (log_level < LOG_INFO ||
+	    __atomic_exchange_n(&s->logged_end, true, __ATOMIC_ACQ_REL))
+		return;
+	if (st == SESSION_DEAD) {
+		result = results[s->end_result & 3];
+		snprintf(reason, sizeof(reason), "%s", s->why);
+	} else if (st < SESSION_OPEN) {
+		result = results[SESSION_END_FAILED];
+		snprintf(reason, sizeof(reason), "%s during the handshake", how);
+	} else {
+		result = results[SESSION_END_OK];
+		snprintf(reason, sizeof(reason), "%s%s", how, st == SESSION_PLAIN ?
+		    "; plaintext client, permissive rule" : "");
+	}
+	snprintf(rule, sizeof(rule), "%s:%d", s->rule->file, s->rule->line);
+	{
+		const struct log_kv kv[] = {
+			{ "event", "conn_end", 0 },
+			{ "dir", policy_dir_name(s->rule->dir), 0 },
+			{ "peer", s->peer, 0 },
+			{ "rule", rule, 0 },
+			{ "suite", suite, 0 },
+			{ "result", result, 0 },
+			{ "reason", reason, 0 },
+			{ "bytes_in", NULL, s->bytes_in },
+			{ "bytes_out", NULL, s->bytes_out },
+			{ "ms", NULL, ms },
+		};
+
+		LOG_KV(LOG_INFO, kv, (int)(sizeof(kv) / sizeof(kv[0])),
+		    "closed connection %s %s (rule %s, %s): %llu bytes in, "
+		    "%llu bytes out, %llu ms, %s (%s)",
+		    s->initiator ? "to" : "from", s->peer, rule, suite,
+		    (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out, ms, result, reason);
+	}
 }
 
 static void
@@ -1554,13 +1666,14 @@ session_close_last(struct session *s, int fd)
 	}
 	if (session_state(s) == SESSION_DEAD)
 		arm_reset(fd);
-	session_log_end(s);
+	session_log_end(s, "closed");
 	errno = saved;
 }
 
 void
 session_exit(struct session *s, int fd)
 {
+	const char *how = "process exited";
 	struct stat st;
 	int saved = errno;
 
@@ -1568,13 +1681,17 @@ session_exit(struct session *s, int fd)
 	 * Only the last live process holding the connection ends it: a
 	 * forked child exiting must not speak on its parent's connection.
 	 */
-	if (others_hold(s, true) || session_state(s) != SESSION_OPEN)
+	if (others_hold(s, true))
 		goto out;
+	if (session_state(s) != SESSION_OPEN)
+		goto end;
 	/* The fd may have been closed behind our back and reused. */
-	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino)
-		goto out;
+	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
+		how = HOW_UNSEEN;
+		goto end;
+	}
 	if (stry(s, &s->tx_lock) != 0)
-		goto out;
+		goto end;
 	if (!s->tx_shut)
 		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
 	else if (s->toff < s->tend)
@@ -1585,7 +1702,19 @@ session_exit(struct session *s, int fd)
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
 		sunlock(&s->rx_lock);
 	}
+end:
+	session_log_end(s, how);
 out:
+	errno = saved;
+}
+
+void
+session_forgotten(struct session *s)
+{
+	int saved = errno;
+
+	if (!others_hold(s, true))
+		session_log_end(s, HOW_UNSEEN);
 	errno = saved;
 }
 

@@ -105,7 +105,9 @@ struct session {
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* SO_ERROR already said it */
 	bool             was_open;      /* the handshake had completed */
-	bool             logged_end;
+	bool             logged_end;    /* atomic: the end line was written */
+	int              end_result;    /* enum session_end, once DEAD */
+	char             why[96];       /* why it failed, for the end line */
 	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
 	struct noise_hs *hs;            /* &hs_store during the handshake */
 	struct noise_hs  hs_store;
@@ -168,9 +170,16 @@ void session_cache_forked(void);
  */
 void session_forked(struct session *s);
 
-/* session_hold_pid(s, pid, nfds): set PID's holder count on S (0 drops
- * it); the parent registers a new child this way before fork() returns. */
+/* session_hold_pid(s, pid, nfds): set PID's holder count on S (0: it holds
+ * none any more). */
 void session_hold_pid(struct session *s, pid_t pid, int nfds);
+
+/*
+ * session_hold_child(s, pid, nfds): the parent registers its new child PID
+ * before fork() returns, unless the child has already set its own entry
+ * (it may have closed its copy, or exec'ed, already).
+ */
+void session_hold_child(struct session *s, pid_t pid, int nfds);
 
 static inline int
 session_state(const struct session *s)
@@ -223,9 +232,25 @@ void session_close_last(struct session *s, int fd);
  */
 void session_exit(struct session *s, int fd);
 
+/*
+ * session_forgotten(s): the last fd of S in this process was closed where
+ * no interposer saw it (the number came back as something else): if no
+ * other process holds S, it has ended; log its end line.
+ */
+void session_forgotten(struct session *s);
+
 /* session_sandbox(): the process is entering a sandbox (seccomp, chroot):
  * from now on no syscall beyond the program's own calls' needs. */
 void session_sandbox(void);
+
+/*
+ * How a connection ended, in its one end-of-connection log line (info):
+ * ok, failed, refused (the responder refused what the initiator sent: no
+ * preface, another version, a suite the rule does not accept) or timeout
+ * (the handshake did not finish in time).
+ */
+enum session_end { SESSION_END_OK = 0, SESSION_END_FAILED,
+	SESSION_END_REFUSED, SESSION_END_TIMEOUT };
 
 /* session_so_error(s): the pending error for getsockopt(SO_ERROR), once. */
 int session_so_error(struct session *s);
