@@ -129,6 +129,7 @@ bench: all
 # The unit tests under valgrind: any memory error or definite leak fails.
 .PHONY: memcheck
 memcheck: $(UNIT_BIN)
+	@test -z "$(SAN)" || { echo "memcheck: the plain build only, not SAN=$(SAN)"; exit 1; }
 	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
 	    valgrind -q --tool=memcheck --error-exitcode=1 --leak-check=full \
 	    --errors-for-leak-kinds=definite $$t; done
