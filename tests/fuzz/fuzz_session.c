@@ -20,7 +20,8 @@
  *   3  session_recv() with a size, MSG_PEEK/MSG_DONTWAIT/MSG_WAITALL, 1-2 iovecs
  *   4  session_send() of a generated stream; the peer opens and checks it
  *   5  session_shutdown(SHUT_RD / SHUT_WR / SHUT_RDWR)
- *   6  readiness: session_poll_prep/after and session_inq, checked by a read
+ *   6  readiness: session_poll_prep/after, session_inq and SO_ERROR,
+ *      checked by a read
  *   7  a tampered record, a replayed record, or the peer's TCP end
  *
  * The oracle: every byte the session delivers is the next byte of what the
@@ -485,6 +486,13 @@ op_poll(struct fz *f)
 	if (rev & POLLIN) {
 		n = fz_recv(f, RECORD_MAXPT, MSG_DONTWAIT | MSG_PEEK, 1);
 		FZ_ASSERT(n != -EAGAIN);
+	}
+	/* SO_ERROR: the failure once, then 0; nothing while alive. */
+	if (session_state(f->s) == SESSION_DEAD) {
+		(void)session_so_error(f->s);
+		FZ_ASSERT(session_so_error(f->s) == 0);
+	} else {
+		FZ_ASSERT(session_so_error(f->s) == 0);
 	}
 	q = session_inq(f->s, f->sfd);
 	if (q > 0 && f->opmode && !f->junk && !f->eos && !f->rd_shut &&
