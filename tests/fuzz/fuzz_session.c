@@ -198,7 +198,9 @@ take8(struct fz *f)
 static unsigned int
 take16(struct fz *f)
 {
-	return take8(f) << 8 | take8(f);
+	unsigned int hi = take8(f);
+
+	return hi << 8 | take8(f);
 }
 
 static const uint8_t *
@@ -293,7 +295,7 @@ peer_read(struct fz *f, uint8_t *buf, size_t len)
 	return true;
 }
 
-/* One non-blocking step of a program that reads: handshake, read, poll. */
+/* One non-blocking step of a program that reads: handshake, then read. */
 static void
 step(struct fz *f, int flags)
 {
