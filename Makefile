@@ -3,6 +3,9 @@
 #   make check      unit tests + integration tests (installs test deps if root)
 #   make demo       install what is missing, build, run the sealed demo
 #   make install PREFIX=/usr/local DESTDIR=   (make uninstall: the same files)
+#   make memcheck   the unit tests under valgrind memcheck
+#   make fuzz       libFuzzer targets in build/fuzz (clang); make fuzz-run
+#                   FUZZ_SECONDS=N runs each for N seconds
 #   make clean
 #   SAN=asan|tsan   sanitizer build in build/asan or build/tsan; the runtime is
 #                   put first in LD_PRELOAD by the tests ($(PRELOAD)).
@@ -22,9 +25,9 @@ endif
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
-            -Wmissing-prototypes -Wno-unused-parameter -fPIC -fvisibility=hidden \
-            -fno-strict-aliasing $(SANFLAGS)
+CWARN    := -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   += $(CWARN) -fPIC -fvisibility=hidden -fno-strict-aliasing $(SANFLAGS)
 CPPFLAGS += -D_GNU_SOURCE -Ipolicy -Ishim -Ikeytool -MMD -MP
 LDFLAGS  += $(SANFLAGS)
 LIBS      = -lsodium -ldl -lpthread
@@ -153,3 +156,49 @@ uninstall:
 .PHONY: bench
 bench: all
 	@B=$(abspath $(B)) bash bench/run.sh
+
+# The unit tests under valgrind: any memory error or definite leak fails.
+.PHONY: memcheck
+memcheck: $(UNIT_BIN)
+	@test -z "$(SAN)" || { echo "memcheck: the plain build only, not SAN=$(SAN)"; exit 1; }
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+	    valgrind -q --tool=memcheck --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite $$t; done
+
+# Fuzzing: libFuzzer targets built with clang into build/fuzz, with their
+# own objects of the core (never the gcc ones).  tests/fuzz/fuzz_*.c say
+# what each target feeds; tests/fuzz/run.sh runs them.
+FZ           := build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -g -O1
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz_policy fuzz_keyfile fuzz_handshake_initiator \
+                fuzz_handshake_responder
+FUZZ_BIN     := $(addprefix $(FZ)/,$(FUZZ_TARGETS))
+FUZZ_CORE    := $(patsubst %.c,$(FZ)/obj/%.o,$(CORE_SRC))
+
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BIN)
+
+$(FZ)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(QCC)$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(CWARN) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FZ)/libcore.a: $(FUZZ_CORE)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+# The policy target confines the key files it reads (fuzz_policy.c).
+$(FZ)/fuzz_policy: FUZZ_LDEXTRA := -Wl,--wrap=keyfile_read
+$(FZ)/fuzz_handshake_initiator $(FZ)/fuzz_handshake_responder: \
+    $(FZ)/obj/tests/fuzz/fuzz_session.o
+
+$(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ)/libcore.a
+	$(QLD)$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_LDEXTRA) -o $@ \
+	    $(filter %.o,$^) $(filter %.a,$^) $(LIBS)
+
+fuzz-run: fuzz
+	@bash tests/fuzz/run.sh $(FZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+-include $(patsubst %.o,%.d,$(FUZZ_CORE)) $(wildcard $(FZ)/obj/tests/fuzz/*.d)

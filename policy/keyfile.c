@@ -26,12 +26,20 @@ is_space(char c)
 	    c == '\v' || c == '\f';
 }
 
+/* Standard base64 alphabet and padding. */
+static bool
+is_b64(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+}
+
 int
 keyfile_parse(const char *text, size_t len, uint8_t key[KEYFILE_KEYLEN])
 {
 	uint8_t tmp[KEYFILE_KEYLEN + 3];
 	const char *end;
-	size_t binlen;
+	size_t binlen, i;
 	int rc = -EINVAL;
 
 	while (len > 0 && is_space(text[0])) {
@@ -44,6 +52,10 @@ keyfile_parse(const char *text, size_t len, uint8_t key[KEYFILE_KEYLEN])
 	if (len != sodium_base64_ENCODED_LEN(KEYFILE_KEYLEN,
 	    sodium_base64_VARIANT_ORIGINAL) - 1)
 		goto out;
+	/* libsodium 1.0.18 decodes bytes >= 0x80 as if they were digits. */
+	for (i = 0; i < len; i++)
+		if (!is_b64(text[i]))
+			goto out;
 	if (sodium_base642bin(tmp, sizeof(tmp), text, len, NULL, &binlen, &end,
 	    sodium_base64_VARIANT_ORIGINAL) != 0)
 		goto out;

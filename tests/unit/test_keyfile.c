@@ -83,6 +83,12 @@ test_parse(void)
 	CHECK_INT_EQ(parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh-_", key), -EINVAL);
 	/* non-zero padding bits (non-canonical encoding) */
 	CHECK_INT_EQ(parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=", key), -EINVAL);
+	/* Bytes >= 0x80 are no base64 digits (libsodium 1.0.18 decodes them
+	 * all the same); found by fuzz_keyfile. */
+	CHECK_INT_EQ(parse("  \tpaWlpaWlpaWlpaWl\x8c" "aWlpaWlpaWlpaWlpaWlpaWlpaU=\r\n\n",
+	    key), -EINVAL);
+	CHECK_INT_EQ(parse("\xff" "AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", key),
+	    -EINVAL);
 	/* embedded NUL */
 	CHECK_INT_EQ(keyfile_parse(K0_B64 "\0", sizeof(K0_B64), key), -EINVAL);
 	memset(big, 'A', sizeof(big));

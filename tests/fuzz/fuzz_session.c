@@ -1,0 +1,795 @@
+/*
+ * fuzz_session: one sealed session against a peer made of fuzz input (see
+ * fuzz_session.h for the input format).
+ *
+ *   session (shim/session.c) on SFD  <-- AF_UNIX socketpair -->  PFD: peer
+ *
+ * Both ends are non-blocking and the harness is single-threaded, so no call
+ * ever waits: the session's handshake advances from session_handshake(..,
+ * false), session_recv() and the readiness calls, as in a non-blocking
+ * program.  The peer's writes drain the session when the socket is full.
+ *
+ * Op mode (bit 0 of the first byte): the peer is built from noise.c and
+ * record.c with the fixed key and fixed ephemerals, completes a real
+ * handshake and then runs one operation per input byte (low 3 bits; the
+ * other bits and following bytes are its arguments):
+ *
+ *   0  junk: the next N bytes of input go on the wire unauthenticated
+ *   1  seal a generated record of a given length (0: end-of-stream mark)
+ *   2  seal a record whose plaintext is the next N bytes of input
+ *   3  session_recv() with a size, MSG_PEEK/MSG_DONTWAIT/MSG_WAITALL, 1-2 iovecs
+ *   4  session_send() of a generated stream; the peer opens and checks it
+ *   5  session_shutdown(SHUT_RD / SHUT_WR / SHUT_RDWR)
+ *   6  readiness: session_poll_prep/after, session_inq and SO_ERROR,
+ *      checked by a read
+ *   7  a tampered record, a replayed record, or the peer's TCP end
+ *
+ * The oracle: every byte the session delivers is the next byte of what the
+ * peer sealed (authenticated data only, in order, nothing after the mark);
+ * a read returns 0 only after the mark or SHUT_RD; without junk, all of it
+ * arrives and the stream ends as the peer ended it; everything the session
+ * sends opens with the peer's keys and is the program's stream.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "noise.h"
+#include "policy.h"
+#include "record.h"
+#include "session.h"
+#include "fuzz.h"
+#include "fuzz_session.h"
+
+#define PREFACE_LEN  8
+#define HS_MSGLEN    48
+#define MSG1_WIRE    (PREFACE_LEN + 2 + HS_MSGLEN)
+#define MSG2_WIRE    (2 + HS_MSGLEN)
+#define FZ_MAXSENT   (1 << 20)           /* peer plaintext kept for the oracle */
+#define FZ_INBUF     (4 * RECORD_MAXWIRE)
+
+/* Test keys and ephemerals: constants, not secrets. */
+static const uint8_t fz_key[NOISE_KEYLEN] = "sockseal fuzz key (not secret).";
+static const uint8_t fz_wrong[NOISE_KEYLEN] = "sockseal fuzz, some other key..";
+static const uint8_t fz_e_init[NOISE_DHLEN] = "fuzz initiator ephemeral secret";
+static const uint8_t fz_e_resp[NOISE_DHLEN] = "fuzz responder ephemeral secret";
+
+struct fz {
+	bool     initiator, opmode;
+	int      sfd, pfd;
+	struct session *s;
+	struct policy_rule rule;
+	struct policy_key keys[2];
+	int      suite;                 /* what the initiating side proposes */
+
+	const uint8_t *in;              /* input cursor */
+	size_t   left;
+
+	/* peer -> session */
+	bool     peer_open;
+	struct noise_cipher ptx, prx;
+	size_t   sent_len, got;         /* plaintext sealed (fz_sent), delivered */
+	bool     junk;                  /* unauthenticated bytes went out */
+	bool     lost;                  /* the wire refused bytes */
+	bool     eos;                   /* the peer sealed its mark ... */
+	size_t   eos_at;                /* ... after this much plaintext */
+	bool     tcp_end;               /* the peer shut its write side */
+	bool     rd_shut;               /* the program did SHUT_RD */
+	size_t   last_len;              /* the last sealed record (fz_last) */
+
+	/* session -> peer */
+	size_t   inlen;                 /* ciphertext in fz_inbuf */
+	uint64_t tx_sent, tx_seen;      /* plaintext accepted / opened */
+	bool     tx_eos;
+};
+
+static struct fz fz_state;
+static uint8_t fz_rbuf[2 * RECORD_MAXPT];       /* program's buffers */
+static uint8_t fz_sent[FZ_MAXSENT];             /* plaintext the peer sealed */
+static uint8_t fz_last[RECORD_MAXWIRE];         /* to replay */
+static uint8_t fz_inbuf[FZ_INBUF];              /* from the session */
+
+/*
+ * Generated streams: the program's outgoing stream at offset O is
+ * PATTERN + O % PATTERN_PERIOD, so it is written and checked with memcpy
+ * and memcmp (byte loops cost too much under coverage instrumentation).
+ */
+#define PATTERN_PERIOD 251
+static uint8_t pattern[PATTERN_PERIOD + 2 * RECORD_MAXPT];
+
+/* Transcript of peer -> session bytes, for seed generation. */
+static uint8_t *fz_rec;
+static size_t fz_rec_len, fz_rec_cap;
+
+/* ------------------------------------------------------ deterministic RNG */
+
+static uint64_t rng_ctr;
+
+static void
+rng_buf(void *buf, size_t n)
+{
+	uint8_t seed[randombytes_SEEDBYTES] = { 0 };
+
+	memcpy(seed, &rng_ctr, sizeof(rng_ctr));
+	rng_ctr++;
+	randombytes_buf_deterministic(buf, n, seed);
+}
+
+static uint32_t
+rng_random(void)
+{
+	uint32_t v;
+
+	rng_buf(&v, sizeof(v));
+	return v;
+}
+
+static const char *
+rng_name(void)
+{
+	return "fuzz-deterministic";
+}
+
+static struct randombytes_implementation rng_impl = {
+	.implementation_name = rng_name,
+	.random = rng_random,
+	.buf = rng_buf,
+};
+
+static int fuzz_session_seeds(const char *dir, bool initiator);
+
+void
+fuzz_session_init(bool initiator)
+{
+	const char *v = getenv("SOCKSEAL_LOG"), *dir;
+	size_t i;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i % PATTERN_PERIOD * 13 + 5);
+	randombytes_set_implementation(&rng_impl);
+	if (sodium_init() < 0)
+		abort();
+	log_init();
+	if (v == NULL)
+		log_level = LOG_ERROR - 1;      /* quiet: failures are expected */
+	if ((dir = getenv("FUZZ_WRITE_SEEDS")) != NULL) {
+		if ((r = fuzz_session_seeds(dir, initiator)) < 0) {
+			fprintf(stderr, "%s: %s\n", dir, strerror(-r));
+			exit(1);
+		}
+		exit(0);
+	}
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static size_t
+take(struct fz *f, size_t n, const uint8_t **p)
+{
+	if (n > f->left)
+		n = f->left;
+	*p = f->in;
+	f->in += n;
+	f->left -= n;
+	return n;
+}
+
+static unsigned int
+take8(struct fz *f)
+{
+	const uint8_t *p;
+
+	return take(f, 1, &p) == 1 ? p[0] : 0;
+}
+
+static unsigned int
+take16(struct fz *f)
+{
+	unsigned int hi = take8(f);
+
+	return hi << 8 | take8(f);
+}
+
+static const uint8_t *
+tx_pat(uint64_t o)
+{
+	return pattern + o % PATTERN_PERIOD;
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* A session read into fz_rbuf, checked against what the peer sealed. */
+static ssize_t
+fz_recv(struct fz *f, size_t cap, int flags, int niov)
+{
+	struct iovec iov[2];
+	ssize_t n;
+
+	if (cap > sizeof(fz_rbuf))
+		cap = sizeof(fz_rbuf);
+	iov[0].iov_base = fz_rbuf;
+	iov[0].iov_len = niov == 2 ? cap / 3 : cap;
+	iov[1].iov_base = fz_rbuf + iov[0].iov_len;
+	iov[1].iov_len = cap - iov[0].iov_len;
+	n = session_recv(f->s, f->sfd, iov, niov, flags);
+	FZ_ASSERT(n <= (ssize_t)cap);
+	if (!f->opmode || session_state(f->s) == SESSION_PLAIN)
+		return n;
+	if (n > 0) {
+		FZ_ASSERT(f->got + (size_t)n <= f->sent_len);
+		FZ_ASSERT(memcmp(fz_rbuf, fz_sent + f->got, (size_t)n) == 0);
+		if (!(flags & MSG_PEEK))
+			f->got += (size_t)n;
+		FZ_ASSERT(!f->eos || f->got <= f->eos_at);
+	} else if (n == 0 && cap > 0) {
+		FZ_ASSERT(f->rd_shut || (f->eos && f->got == f->eos_at));
+	}
+	return n;
+}
+
+/* What the session sent: discarded in raw mode, opened and checked once the
+ * peer has keys. */
+static void
+peer_pump(struct fz *f)
+{
+	size_t wl, off;
+	uint8_t *pt;
+	size_t ptlen;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		if (!f->peer_open)
+			f->inlen = 0;
+		n = read(f->pfd, fz_inbuf + f->inlen, sizeof(fz_inbuf) - f->inlen);
+		if (n <= 0)
+			return;
+		f->inlen += (size_t)n;
+		if (!f->peer_open)
+			continue;
+		for (off = 0; ; off += wl) {
+			r = record_peek(fz_inbuf + off, f->inlen - off, &wl);
+			FZ_ASSERT(r >= 0);
+			if (r == 0)
+				break;
+			FZ_ASSERT(record_open(&f->prx, fz_inbuf + off, wl, &pt,
+			    &ptlen) == 0);
+			FZ_ASSERT(!f->tx_eos);
+			if (ptlen == 0)
+				f->tx_eos = true;
+			FZ_ASSERT(memcmp(pt, tx_pat(f->tx_seen), ptlen) == 0);
+			f->tx_seen += ptlen;
+			FZ_ASSERT(f->tx_seen <= f->tx_sent);
+		}
+		memmove(fz_inbuf, fz_inbuf + off, f->inlen - off);
+		f->inlen -= off;
+	}
+}
+
+/* Read exactly LEN handshake bytes the session sent. */
+static bool
+peer_read(struct fz *f, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(f->pfd, buf + got, len - got);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return true;
+}
+
+/* One non-blocking step of a program that reads: handshake, then read. */
+static void
+step(struct fz *f, int flags)
+{
+	if (session_state(f->s) < SESSION_OPEN)
+		(void)session_handshake(f->s, f->sfd, false);
+	(void)fz_recv(f, RECORD_MAXPT, flags | MSG_DONTWAIT, 1);
+	peer_pump(f);
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* Put LEN bytes on the wire, letting the session read when it is full. */
+static void
+feed(struct fz *f, const uint8_t *buf, size_t len)
+{
+	int stalls = 0;
+	ssize_t n;
+
+	if (fz_rec != NULL) {
+		size_t c = len < fz_rec_cap - fz_rec_len ? len :
+		    fz_rec_cap - fz_rec_len;
+
+		memcpy(fz_rec + fz_rec_len, buf, c);
+		fz_rec_len += c;
+	}
+	if (f->tcp_end) {
+		f->lost = true;
+		return;
+	}
+	while (len > 0) {
+		n = write(f->pfd, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			stalls = 0;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN) {
+			f->lost = true;
+			return;
+		}
+		if (stalls++ > 8) {
+			f->lost = true;         /* the session stopped reading */
+			return;
+		}
+		step(f, 0);
+	}
+}
+
+/* Seal LEN bytes at PT as the peer's next record and send it. */
+static void
+seal_feed(struct fz *f, const uint8_t *pt, size_t len, int tamper)
+{
+	static uint8_t w[RECORD_MAXWIRE];
+	size_t wl;
+
+	if (!f->peer_open || f->sent_len + len > FZ_MAXSENT)
+		return;
+	if ((wl = record_seal(&f->ptx, pt, len, w)) == 0)
+		return;
+	if (tamper >= 0) {
+		w[(size_t)tamper % wl] ^= (uint8_t)(1u << (tamper & 7));
+		f->junk = true;
+	} else {
+		if (!f->eos) {
+			memcpy(fz_sent + f->sent_len, pt, len);
+			f->sent_len += len;
+			if (len == 0) {
+				f->eos = true;
+				f->eos_at = f->sent_len;
+			}
+		}
+		memcpy(fz_last, w, wl);
+		f->last_len = wl;
+	}
+	feed(f, w, wl);
+}
+
+/* ------------------------------------------------------------ handshake */
+
+/* Preface: "SKSL", version 1, the suite, two zero bytes. */
+static void
+preface(uint8_t p[PREFACE_LEN], int suite)
+{
+	memcpy(p, "SKSL\001", 5);
+	p[5] = (uint8_t)suite;
+	p[6] = p[7] = 0;
+}
+
+static bool
+rule_accepts(const struct policy_rule *r, int suite)
+{
+	return noise_suite_available(suite) &&
+	    (r->cipher == POLICY_CIPHER_DEFAULT || (int)r->cipher == suite);
+}
+
+/* The session responds; the peer initiates with the fixed key. */
+static void
+hs_as_initiator(struct fz *f)
+{
+	struct noise_hs hs;
+	uint8_t w[MSG1_WIRE], pl[1];
+	size_t mlen, plen;
+	int r;
+
+	preface(w, f->suite);
+	if (noise_hs_init(&hs, f->suite, true, w, PREFACE_LEN, fz_key) < 0)
+		return;         /* suite unavailable on this CPU */
+	noise_hs_set_ephemeral(&hs, fz_e_init);
+	FZ_ASSERT(noise_hs_write1(&hs, NULL, 0, w + PREFACE_LEN + 2, &mlen) == 0);
+	w[PREFACE_LEN] = 0;
+	w[PREFACE_LEN + 1] = (uint8_t)mlen;
+	feed(f, w, sizeof(w));
+	r = session_handshake(f->s, f->sfd, false);
+	if (!rule_accepts(&f->rule, f->suite)) {
+		FZ_ASSERT(r == -ECONNRESET);
+		goto out;
+	}
+	FZ_ASSERT(r == 0 && session_state(f->s) == SESSION_OPEN);
+	FZ_ASSERT(peer_read(f, w, MSG2_WIRE));
+	FZ_ASSERT(w[0] == 0 && w[1] == HS_MSGLEN);
+	FZ_ASSERT(noise_hs_read2(&hs, w + 2, HS_MSGLEN, pl, &plen) == 0);
+	noise_hs_split(&hs, &f->ptx, &f->prx);
+	f->peer_open = true;
+out:
+	noise_hs_wipe(&hs);
+}
+
+/* The session initiates; the peer responds with the fixed key. */
+static void
+hs_as_responder(struct fz *f, size_t early)
+{
+	struct noise_hs hs;
+	struct iovec iov;
+	uint8_t w[MSG1_WIRE], pl[1];
+	size_t mlen, plen;
+	int suite = f->rule.cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
+	    NOISE_CHACHAPOLY;
+	int r;
+
+	r = session_handshake(f->s, f->sfd, false);
+	if (!noise_suite_available(suite)) {
+		FZ_ASSERT(r == -ECONNRESET);
+		return;
+	}
+	FZ_ASSERT(r == -EAGAIN && session_state(f->s) == SESSION_HS_WAIT2);
+	if (early > 0) {
+		/* The program writes before the keys exist: kept, sealed first. */
+		iov.iov_base = (void *)tx_pat(0);
+		iov.iov_len = early;
+		FZ_ASSERT(session_send(f->s, f->sfd, &iov, 1, MSG_NOSIGNAL) ==
+		    (ssize_t)early);
+		f->tx_sent = early;
+	}
+	FZ_ASSERT(peer_read(f, w, MSG1_WIRE));
+	FZ_ASSERT(memcmp(w, "SKSL\001", 5) == 0 && w[5] == suite &&
+	    w[6] == 0 && w[7] == 0);
+	FZ_ASSERT(w[PREFACE_LEN] == 0 && w[PREFACE_LEN + 1] == HS_MSGLEN);
+	FZ_ASSERT(noise_hs_init(&hs, suite, false, w, PREFACE_LEN, fz_key) == 0);
+	noise_hs_set_ephemeral(&hs, fz_e_resp);
+	FZ_ASSERT(noise_hs_read1(&hs, w + PREFACE_LEN + 2, HS_MSGLEN, pl,
+	    &plen) == 0 && plen == 0);
+	FZ_ASSERT(noise_hs_write2(&hs, NULL, 0, w + 2, &mlen) == 0);
+	w[0] = 0;
+	w[1] = (uint8_t)mlen;
+	feed(f, w, MSG2_WIRE);
+	FZ_ASSERT(session_handshake(f->s, f->sfd, false) == 0);
+	noise_hs_split(&hs, &f->ptx, &f->prx);
+	noise_hs_wipe(&hs);
+	f->peer_open = true;
+	peer_pump(f);
+}
+
+/* ------------------------------------------------------------ operations */
+
+/* Readiness must match what the next read does. */
+static void
+op_poll(struct fz *f)
+{
+	struct pollfd p = { .fd = f->sfd };
+	short want = POLLIN | POLLOUT | POLLRDHUP, kev, rev;
+	ssize_t n;
+	int q;
+
+	rev = session_poll_prep(f->s, want, &kev);
+	p.events = kev;
+	if (poll(&p, 1, 0) < 0)
+		p.revents = 0;
+	rev |= session_poll_after(f->s, f->sfd, want, p.revents);
+	if (rev & POLLIN) {
+		n = fz_recv(f, RECORD_MAXPT, MSG_DONTWAIT | MSG_PEEK, 1);
+		FZ_ASSERT(n != -EAGAIN);
+	}
+	/* SO_ERROR: the failure once, then 0; nothing while alive. */
+	if (session_state(f->s) == SESSION_DEAD) {
+		(void)session_so_error(f->s);
+		FZ_ASSERT(session_so_error(f->s) == 0);
+	} else {
+		FZ_ASSERT(session_so_error(f->s) == 0);
+	}
+	q = session_inq(f->s, f->sfd);
+	if (q > 0 && f->opmode && !f->junk && !f->eos && !f->rd_shut &&
+	    session_state(f->s) == SESSION_OPEN) {
+		/* FIONREAD is exact: programs read that much and wait. */
+		if ((size_t)q > sizeof(fz_rbuf))
+			q = (int)sizeof(fz_rbuf);
+		n = fz_recv(f, (size_t)q, MSG_DONTWAIT, 1);
+		FZ_ASSERT(n == q);
+	}
+}
+
+static void
+op_send(struct fz *f, size_t len, int flags)
+{
+	struct iovec iov[2];
+	uint8_t *buf = (uint8_t *)tx_pat(f->tx_sent);
+	ssize_t n;
+
+	if (len > 2 * RECORD_MAXPT)
+		len = 2 * RECORD_MAXPT;
+	iov[0].iov_base = buf;
+	iov[0].iov_len = len / 2;
+	iov[1].iov_base = buf + len / 2;
+	iov[1].iov_len = len - len / 2;
+	n = session_send(f->s, f->sfd, iov, 2, flags | MSG_NOSIGNAL);
+	FZ_ASSERT(n <= (ssize_t)len);
+	if (n > 0)
+		f->tx_sent += (uint64_t)n;
+	peer_pump(f);
+}
+
+static void
+op_shutdown(struct fz *f, int how)
+{
+	/* Before OPEN, SHUT_WR finishes the handshake blocking: not here. */
+	if (session_state(f->s) < SESSION_OPEN)
+		return;
+	if (how != SHUT_WR)
+		f->rd_shut = true;
+	(void)session_shutdown(f->s, f->sfd, how);
+	peer_pump(f);
+}
+
+static void
+op_junk(struct fz *f, size_t n)
+{
+	const uint8_t *p;
+
+	n = take(f, n, &p);
+	if (n > 0) {
+		f->junk = true;
+		feed(f, p, n);
+	}
+}
+
+static void
+run_op(struct fz *f, unsigned int op)
+{
+	const uint8_t *p;
+	size_t len;
+
+	switch (op & 7) {
+	case 0:
+		op_junk(f, take8(f));
+		break;
+	case 1:
+		len = take16(f) % (RECORD_MAXPT + 1);
+		if (op & 8)     /* near the largest record */
+			len = RECORD_MAXPT - len % 32;
+		seal_feed(f, pattern + op % PATTERN_PERIOD, len, -1);
+		break;
+	case 2:
+		len = take(f, take8(f), &p);
+		seal_feed(f, p, len, -1);
+		break;
+	case 3:
+		len = (take8(f) + 1) * (op & 8 ? 256 : 1);
+		(void)fz_recv(f, len, (op & 16 ? MSG_PEEK : 0) |
+		    (op & 32 ? MSG_DONTWAIT : 0) | (op & 128 ? MSG_WAITALL : 0),
+		    op & 64 ? 2 : 1);
+		peer_pump(f);
+		break;
+	case 4:
+		op_send(f, take16(f) * (op & 8 ? 3 : 1), op & 16 ? MSG_MORE : 0);
+		break;
+	case 5:
+		op_shutdown(f, (int)(op >> 3) % 3);
+		break;
+	case 6:
+		op_poll(f);
+		break;
+	default:
+		if (op & 8) {
+			/* A replayed record. */
+			f->junk = true;
+			feed(f, fz_last, f->last_len);
+		} else if (op & 16) {
+			if (!f->tcp_end)
+				shutdown(f->pfd, SHUT_WR);
+			f->tcp_end = true;
+		} else {
+			len = take8(f);
+			seal_feed(f, pattern, len, (int)take8(f));
+		}
+		break;
+	}
+}
+
+/* ------------------------------------------------------------ one input */
+
+static bool
+fz_start(struct fz *f, const uint8_t *data, size_t size, bool initiator)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons(4242), .sin_addr.s_addr = htonl(0x7f000001) };
+	unsigned int cfg = size > 0 ? data[0] : 0, c = (cfg >> 2) & 3;
+	int sv[2];
+
+	memset(f, 0, sizeof(*f));
+	rng_ctr = 0;
+
+	f->initiator = initiator;
+	f->opmode = cfg & 1;
+	f->suite = cfg & 2 ? NOISE_AESGCM : NOISE_CHACHAPOLY;
+	f->in = data + (size > 0);
+	f->left = size - (size > 0);
+
+	memcpy(f->keys[0].key, cfg & 16 && !initiator ? fz_wrong : fz_key,
+	    NOISE_KEYLEN);
+	memcpy(f->keys[1].key, fz_key, NOISE_KEYLEN);
+	f->keys[0].name = f->keys[0].path = f->keys[0].resolved = "k0";
+	f->keys[1].name = f->keys[1].path = f->keys[1].resolved = "k1";
+	f->rule.dir = initiator ? POLICY_CONNECT : POLICY_ACCEPT;
+	f->rule.cipher = c == 3 ? POLICY_CIPHER_DEFAULT : (enum policy_cipher)c;
+	f->rule.mode = c == 3 && !initiator ? POLICY_PERMISSIVE : POLICY_STRICT;
+	f->rule.timeout_ms = 60000;
+	f->rule.file = "fuzz.policy";
+	f->rule.line = 1;
+	f->rule.port_hi = 65535;
+	f->rule.keys[0] = &f->keys[0];
+	f->rule.keys[1] = &f->keys[1];
+	f->rule.nkeys = cfg & 16 && !initiator ? 2 : 1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv) < 0)
+		return false;
+	f->sfd = sv[0];
+	f->pfd = sv[1];
+	f->s = session_new(f->sfd, &f->rule, initiator, (struct sockaddr *)&sin);
+	if (f->s == NULL) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	return true;
+}
+
+/* Raw mode: the input is the peer's byte stream, fed in chunks. */
+static void
+fz_raw(struct fz *f, unsigned int cfg)
+{
+	static const size_t chunks[8] = { 1, 2, 7, 16, 58, 256, 4096, 65536 };
+	size_t chunk = chunks[cfg >> 5];
+	const uint8_t *p;
+	size_t n;
+	int i = 0;
+
+	if (f->initiator)
+		(void)session_handshake(f->s, f->sfd, false);
+	while ((n = take(f, chunk, &p)) > 0) {
+		feed(f, p, n);
+		step(f, i++ % 3 == 2 ? MSG_PEEK : 0);
+		if (i % 4 == 0)
+			op_poll(f);
+	}
+}
+
+/* The peer ends the TCP stream; the session must end it as the peer did. */
+static void
+fz_finish(struct fz *f)
+{
+	ssize_t n = -EAGAIN;
+	int i;
+
+	peer_pump(f);
+	if (!f->tcp_end)
+		shutdown(f->pfd, SHUT_WR);
+	f->tcp_end = true;
+	for (i = 0; i < 64; i++) {
+		if (session_state(f->s) < SESSION_OPEN)
+			(void)session_handshake(f->s, f->sfd, false);
+		n = fz_recv(f, sizeof(fz_rbuf), MSG_DONTWAIT, 1);
+		if (n <= 0 && n != -EAGAIN && n != -EINTR)
+			break;
+	}
+	if (f->opmode && f->peer_open && !f->junk && !f->lost && !f->rd_shut &&
+	    (f->sent_len > 0 || f->eos)) {
+		/* Everything sealed arrived, and the end is the peer's. */
+		FZ_ASSERT(f->got == (f->eos ? f->eos_at : f->sent_len));
+		FZ_ASSERT(n == (f->eos ? 0 : -ECONNRESET));
+	}
+	peer_pump(f);
+	session_put(f->s);
+	close(f->sfd);
+	close(f->pfd);
+}
+
+void
+fuzz_session_run(const uint8_t *data, size_t size, bool initiator)
+{
+	struct fz *f = &fz_state;
+	unsigned int cfg = size > 0 ? data[0] : 0;
+
+	if (!fz_start(f, data, size, initiator))
+		return;
+	if (!f->opmode) {
+		fz_raw(f, cfg);
+	} else {
+		if (initiator)
+			hs_as_responder(f, cfg & 16 ? (cfg >> 5) * 9000 + 1 : 0);
+		else
+			hs_as_initiator(f);
+		while (f->left > 0)
+			run_op(f, take8(f));
+	}
+	fz_finish(f);
+}
+
+/*
+ * The raw-mode input equivalent to the op-mode input DATA: its first byte
+ * with bit 0 cleared, then every byte the peer put on the wire.  Up to CAP
+ * bytes in OUT; returns the length.
+ */
+static size_t
+fuzz_session_transcript(const uint8_t *data, size_t size, bool initiator,
+    uint8_t *out, size_t cap)
+{
+	if (size == 0 || cap < 2 || !(data[0] & 1))
+		return 0;
+	out[0] = data[0] & ~1u;
+	fz_rec = out + 1;
+	fz_rec_cap = cap - 1;
+	fz_rec_len = 0;
+	fuzz_session_run(data, size, initiator);
+	fz_rec = NULL;
+	return fz_rec_len + 1;
+}
+
+/* ------------------------------------------------------------ seeds */
+
+static int
+seed_write(const char *dir, const char *name, const uint8_t *b, size_t n)
+{
+	char path[4096];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fp = fopen(path, "we")) == NULL)
+		return -errno;
+	fwrite(b, 1, n, fp);
+	return fclose(fp) == 0 ? 0 : -EIO;
+}
+
+static int
+fuzz_session_seeds(const char *dir, bool initiator)
+{
+	/* Op-mode inputs; each is also written as its raw transcript. */
+	static const struct { uint8_t b[32]; size_t n; } seeds[] = {
+		{ { 0x01 }, 1 },
+		{ { 0x01, 1, 0, 100, 3, 200, 1, 0, 0, 3, 10 }, 11 },
+		{ { 0x03, 2, 5, 'h', 'e', 'l', 'l', 'o', 0x33, 10, 1, 0, 0 }, 13 },
+		{ { 0x05, 1, 4, 0, 3, 0x3b, 255, 0x7b, 255, 6, 1, 0, 0 }, 13 },
+		{ { 0x09, 1, 1, 0, 6, 3, 0, 4, 1, 0, 6, 0x0d, 3, 4 }, 14 },
+		{ { 0x0d, 1, 0, 40, 6, 0x13, 5, 3, 40, 0x05, 3, 5 }, 12 },
+		{ { 0x11, 1, 0, 8, 0x0f, 3, 20, 1, 0, 0 }, 10 },
+		{ { 0x91, 4, 2, 0, 0x15, 1, 0, 1, 7, 4, 2, 3, 10 }, 13 },
+		{ { 0x01, 0, 3, 'x', 'y', 'z', 1, 0, 5, 3, 10 }, 11 },
+		{ { 0x01, 1, 0, 5, 0x17, 3, 10, 1, 0, 0 }, 10 },
+		{ { 0x01, 1, 0, 5, 0x0e, 3, 10 }, 7 },
+	};
+	static uint8_t out[1 << 18];
+	char name[64];
+	size_t i, n;
+	int r;
+
+	for (i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		snprintf(name, sizeof(name), "op-%02zu", i);
+		if ((r = seed_write(dir, name, seeds[i].b, seeds[i].n)) < 0)
+			return r;
+		n = fuzz_session_transcript(seeds[i].b, seeds[i].n, initiator,
+		    out, sizeof(out));
+		snprintf(name, sizeof(name), "raw-%02zu", i);
+		if (n > 0 && (r = seed_write(dir, name, out, n)) < 0)
+			return r;
+	}
+	return 0;
+}
