@@ -55,6 +55,7 @@ init_run(void)
 
 	real_init();
 	log_init();
+	session_init();
 	fdtab_atfork();
 	epoll_atfork();
 	if (sodium_init() < 0)
