@@ -2,6 +2,7 @@
 #   make            build/libsockseal.so build/sockseal-keytool build/sockseal
 #   make check      unit tests + integration tests (installs test deps if root)
 #   make demo       install what is missing, build, run the sealed demo
+#   make install PREFIX=/usr/local DESTDIR=   (make uninstall: the same files)
 #   make clean
 #   SAN=asan|tsan   sanitizer build in build/asan or build/tsan; the runtime is
 #                   put first in LD_PRELOAD by the tests ($(PRELOAD)).
@@ -61,7 +62,8 @@ SANRT := $(shell $(CC) -print-file-name=lib$(SANLIB).so)
 endif
 PRELOAD := $(strip $(SANRT) $(abspath $(SHIM)))
 
-.PHONY: all check unit integration demo clean install-deps helpers
+.PHONY: all check unit integration demo clean install-deps helpers \
+        install uninstall
 all: $(SHIM) $(KEYTOOL) $(LAUNCHER)
 
 $(B)/obj/%.o: %.c
@@ -114,6 +116,35 @@ demo:
 
 clean:
 	rm -rf build
+
+# Installed layout.  The launcher looks for the shim in ../lib/sockseal/ from
+# its own directory, so bin/ and lib/sockseal/ stay siblings under PREFIX.
+# install uses the built files as they are (it rebuilds only what is stale).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+I_BIN   := $(DESTDIR)$(PREFIX)/bin
+I_LIB   := $(DESTDIR)$(PREFIX)/lib/sockseal
+I_MAN   := $(DESTDIR)$(PREFIX)/share/man
+I_DOC   := $(DESTDIR)$(PREFIX)/share/doc/sockseal
+MAN1    := docs/man/sockseal.1 docs/man/sockseal-keytool.1
+MAN5    := docs/man/sockseal-policy.5
+DOCS    := policy/example.policy PROTOCOL.md
+
+install: $(SHIM) $(KEYTOOL) $(LAUNCHER) $(MAN1) $(MAN5) $(DOCS)
+	install -d $(I_BIN) $(I_LIB) $(I_MAN)/man1 $(I_MAN)/man5 $(I_DOC)
+	install -m 0755 $(LAUNCHER) $(KEYTOOL) $(I_BIN)/
+	install -m 0644 $(SHIM) $(I_LIB)/
+	install -m 0644 $(MAN1) $(I_MAN)/man1/
+	install -m 0644 $(MAN5) $(I_MAN)/man5/
+	install -m 0644 $(DOCS) $(I_DOC)/
+
+uninstall:
+	rm -f $(I_BIN)/sockseal $(I_BIN)/sockseal-keytool \
+	    $(I_LIB)/libsockseal.so \
+	    $(addprefix $(I_MAN)/man1/,$(notdir $(MAN1))) \
+	    $(addprefix $(I_MAN)/man5/,$(notdir $(MAN5))) \
+	    $(addprefix $(I_DOC)/,$(notdir $(DOCS)))
+	rmdir $(I_LIB) $(I_DOC) 2>/dev/null || true
 
 -include $(patsubst %.o,%.d,$(CORE_OBJ) $(HOOK_OBJ) $(KEYTOOL_OBJ) $(LAUNCH_OBJ)) \
          $(patsubst tests/unit/%.c,$(B)/obj/tests/unit/%.d,$(UNIT_SRC))

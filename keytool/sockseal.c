@@ -3,8 +3,9 @@
  *
  *   sockseal [-f POLICY] [-v[v]] [--] CMD [ARGS...]
  *
- * Finds libsockseal.so (next to this executable, else in
- * <dir>/../lib/sockseal/), validates the policy the shim will load (so a bad
+ * Finds libsockseal.so relative to this executable's directory DIR (from
+ * /proc/self/exe): DIR/../lib/sockseal/ first (the installed layout, `make
+ * install`), then DIR itself (the build tree); validates the policy the shim will load (so a bad
  * policy fails here, with FILE:LINE: message, rather than in the program),
  * puts the shim into LD_PRELOAD and execs CMD.
  *
@@ -41,9 +42,10 @@ usage(FILE *f)
 }
 
 /*
- * find_shim(out): the absolute path of libsockseal.so, looked for next to
- * /proc/self/exe, then in ../lib/sockseal/ from there.  Returns 0, or -ENOENT
- * after printing what was tried.
+ * find_shim(out): the absolute path of libsockseal.so, looked for in
+ * ../lib/sockseal/ from the directory of /proc/self/exe (installed), then in
+ * that directory itself (build tree).  Returns 0, or -ENOENT after printing
+ * what was tried.
  */
 static int
 find_shim(char out[PATH_MAX])
@@ -62,9 +64,9 @@ find_shim(char out[PATH_MAX])
 	exe[n] = '\0';
 	if ((slash = strrchr(exe, '/')) != NULL)
 		*slash = '\0';
-	snprintf(cand[0], sizeof(cand[0]), "%s/" SHIM_NAME, exe);
-	snprintf(cand[1], sizeof(cand[1]), "%s/../lib/sockseal/" SHIM_NAME,
+	snprintf(cand[0], sizeof(cand[0]), "%s/../lib/sockseal/" SHIM_NAME,
 	    exe);
+	snprintf(cand[1], sizeof(cand[1]), "%s/" SHIM_NAME, exe);
 	for (i = 0; i < 2; i++)
 		if (realpath(cand[i], out) != NULL && access(out, R_OK) == 0)
 			return 0;

@@ -62,48 +62,57 @@ nonce_encode(int suite, uint64_t n, uint8_t nonce[12])
 	}
 }
 
-/* ENCRYPT(k, n, ad, pt): OUT gets len + 16 bytes; OUT may equal PT. */
+/* ENCRYPT(k, n, ad, pt) with C's key: OUT gets len + 16 bytes; OUT may
+ * equal PT. */
 static void
-aead_encrypt(int suite, const uint8_t k[NOISE_KEYLEN], uint64_t n,
-    const uint8_t *ad, size_t adlen, const uint8_t *pt, size_t len,
-    uint8_t *out)
+aead_encrypt(const struct noise_cipher *c, uint64_t n, const uint8_t *ad,
+    size_t adlen, const uint8_t *pt, size_t len, uint8_t *out)
 {
 	uint8_t nonce[12];
 
-	nonce_encode(suite, n, nonce);
-	if (suite == NOISE_AESGCM)
-		crypto_aead_aes256gcm_encrypt(out, NULL, pt, len, ad, adlen,
-		    NULL, nonce, k);
+	nonce_encode(c->suite, n, nonce);
+	if (c->suite == NOISE_AESGCM)
+		crypto_aead_aes256gcm_encrypt_afternm(out, NULL, pt, len, ad,
+		    adlen, NULL, nonce, &c->gcm);
 	else
 		crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, pt, len,
-		    ad, adlen, NULL, nonce, k);
+		    ad, adlen, NULL, nonce, c->k);
 }
 
-/* DECRYPT(k, n, ad, ct): 0 or -EBADMSG; OUT may equal CT. */
+/* DECRYPT(k, n, ad, ct) with C's key: 0 or -EBADMSG; OUT may equal CT. */
 static int
-aead_decrypt(int suite, const uint8_t k[NOISE_KEYLEN], uint64_t n,
-    const uint8_t *ad, size_t adlen, const uint8_t *ct, size_t ctlen,
-    uint8_t *out)
+aead_decrypt(const struct noise_cipher *c, uint64_t n, const uint8_t *ad,
+    size_t adlen, const uint8_t *ct, size_t ctlen, uint8_t *out)
 {
 	uint8_t nonce[12];
 	int rc;
 
-	nonce_encode(suite, n, nonce);
-	if (suite == NOISE_AESGCM)
-		rc = crypto_aead_aes256gcm_decrypt(out, NULL, NULL, ct, ctlen,
-		    ad, adlen, nonce, k);
+	nonce_encode(c->suite, n, nonce);
+	if (c->suite == NOISE_AESGCM)
+		rc = crypto_aead_aes256gcm_decrypt_afternm(out, NULL, NULL, ct,
+		    ctlen, ad, adlen, nonce, &c->gcm);
 	else
 		rc = crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL,
-		    ct, ctlen, ad, adlen, nonce, k);
+		    ct, ctlen, ad, adlen, nonce, c->k);
 	return rc == 0 ? 0 : -EBADMSG;
 }
 
+/* cipher_setkey(c, k): C's key becomes K (K may be C's own k). */
 static void
-cipher_init(struct noise_cipher *c, int suite, const uint8_t k[NOISE_KEYLEN])
+cipher_setkey(struct noise_cipher *c, const uint8_t k[NOISE_KEYLEN])
 {
-	memcpy(c->k, k, NOISE_KEYLEN);
-	c->n = 0;
+	memmove(c->k, k, NOISE_KEYLEN);
+	if (c->suite == NOISE_AESGCM)
+		crypto_aead_aes256gcm_beforenm(&c->gcm, c->k);
+}
+
+void
+noise_cipher_init(struct noise_cipher *c, int suite,
+    const uint8_t k[NOISE_KEYLEN])
+{
 	c->suite = suite;
+	cipher_setkey(c, k);
+	c->n = 0;
 	c->has_key = true;
 }
 
@@ -128,7 +137,7 @@ noise_cipher_encrypt(struct noise_cipher *c, const uint8_t *ad, size_t adlen,
 		rc = -EOVERFLOW;
 		goto err0;
 	}
-	aead_encrypt(c->suite, c->k, c->n, ad, adlen, pt, len, out);
+	aead_encrypt(c, c->n, ad, adlen, pt, len, out);
 	c->n++;
 
 	/* Success! */
@@ -150,7 +159,7 @@ noise_cipher_decrypt(struct noise_cipher *c, const uint8_t *ad, size_t adlen,
 {
 	if (!c->has_key || c->n == NONCE_MAX || ctlen < NOISE_TAGLEN)
 		return -EBADMSG;
-	if (aead_decrypt(c->suite, c->k, c->n, ad, adlen, ct, ctlen, out))
+	if (aead_decrypt(c, c->n, ad, adlen, ct, ctlen, out))
 		return -EBADMSG;
 	c->n++;
 	return 0;
@@ -166,9 +175,8 @@ noise_cipher_rekey(struct noise_cipher *c)
 	if (!c->has_key)
 		return;
 	memset(buf, 0, NOISE_KEYLEN);
-	aead_encrypt(c->suite, c->k, NONCE_MAX, NULL, 0, buf, NOISE_KEYLEN,
-	    buf);
-	memcpy(c->k, buf, NOISE_KEYLEN);
+	aead_encrypt(c, NONCE_MAX, NULL, 0, buf, NOISE_KEYLEN, buf);
+	cipher_setkey(c, buf);
 	sodium_memzero(buf, sizeof(buf));
 }
 
@@ -241,7 +249,7 @@ mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 	uint8_t temp_k[NOISE_HASHLEN];
 
 	hkdf(hs->ck, ikm, len, hs->ck, temp_k, NULL);
-	cipher_init(&hs->cs, hs->suite, temp_k);
+	noise_cipher_init(&hs->cs, hs->suite, temp_k);
 	sodium_memzero(temp_k, sizeof(temp_k));
 }
 
@@ -252,7 +260,7 @@ mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 
 	hkdf(hs->ck, ikm, len, hs->ck, temp_h, temp_k);
 	mix_hash(hs, temp_h, sizeof(temp_h));
-	cipher_init(&hs->cs, hs->suite, temp_k);
+	noise_cipher_init(&hs->cs, hs->suite, temp_k);
 	sodium_memzero(temp_h, sizeof(temp_h));
 	sodium_memzero(temp_k, sizeof(temp_k));
 }
@@ -502,8 +510,8 @@ noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
 	if (hs->step != 2)
 		return;
 	hkdf(hs->ck, NULL, 0, k1, k2, NULL);
-	cipher_init(tx, hs->suite, hs->initiator ? k1 : k2);
-	cipher_init(rx, hs->suite, hs->initiator ? k2 : k1);
+	noise_cipher_init(tx, hs->suite, hs->initiator ? k1 : k2);
+	noise_cipher_init(rx, hs->suite, hs->initiator ? k2 : k1);
 	sodium_memzero(k1, sizeof(k1));
 	sodium_memzero(k2, sizeof(k2));
 

@@ -68,6 +68,29 @@ record_peek(const uint8_t *buf, size_t avail, size_t *wirelen)
 }
 
 /*
+ * record_open_into(c, rec, wirelen, out): authenticate and decrypt the
+ * record at REC into OUT (room for wirelen - 18 bytes; OUT may be REC + 2).
+ * Returns the plaintext length (0: end of stream) or -EBADMSG, with C
+ * unchanged and no plaintext of the record in OUT.
+ */
+ssize_t
+record_open_into(struct noise_cipher *c, const uint8_t *rec, size_t wirelen,
+    uint8_t *out)
+{
+	size_t l;
+
+	if (wirelen < RECORD_WIRELEN(0) || wirelen > RECORD_MAXWIRE)
+		return -EBADMSG;
+	l = (size_t)rec[0] << 8 | rec[1];
+	if (l != wirelen - RECORD_HDRLEN)
+		return -EBADMSG;
+	if (noise_cipher_decrypt(c, NULL, 0, rec + RECORD_HDRLEN, l, out) != 0)
+		return -EBADMSG;
+	rekey_if_due(c);
+	return (ssize_t)(l - RECORD_TAGLEN);
+}
+
+/*
  * record_open(c, rec, wirelen, &pt, &ptlen): authenticate and decrypt the
  * record at REC in place; *pt = REC + 2, *ptlen its length (0: end of
  * stream).  0 or -EBADMSG (then *pt = NULL, *ptlen = 0 and C unchanged).
@@ -76,20 +99,13 @@ int
 record_open(struct noise_cipher *c, uint8_t *rec, size_t wirelen,
     uint8_t **pt, size_t *ptlen)
 {
-	size_t l;
+	ssize_t n;
 
 	*pt = NULL;
 	*ptlen = 0;
-	if (wirelen < RECORD_WIRELEN(0) || wirelen > RECORD_MAXWIRE)
-		return -EBADMSG;
-	l = (size_t)rec[0] << 8 | rec[1];
-	if (l != wirelen - RECORD_HDRLEN)
-		return -EBADMSG;
-	if (noise_cipher_decrypt(c, NULL, 0, rec + RECORD_HDRLEN, l,
-	    rec + RECORD_HDRLEN) != 0)
-		return -EBADMSG;
-	rekey_if_due(c);
+	if ((n = record_open_into(c, rec, wirelen, rec + RECORD_HDRLEN)) < 0)
+		return (int)n;
 	*pt = rec + RECORD_HDRLEN;
-	*ptlen = l - RECORD_TAGLEN;
+	*ptlen = (size_t)n;
 	return 0;
 }

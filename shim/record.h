@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "noise.h"
 
@@ -54,5 +55,14 @@ int record_peek(const uint8_t *buf, size_t avail, size_t *wirelen);
  */
 int record_open(struct noise_cipher *c, uint8_t *rec, size_t wirelen,
     uint8_t **pt, size_t *ptlen);
+
+/*
+ * record_open_into(c, rec, wirelen, out): the same, decrypting into OUT
+ * (room for wirelen - RECORD_WIRELEN(0) bytes; OUT may be REC + 2).
+ * Returns the plaintext length (0: end of stream) or -EBADMSG, with C
+ * unchanged and none of the record's plaintext in OUT.
+ */
+ssize_t record_open_into(struct noise_cipher *c, const uint8_t *rec,
+    size_t wirelen, uint8_t *out);
 
 #endif

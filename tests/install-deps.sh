@@ -7,6 +7,7 @@ set -euo pipefail
 DEPS_PKGS="build-essential gcc make pkg-config libsodium-dev uthash-dev shunit2
 socat iperf3 tcpdump python3 python3-nacl python3-cryptography netcat-openbsd
 valgrind clang iproute2 coreutils redis-server redis-tools nginx-light curl
+groff-base man-db
 postgresql openssh-server openssh-client
 memcached python3-pymemcache"
 

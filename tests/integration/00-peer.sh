@@ -1,7 +1,7 @@
 #!/bin/bash
-# The independent peer on its own (no shim): Noise vectors, peer<->peer
-# transfers across the rekey boundary, the hostile modes are detected, and the
-# capture checker is not vacuous.
+# The independent peer on its own (no shim): Noise vectors, PROTOCOL.md's
+# worked example, peer<->peer transfers across the rekey boundary, the
+# hostile modes are detected, and the capture checker is not vacuous.
 . "$(dirname "$0")/lib.sh"
 
 vectors_file() {
@@ -21,6 +21,18 @@ test_selftest_vectors() {
     assertEquals "peer self-test exit status" 0 $?
     assertFileContains "ChaChaPoly vector" "$TD/selftest.out" "ok Noise_NNpsk0_25519_ChaChaPoly_SHA256"
     assertFileContains "self-test verdict" "$TD/selftest.out" "^selftest: PASS"
+}
+
+test_protocol_md_worked_example() {
+    # PROTOCOL.md's example, recomputed by the peer (test_protocol.c does
+    # the same with the shim's code); a changed value must fail
+    "$PY" "$PEER" --check-example "$ROOT/PROTOCOL.md" >"$TD/example.out" 2>&1
+    assertEquals "example check exit status" 0 $?
+    assertFileContains "example verdict" "$TD/example.out" "^example: PASS"
+    sed 's/^\(s1\.message2  *\)7/\18/' "$ROOT/PROTOCOL.md" >"$TD/bad.md"
+    "$PY" "$PEER" --check-example "$TD/bad.md" >"$TD/bad.out" 2>&1
+    assertEquals "a changed value fails the check" 1 $?
+    assertFileContains "names the value" "$TD/bad.out" "FAIL s1.message2"
 }
 
 # peer_pair SUITE CHUNK BYTES: echo through two peers; checks sha and rekeys.

@@ -7,8 +7,22 @@ IETF), hashlib/hmac (SHA-256, HMAC, HKDF) and, for suite 2, python3-cryptography
 
 Usage:
   sockseal_peer.py --selftest VECTORS.json
+  sockseal_peer.py --example                  print PROTOCOL.md's worked example
+  sockseal_peer.py --check-example PROTOCOL.md   recompute it (exit 1: differs)
   sockseal_peer.py connect HOST PORT --key FILE [options]
   sockseal_peer.py listen  HOST PORT --key FILE [--port-file FILE] [options]
+  sockseal_peer.py forward --listen HOST:PORT --connect HOST:PORT --key FILE
+                   [--sealed-side connect|listen] [--suite N] [--count N]
+                   [--port-file FILE] [--timeout SEC]
+
+Forward (a relay for programs the shim cannot reach, see PROTOCOL.md): each
+connection accepted on --listen is carried to --connect; the side named by
+--sealed-side (default connect: the relay is the initiator) speaks sockseal,
+the other is plain TCP.  Ends of stream cross over; a failure on the sealed
+side resets the plain side.  One line per connection on stderr, "forward N:
+ok, ..." or "forward N: ERROR KIND: ...".  --count N: exit after N
+connections (status 0 if all were ok).  Bind --listen to loopback when the
+plain side listens: whatever reaches it is sent sealed.
 
 Data options:
   --send FILE        send FILE as records of --chunk bytes (default 16384),
@@ -67,6 +81,7 @@ Exit codes:
 import argparse
 import base64
 import errno
+import fcntl
 import hashlib
 import hmac
 import json
@@ -74,7 +89,9 @@ import os
 import socket
 import struct
 import sys
+import termios
 import threading
+import time
 
 from nacl import bindings as nb
 
@@ -386,6 +403,126 @@ def _check(name, what, got, want_hex):
         raise SystemExit("selftest: FAIL %s %s:\n  got  %s\n  want %s"
                          % (name, what, got.hex(), want_hex))
 
+
+# ----------------------------------------------------------- worked example
+# PROTOCOL.md's worked example: fixed inputs, every intermediate value.
+# `--example` prints the block; `--check-example PROTOCOL.md` recomputes it.
+
+EXAMPLE_BEGIN = "<!-- worked-example: begin"
+EXAMPLE_END = "<!-- worked-example: end"
+EXAMPLE_PT_I = b"hello, responder"
+EXAMPLE_PT_R = b"hello, initiator"
+
+
+def frame(msg):
+    return struct.pack(">H", len(msg)) + msg
+
+
+def worked_example(suite):
+    """[(name, bytes)] of the worked example for SUITE, in document order."""
+    psk = bytes(range(0x00, 0x20))
+    ie, re_ = bytes(range(0x20, 0x40)), bytes(range(0x40, 0x60))
+    pre = preface(suite)
+    h0 = Symmetric(PROTO_CHACHA if suite == 1 else PROTO_AESGCM, suite).h
+    ini = Handshake(suite, True, pre, psk, ie)
+    res = Handshake(suite, False, pre, psk, re_)
+    v = [("psk", psk), ("init_e_private", ie), ("resp_e_private", re_),
+         ("h0", h0), ("preface", pre), ("h_prologue", ini.sym.h),
+         ("init_e_public", ini.e_pk), ("resp_e_public", res.e_pk)]
+    m1 = ini.write1()
+    res.read1(m1)
+    m2 = res.write2()
+    ini.read2(m2)
+    isend, irecv = ini.split()
+    rsend, rrecv = res.split()
+    k_i = isend.k
+    v += [("message1", m1), ("initiator_first_bytes", pre + frame(m1)),
+          ("message2", m2), ("responder_first_bytes", frame(m2)),
+          ("handshake_hash", ini.handshake_hash),
+          ("k_initiator_to_responder", isend.k),
+          ("k_responder_to_initiator", rsend.k)]
+    rec_i = frame(isend.t_encrypt(EXAMPLE_PT_I))
+    rec_r = frame(rsend.t_encrypt(EXAMPLE_PT_R))
+    eos_i = frame(isend.t_encrypt(b""))
+    eos_r = frame(rsend.t_encrypt(b""))
+    if (rrecv.t_decrypt(rec_i[2:]) != EXAMPLE_PT_I or
+            irecv.t_decrypt(rec_r[2:]) != EXAMPLE_PT_R or
+            rrecv.t_decrypt(eos_i[2:]) != b"" or irecv.t_decrypt(eos_r[2:]) != b""):
+        raise SystemExit("example: records do not round-trip")
+    v += [("plaintext_i", EXAMPLE_PT_I), ("record_i_n0", rec_i),
+          ("plaintext_r", EXAMPLE_PT_R), ("record_r_n0", rec_r),
+          ("eos_i_n1", eos_i), ("eos_r_n1", eos_r)]
+    # the initiator's direction across the first rekey
+    c = Cipher(suite, k_i)
+    c.n = REKEY_EVERY - 1
+    rec_a = frame(c.t_encrypt(EXAMPLE_PT_I))
+    rec_b = frame(c.t_encrypt(EXAMPLE_PT_I))
+    v += [("record_i_n65535", rec_a), ("k_initiator_to_responder_rekeyed", c.k),
+          ("record_i_n65536", rec_b)]
+    return [("s%d.%s" % (suite, n), b) for n, b in v]
+
+
+def example_suites():
+    return [1, 2] if aesgcm_available() else [1]
+
+
+def print_example():
+    for suite in (1, 2):
+        if suite == 2 and not aesgcm_available():
+            raise SystemExit("example: suite 2 needs python3-cryptography")
+        for name, b in worked_example(suite):
+            h = b.hex()
+            lines = [h[i:i + 32] for i in range(0, len(h), 32)] or [""]
+            print("%-36s %s" % (name, lines[0]))
+            for ln in lines[1:]:
+                print("%-36s %s" % ("", ln))
+        if suite == 1:
+            print()
+    return 0
+
+
+def parse_example(path):
+    """{name: bytes} from the worked-example block of PATH (markdown)."""
+    vals, name, inside = {}, None, False
+    with open(path) as f:
+        for line in f:
+            if line.startswith(EXAMPLE_BEGIN):
+                inside = True
+                continue
+            if line.startswith(EXAMPLE_END):
+                break
+            if not inside or line.startswith("```") or not line.strip():
+                continue
+            words = line.split()
+            if not line[0].isspace():
+                name = words.pop(0)
+                if name in vals:
+                    raise SystemExit("example: %s given twice" % name)
+                vals[name] = b""
+            if name is None or len(words) > 1:
+                raise SystemExit("example: bad line: %r" % line)
+            vals[name] += bytes.fromhex(words[0]) if words else b""
+    return vals
+
+
+def check_example(path):
+    doc = parse_example(path)
+    bad = 0
+    for suite in example_suites():
+        for name, b in worked_example(suite):
+            got = doc.pop(name, None)
+            if got != b:
+                print("example: FAIL %s\n  document %s\n  computed %s"
+                      % (name, got.hex() if got is not None else "(missing)", b.hex()))
+                bad += 1
+    doc = {n: b for n, b in doc.items() if not n.startswith("s2.") or 2 in example_suites()}
+    for name in doc:
+        print("example: FAIL %s: not computed by this peer" % name)
+        bad += 1
+    if bad:
+        return 1
+    print("example: PASS (suites %s)" % ",".join(map(str, example_suites())))
+    return 0
 
 # ------------------------------------------------------------------- network
 
@@ -843,10 +980,200 @@ def family_for(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+# ------------------------------------------------------------------ forward
+# A relay for programs that cannot be sealed: each connection accepted on
+# --listen is carried to --connect, one side plain, the other sealed.
+
+def parse_hostport(s):
+    """'HOST:PORT' or '[V6]:PORT' -> (host, port)."""
+    if s.startswith("["):
+        host, sep, port = s[1:].partition("]:")
+    else:
+        host, sep, port = s.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SystemExit("sockseal_peer: expected HOST:PORT or [V6]:PORT, not %r" % s)
+    return host, int(port)
+
+
+def drain(sock, secs=2.0):
+    """Wait (bounded) until the kernel has delivered what SOCK still queues."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            q = struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            return
+        if q == 0:
+            return
+        time.sleep(0.01)
+
+
+def hard_close(sock):
+    """Close with a TCP reset (SO_LINGER 0): the peer sees an error, never EOF."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
+class Relay:
+    """One plain socket <-> one sealed Conn.  run() returns an EX_ code."""
+
+    def __init__(self, plain, conn):
+        self.plain = plain
+        self.c = conn
+        self.dead = False
+        self.err = None
+        self.up = self.down = 0
+
+    def _wake(self):
+        # make the other direction's blocked recv() return
+        for s in (self.plain, self.c.sock):
+            try:
+                s.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+    def _fail(self, e):
+        if self.err is None:
+            self.err = e
+        self.dead = True
+        self._wake()
+
+    def _pump_up(self):
+        """plain -> sealed; the plain side's EOF becomes our end-of-stream."""
+        try:
+            while True:
+                try:
+                    d = self.plain.recv(MAX_PLAIN)
+                except OSError as e:
+                    raise PeerError(EX_NET, "plain side: %s"
+                                    % errno.errorcode.get(e.errno, e.errno))
+                if self.dead:
+                    return
+                if not d:
+                    break
+                self.c.send_raw(frame(self.c.send_c.t_encrypt(d)))
+                self.up += len(d)
+            self._end_sealed()
+        except PeerError as e:
+            self._fail(e)
+
+    def _end_sealed(self):
+        """Our end-of-stream mark, then FIN.  A peer that has sent its own
+        mark may have closed already: then a reset answering ours is no
+        failure, the stream ended cleanly both ways."""
+        try:
+            self.c.send_raw(frame(self.c.send_c.t_encrypt(b"")))
+            self.c.sock.shutdown(socket.SHUT_WR)
+        except (PeerError, OSError) as e:
+            if not self.c.stats["eos_received"]:
+                self._fail(e if isinstance(e, PeerError) else PeerError(EX_NET, str(e)))
+
+    def run(self):
+        t = threading.Thread(target=self._pump_up, daemon=True)
+        t.start()
+        try:
+            for d in self.c.recv_records():
+                self.plain.sendall(d)
+                self.down += len(d)
+            self.plain.shutdown(socket.SHUT_WR)
+        except PeerError as e:
+            self._fail(e)
+        except OSError as e:
+            self._fail(PeerError(EX_NET, "plain side: %s"
+                                 % errno.errorcode.get(e.errno, e.errno)))
+        t.join()
+        if self.err is not None:
+            # what authenticated reaches the plain side before the reset
+            drain(self.plain)
+            hard_close(self.plain)
+            hard_close(self.c.sock)
+            return self.err
+        self.plain.close()
+        self.c.sock.close()
+        return None
+
+
+def forward_one(accepted, args, psk, n):
+    """Serve one accepted connection; returns (code, message).  A sealed
+    client is authenticated before the relay connects to the plain server."""
+    other = None
+
+    def dial():
+        target = parse_hostport(args.connect)
+        try:
+            return socket.create_connection(target, timeout=args.timeout)
+        except OSError as e:
+            raise PeerError(EX_NET, "connect %s:%d: %s" % (target + (e,)))
+    try:
+        if args.sealed_side == "connect":
+            other = dial()
+            plain, c = accepted, Conn(other, args)
+            other.settimeout(args.timeout)
+            c.handshake_initiator(psk, args.suite)
+        else:
+            c = Conn(accepted, args)
+            accepted.settimeout(args.timeout)
+            c.handshake_responder(psk)
+            plain = other = dial()
+        c.sock.settimeout(None)
+        plain.settimeout(None)
+        r = Relay(plain, c)
+        err = r.run()
+        if err is not None:
+            raise err
+        return EX_OK, "forward %d: ok, %d bytes to the sealed side, %d bytes from it" \
+            % (n, r.up, r.down)
+    except PeerError as e:
+        for s in (accepted, other):
+            if s is not None:
+                hard_close(s)
+        return e.code, "forward %d: ERROR %s: %s" % (n, KINDS[e.code], e)
+
+
+def run_forward(a):
+    """forward: accept on --listen, relay each connection (in its own thread)."""
+    if not a.listen or not a.connect:
+        print("sockseal_peer: forward needs --listen and --connect", file=sys.stderr)
+        return EX_USAGE
+    psk = load_key(a.key)
+    host, port = parse_hostport(a.listen)
+    ls = socket.socket(family_for(host), socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(64)
+    if a.port_file:
+        with open(a.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % ls.getsockname()[1])
+        os.rename(a.port_file + ".tmp", a.port_file)
+    codes, lock, threads = [], threading.Lock(), []
+
+    def serve(s, n):
+        code, msg = forward_one(s, a, psk, n)
+        print("sockseal_peer: " + msg, file=sys.stderr, flush=True)
+        with lock:
+            codes.append(code)
+
+    n = 0
+    while a.count is None or n < a.count:
+        s, _ = ls.accept()
+        n += 1
+        t = threading.Thread(target=serve, args=(s, n), daemon=True)
+        t.start()
+        threads.append(t)
+    ls.close()
+    for t in threads:
+        t.join()
+    return next((c for c in codes if c != EX_OK), EX_OK)
+
 def main(argv):
     p = argparse.ArgumentParser(description="sockseal wire protocol v1 test peer")
     p.add_argument("--selftest", metavar="VECTORS")
-    p.add_argument("mode", nargs="?", choices=["connect", "listen"])
+    p.add_argument("--example", action="store_true")
+    p.add_argument("--check-example", metavar="PROTOCOL_MD")
+    p.add_argument("mode", nargs="?", choices=["connect", "listen", "forward"])
     p.add_argument("host", nargs="?")
     p.add_argument("port", nargs="?", type=int)
     p.add_argument("--key")
@@ -882,10 +1209,18 @@ def main(argv):
     p.add_argument("--go-file")
     p.add_argument("--save-sent")
     p.add_argument("--stall", type=float, metavar="SECS")
+    p.add_argument("--listen", metavar="HOST:PORT")
+    p.add_argument("--connect", metavar="HOST:PORT")
+    p.add_argument("--sealed-side", choices=["connect", "listen"], default="connect")
+    p.add_argument("--count", type=int, metavar="N")
     a = p.parse_args(argv)
     if a.selftest:
         return selftest(a.selftest)
-    if not a.mode or a.host is None or a.port is None:
+    if a.example:
+        return print_example()
+    if a.check_example:
+        return check_example(a.check_example)
+    if a.mode != "forward" and (not a.mode or a.host is None or a.port is None):
         p.print_usage(sys.stderr)
         return EX_USAGE
     if not 1 <= a.chunk <= MAX_PLAIN:
@@ -897,6 +1232,8 @@ def main(argv):
     if a.suite == 2 and not aesgcm_available():
         print("sockseal_peer: suite 2 needs python3-cryptography", file=sys.stderr)
         return EX_USAGE
+    if a.mode == "forward":
+        return run_forward(a)
     fam = family_for(a.host)
     if a.mode == "connect":
         s = socket.socket(fam, socket.SOCK_STREAM)

@@ -651,51 +651,65 @@ test_low_order(int suite)
 	noise_hs_wipe(&hr);
 }
 
+/* libsodium's own ENCRYPT(k, n, "", pt[32]) into ref[48]: the reference. */
+static void
+ref_encrypt(int suite, const uint8_t k[32], uint64_t n, const uint8_t pt[32],
+    uint8_t ref[48])
+{
+	uint8_t nonce[12];
+	int i;
+
+	/* 4 zero bytes, then n: LE for ChaChaPoly, BE for AESGCM */
+	memset(nonce, 0, 12);
+	for (i = 0; i < 8; i++)
+		nonce[suite == NOISE_AESGCM ? 11 - i : 4 + i] =
+		    (uint8_t)(n >> (8 * i));
+	if (suite == NOISE_AESGCM)
+		crypto_aead_aes256gcm_encrypt(ref, NULL, pt, 32, NULL, 0,
+		    NULL, nonce, k);
+	else
+		crypto_aead_chacha20poly1305_ietf_encrypt(ref, NULL, pt, 32,
+		    NULL, 0, NULL, nonce, k);
+}
+
 /* Nonce encoding, rekey, exhausted nonce, no key: against libsodium directly. */
 static void
 test_cipher(int suite)
 {
 	struct noise_cipher c, d;
-	uint8_t k[32], nonce[12], ref[32 + 16], out[32 + 16], pt[32];
+	uint8_t k[32], ref[32 + 16], out[32 + 16], pt[32];
 	int i;
 
 	for (i = 0; i < 32; i++) {
 		k[i] = (uint8_t)(0xa0 + i);
 		pt[i] = (uint8_t)i;
 	}
-	memset(&c, 0, sizeof(c));
-	memcpy(c.k, k, 32);
-	c.suite = suite;
-	c.has_key = true;
+	noise_cipher_init(&c, suite, k);
 	c.n = 0x0102030405060708ULL;
 
-	/* n = 0x0102..08: LE for ChaChaPoly, BE for AESGCM */
-	memset(nonce, 0, 12);
-	for (i = 0; i < 8; i++)
-		nonce[suite == NOISE_AESGCM ? 4 + i : 11 - i] =
-		    (uint8_t)(i + 1);
-	if (suite == NOISE_AESGCM)
-		crypto_aead_aes256gcm_encrypt(ref, NULL, pt, 32, NULL, 0,
-		    NULL, nonce, k);
-	else
-		crypto_aead_chacha20poly1305_ietf_encrypt(ref, NULL, pt, 32,
-		    NULL, 0, NULL, nonce, k);
+	ref_encrypt(suite, k, 0x0102030405060708ULL, pt, ref);
 	CHECK_INT_EQ(noise_cipher_encrypt(&c, NULL, 0, pt, 32, out), 0);
 	CHECK_MEM_EQ(out, ref, 48);
 	CHECK(c.n == 0x0102030405060709ULL);
 
 	/* rekey: k' = ENCRYPT(k, 2^64-1, "", 0^32)[0..32), n unchanged */
-	memset(nonce + 4, 0xff, 8);
 	memset(pt, 0, 32);
-	if (suite == NOISE_AESGCM)
-		crypto_aead_aes256gcm_encrypt(ref, NULL, pt, 32, NULL, 0,
-		    NULL, nonce, k);
-	else
-		crypto_aead_chacha20poly1305_ietf_encrypt(ref, NULL, pt, 32,
-		    NULL, 0, NULL, nonce, k);
+	ref_encrypt(suite, k, UINT64_MAX, pt, ref);
 	noise_cipher_rekey(&c);
 	CHECK_MEM_EQ(c.k, ref, 32);
 	CHECK(c.n == 0x0102030405060709ULL);
+
+	/* the next record is sealed with k' (and AES-GCM's schedule of k') */
+	memcpy(k, ref, 32);
+	for (i = 0; i < 32; i++)
+		pt[i] = (uint8_t)(0x30 + i);
+	ref_encrypt(suite, k, 0x0102030405060709ULL, pt, ref);
+	CHECK_INT_EQ(noise_cipher_encrypt(&c, NULL, 0, pt, 32, out), 0);
+	CHECK_MEM_EQ(out, ref, 48);
+	d = c;
+	d.n--;
+	CHECK_INT_EQ(noise_cipher_decrypt(&d, NULL, 0, ref, 48, out), 0);
+	CHECK_MEM_EQ(out, pt, 32);
 
 	/* 2^64-2 is the last usable nonce; 2^64-1 is refused both ways */
 	c.n = UINT64_MAX - 1;

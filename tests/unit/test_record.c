@@ -134,6 +134,37 @@ test_eos(int suite)
 	pair_close(&p);
 }
 
+/* Opening into another buffer (the program's): same bytes, nothing on error. */
+static void
+test_open_into(int suite)
+{
+	struct pair p;
+	uint8_t pt[3000], rec[RECORD_WIRELEN(3000)], out[3000];
+	struct noise_cipher save;
+	size_t i;
+
+	pair_open(&p, suite);
+	for (i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(i * 7);
+	CHECK_INT_EQ(record_seal(&p.itx, pt, sizeof(pt), rec),
+	    sizeof(rec));
+	save = p.rrx;
+	rec[100] ^= 1;
+	memset(out, 0, sizeof(out));
+	CHECK_INT_EQ(record_open_into(&p.rrx, rec, sizeof(rec), out),
+	    -EBADMSG);
+	CHECK(p.rrx.n == save.n);
+	CHECK(memcmp(out, pt, 64) != 0);
+	rec[100] ^= 1;
+	CHECK_INT_EQ(record_open_into(&p.rrx, rec, sizeof(rec), out),
+	    sizeof(pt));
+	CHECK_MEM_EQ(out, pt, sizeof(pt));
+	CHECK(p.rrx.n == save.n + 1);
+	/* the ciphertext is left as it was: not opened in place */
+	CHECK(memcmp(rec + RECORD_HDRLEN, pt, 64) != 0);
+	pair_close(&p);
+}
+
 static void
 test_peek(void)
 {
@@ -332,6 +363,7 @@ main(void)
 	for (i = 0; i < 2; i++) {
 		if (!noise_suite_available(suites[i]))
 			continue;
+		test_open_into(suites[i]);
 		test_roundtrip(suites[i]);
 		test_eos(suites[i]);
 		test_attacks(suites[i]);
