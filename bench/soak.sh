@@ -149,14 +149,18 @@ median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g | awk '{v[NR]=$1} END{ if
     echo "soak:   median req/s per unpipelined round: SET $(median <<<"$SETS"), GET $(median <<<"$GETS"); shim log lines: ${SHIMLOG:-0}"
 } >"$SUMMARY"
 cat "$SUMMARY"
+# tsv METRIC CONFIG UNIT NOTES V...: one results.tsv line; the "median"
+# column holds the last value (the end of the soak), min and max are over V.
+tsv() {
+    local m=$1 c=$2 u=$3 n=$4 lo hi
+    shift 4
+    read -r lo hi <<<"$(printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n | sed -n '1p;$p' | tr '\n' ' ')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$c" "${!#:-NA}" "${lo:-NA}" "${hi:-NA}" "$u" \
+        "$(IFS=,; echo "$*")" "$n" >>"$TSV"
+}
 if [ -n "${TSV:-}" ] && [ -f "$TSV" ]; then
-    {
-        printf 'soak_rss\tredis-server\t%s\t%s\t%s\tKiB\t%s\tstart,after round 1,end of %s s\n' \
-            "${RSS1:-NA}" "${RSS0:-NA}" "${RSS1:-NA}" "${RSS0:-NA},${RSSW:-NA},${RSS1:-NA}" "$SOAK_SECONDS"
-        printf 'soak_fds\tredis-server\t%s\t%s\t%s\tfds\t%s\tstart,after round 1,end\n' \
-            "${FDS1:-NA}" "${FDS0:-NA}" "${FDS1:-NA}" "${FDS0:-NA},${FDSW:-NA},${FDS1:-NA}"
-        printf 'soak_requests\tredis-benchmark\t%s\t%s\t%s\tcommands\t%s\t%s rounds, %s failed\n' \
-            "${CMDS:-NA}" "${CMDS:-NA}" "${CMDS:-NA}" "${CMDS:-NA}" "$rounds" "$failed"
-    } >>"$TSV"
+    tsv soak_rss redis-server KiB "start, after round 1, end of $SOAK_SECONDS s" "${RSS0:-NA}" "${RSSW:-NA}" "${RSS1:-NA}"
+    tsv soak_fds redis-server fds "start, after round 1, end" "${FDS0:-NA}" "${FDSW:-NA}" "${FDS1:-NA}"
+    tsv soak_commands redis-server commands "$rounds rounds, $failed failed" "${CMDS:-NA}"
 fi
 exit 0
