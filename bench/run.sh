@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh: `make bench`.  Measures, in one run on loopback, plain TCP,
 # sockseal (chachapoly and aesgcm), stunnel (TLS 1.3) and spiped side by side
-# and prints one table with ratios against the issue targets.
+# and prints one table with ratios against the issue targets; then a soak
+# (bench/soak.sh: redis-server and redis-benchmark through the shim for
+# SOAK_SECONDS, default 600, QUICK=1: 30) reporting RSS and open fds.
 #
 #   B=/abs/build bash bench/run.sh      (make bench sets B)
 #   QUICK=1                             ~1-minute smoke run
@@ -20,7 +22,7 @@ export LC_ALL=C
 # missing and we are root.  Build deps of sockseal itself (gcc, libsodium-dev)
 # come from the project's own install steps.
 BENCH_PACKAGES="iperf3 stunnel4 spiped jq openssl util-linux iproute2 procps"
-BENCH_PACKAGES_OPTIONAL="hyperfine linux-perf"
+BENCH_PACKAGES_OPTIONAL="hyperfine linux-perf redis-server"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=${B:-$HERE/../build}
@@ -532,6 +534,11 @@ else
 fi
 stop_pid "$PI"; stop_pid "$PE"
 
+# ------------------------------------------------------------------ 8. soak
+log "8. soak: redis-server and redis-benchmark under the shim (bench/soak.sh)"
+OUT="$OUT" TSV="$TSV" QUICK="$QUICK" bash "$HERE/soak.sh" > /dev/null 2>> "$RAW/log.txt" \
+    || log "soak: the harness failed (see raw/log.txt)"
+
 # ------------------------------------------------------------------ report
 BUSY_END=$(busy_pct)
 snapshot end
@@ -618,6 +625,7 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
     echo
     echo "stunnel: TLS 1.3 $(grep -o 'negotiated: .*' "$RAW/env.txt" | cut -d' ' -f2), P-256 cert, default session resumption; spiped: default (DH handshake), -n 1000"
     echo "$( [ "$QUICK" = 1 ] && echo 'QUICK run; ')iperf3 -t $IPERF_T -l 128K x$IPERF_REPS (plain/unmatched x$((IPERF_REPS + PLAIN_EXTRA))), conn N=$CONN_N x$REPS, ping $PING_N x$REPS, hold $HOLD_N; runtime $((T_END - T_START)) s"
+    [ -s "$OUT/soak.txt" ] && cat "$OUT/soak.txt"
     echo "raw data: $RAW   per-run values: $TSV"
     if [ "$BUSY_START" -gt 10 ] || [ "$BUSY_END" -gt 10 ]; then
         echo "WARNING: the machine was not quiet: ${BUSY_START}% CPU busy before the run, ${BUSY_END}% after, with nothing of ours running;"

@@ -108,6 +108,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	const struct policy_rule *rule;
 	struct session *s;
+	char peer[64];
 	int r, e;
 
 	if (sa == NULL || len < sizeof(sa_family_t) ||
@@ -132,6 +133,15 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return -EALREADY;
 	}
 
+	/* Too many handshakes in flight: refuse before TCP's. */
+	if (session_handshakes() >= session_max_handshakes() &&
+	    session_max_handshakes() > 0) {
+		LOG(LOG_WARN, "connect to %s (rule %s:%d) refused: %d "
+		    "handshakes in flight (SOCKSEAL_MAX_HANDSHAKES)",
+		    log_addr(sa, peer, sizeof(peer)), rule->file, rule->line,
+		    session_max_handshakes());
+		return -ENOBUFS;
+	}
 	r = real_connect(fd, sa, len);
 	e = errno;
 	if (r < 0 && e != EINPROGRESS && e != EINTR)
@@ -141,6 +151,13 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (fdtab_set(fd, s) < 0) {
 		session_put(s);
 		return -ENOMEM;
+	}
+	if (session_state(s) == SESSION_DEAD) {
+		/* Over the limit after all (another thread won the race):
+		 * the socket stays dead, and says why once. */
+		s->err_reported = true;
+		session_put(s);
+		return -ENOBUFS;
 	}
 	if (r < 0) {
 		/* The handshake starts when TCP's does. */

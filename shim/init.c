@@ -52,6 +52,7 @@ init_run(void)
 
 	real_init();
 	log_init();
+	session_init();
 	fdtab_atfork();
 	epoll_atfork();
 	path = getenv("SOCKSEAL_POLICY");

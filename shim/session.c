@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,6 +99,75 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *cache[SESSION_CACHE];
 static int ncache;
 
+/*
+ * Handshakes in flight in this process.  Until its handshake ends, a
+ * session is held by a peer that has proved nothing, so their number is
+ * bounded: beyond hs_limit a new session is born DEAD.  A session counts
+ * while hs_counted (its private page) is set; hs_uncount() clears it and
+ * decrements exactly once, whichever path gets there first: hs_done,
+ * hs_plain, session_fail, the last session_put in this process, or a read
+ * or write that finds the handshake ended by another process.  A forked
+ * child recounts from the sessions it holds (session_cache_forked, then
+ * session_forked for each).
+ */
+static int hs_inflight;
+static int hs_limit = SESSION_MAX_HANDSHAKES;
+
+void
+session_init(void)
+{
+	const char *v = getenv("SOCKSEAL_MAX_HANDSHAKES");
+	char *end;
+	long l;
+	int saved = errno;
+
+	if (v == NULL || *v == '\0')
+		return;
+	errno = 0;
+	l = strtol(v, &end, 10);
+	if (*end != '\0' || l < 0 || l > INT_MAX || errno != 0)
+		LOG(LOG_WARN, "SOCKSEAL_MAX_HANDSHAKES=%s is not a number >= 0; "
+		    "using %d", v, hs_limit);
+	else
+		__atomic_store_n(&hs_limit, (int)l, __ATOMIC_RELAXED);
+	errno = saved;
+}
+
+int
+session_max_handshakes(void)
+{
+	return __atomic_load_n(&hs_limit, __ATOMIC_RELAXED);
+}
+
+int
+session_handshakes(void)
+{
+	return __atomic_load_n(&hs_inflight, __ATOMIC_RELAXED);
+}
+
+/* Count S as a handshake in flight: false (not counted) over the limit. */
+static bool
+hs_count(struct session *s)
+{
+	int max = session_max_handshakes();
+
+	if (__atomic_add_fetch(&hs_inflight, 1, __ATOMIC_ACQ_REL) > max &&
+	    max > 0) {
+		__atomic_sub_fetch(&hs_inflight, 1, __ATOMIC_ACQ_REL);
+		return false;
+	}
+	__atomic_store_n(&s->hs_counted, true, __ATOMIC_RELEASE);
+	return true;
+}
+
+static void
+hs_uncount(struct session *s)
+{
+	if (__atomic_load_n(&s->hs_counted, __ATOMIC_ACQUIRE) &&
+	    __atomic_exchange_n(&s->hs_counted, false, __ATOMIC_ACQ_REL))
+		__atomic_sub_fetch(&hs_inflight, 1, __ATOMIC_ACQ_REL);
+}
+
 static size_t
 session_maplen(void)
 {
@@ -170,7 +240,12 @@ session_cache_forked(void)
 	while (ncache > 0)
 		munmap(cache[--ncache], session_maplen());
 	pthread_mutex_init(&cache_lock, NULL);
+	/* Sessions only other (now gone) threads referenced never end
+	 * here: count only those this process holds (session_forked). */
+	__atomic_store_n(&hs_inflight, 0, __ATOMIC_RELAXED);
 }
+
+static void session_fail(struct session *s, int err, const char *why);
 
 /*
  * libsodium is initialised by the first sealed connection, not at start:
@@ -205,6 +280,7 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	size_t head = ALIGN_UP(sizeof(struct session), 64);
 	struct session *s;
 	struct stat st;
+	char why[96];
 	void *p;
 
 	if (!crypto_ready() || (p = session_map()) == NULL)
@@ -229,6 +305,11 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 		s->dev = st.st_dev;
 		s->ino = st.st_ino;
 	}
+	if (!hs_count(s)) {
+		snprintf(why, sizeof(why), "refused: %d handshakes in flight "
+		    "(SOCKSEAL_MAX_HANDSHAKES)", session_max_handshakes());
+		session_fail(s, ECONNRESET, why);
+	}
 	return s;
 }
 
@@ -243,11 +324,11 @@ session_put(struct session *s)
 {
 	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	hs_uncount(s);
 	/* Other processes may still hold it: only this view goes away. */
 	session_unmap(s);
 }
 
-static void session_fail(struct session *s, int err, const char *why);
 static bool rx_ready(struct session *s);
 
 /*
@@ -425,6 +506,8 @@ void
 session_forked(struct session *s)
 {
 	s->forked = true;
+	if (__atomic_load_n(&s->hs_counted, __ATOMIC_RELAXED))
+		__atomic_add_fetch(&hs_inflight, 1, __ATOMIC_RELAXED);
 	session_hold_pid(s, getpid(), __atomic_load_n(&s->nfds,
 	    __ATOMIC_ACQUIRE));
 }
@@ -474,6 +557,7 @@ session_fail_as(struct session *s, int result, int err, const char *why)
 	s->end_result = result;
 	snprintf(s->why, sizeof(s->why), "%s", why);
 	__atomic_store_n(&s->state, SESSION_DEAD, __ATOMIC_RELEASE);
+	hs_uncount(s);
 	LOG(LOG_WARN, "connection %s %s (rule %s:%d) failed: %s",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
 	    s->rule->line, why);
@@ -834,6 +918,7 @@ hs_done(struct session *s)
 	}
 	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
+	hs_uncount(s);
 	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
 	    s->initiator ? "to" : "from", s->peer, s->rule->file,
 	    s->rule->line, s->suite == NOISE_AESGCM ? "aesgcm" : "chachapoly");
@@ -896,6 +981,7 @@ hs_plain(struct session *s)
 		s->early_len = 0;
 	}
 	__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
+	hs_uncount(s);
 	LOG(LOG_INFO, "plaintext connection from %s accepted (rule %s:%d is "
 	    "permissive)", s->peer, s->rule->file, s->rule->line);
 }
@@ -1040,12 +1126,14 @@ session_handshake_try(struct session *s, int fd)
 static int
 hs_from_call(struct session *s, int fd, int flags)
 {
+	int st = session_state(s);
 	bool may_block;
 
-	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
-		return 0;
-	if (session_state(s) == SESSION_DEAD)
-		return -s->err;
+	if (st == SESSION_OPEN || st == SESSION_PLAIN || st == SESSION_DEAD) {
+		/* Another process (after fork) may have ended it. */
+		hs_uncount(s);
+		return st == SESSION_DEAD ? -s->err : 0;
+	}
 	may_block = !(flags & MSG_DONTWAIT) && session_fd_blocking(fd);
 	return session_handshake(s, fd, may_block);
 }

@@ -85,6 +85,8 @@ struct session {
 			int nfds;       /* atomic: fds in this process's table */
 			unsigned int fork_mark; /* fdtab's child handler */
 			bool forked;    /* a fork happened while it lived */
+			bool hs_counted; /* atomic: in this process's
+					  * handshakes in flight */
 		};
 		char pad[SESSION_PRIVLEN];
 	};
@@ -145,10 +147,24 @@ struct session {
 /*
  * session_new(fd, rule, initiator, peer): a session for the connected
  * socket FD matched by RULE, in HS_SEND1 (initiator) or HS_WAIT1.  Returns a
- * session with one reference, or NULL (ENOMEM).
+ * session with one reference, or NULL (ENOMEM).  When this process already
+ * has session_max_handshakes() handshakes in flight the session is born
+ * DEAD (logged): the connection fails as after a bad handshake.
  */
 struct session *session_new(int fd, const struct policy_rule *rule,
     bool initiator, const struct sockaddr *peer);
+
+/*
+ * Handshakes in flight.  A session counts from session_new() until its
+ * handshake ends in this process, by whatever path: OPEN, PLAIN, DEAD, or
+ * its last reference here dropped (the fd closed).  session_init() reads
+ * SOCKSEAL_MAX_HANDSHAKES (default SESSION_MAX_HANDSHAKES, 0: no bound)
+ * once at start; session_handshakes() is the current count.
+ */
+#define SESSION_MAX_HANDSHAKES 1024
+void session_init(void);
+int session_max_handshakes(void);
+int session_handshakes(void);
 
 void session_ref(struct session *s);
 /* session_put(s): drop a reference; the last one in this process unmaps. */
@@ -160,13 +176,16 @@ void session_put(struct session *s);
  */
 void session_hold(struct session *s, int delta);
 
-/* session_cache_forked(): in a child right after fork(): drop the cache of
- * ended sessions' mappings (shared with the parent now). */
+/* session_cache_forked(): in a child right after fork(), before
+ * session_forked() on each session it holds: drop the cache of ended
+ * sessions' mappings (shared with the parent now) and restart the count of
+ * handshakes in flight. */
 void session_cache_forked(void);
 
 /*
  * session_forked(s): in a child right after fork(): this process holds
- * S through the fds it inherited (its private nfds).
+ * S through the fds it inherited (its private nfds), and counts it if its
+ * handshake is in flight.
  */
 void session_forked(struct session *s);
 

@@ -18,8 +18,15 @@ EOF
 # config in $TD (no persistence, foreground), as background "srv"; its log
 # goes to $TD/srv.out, the shim's to $TD/srv.err.
 redis_start() {
+    redis_conf "$1"
+    bg srv sealed redis-server "$TD/redis.conf"
+    wait_listen "$1" srv
+}
+
+# redis_conf PORT [ADDR]: $TD/redis.conf for ADDR (default 127.0.0.1):PORT.
+redis_conf() {
     cat >"$TD/redis.conf" <<EOF
-bind 127.0.0.1
+bind ${2:-127.0.0.1}
 port $1
 protected-mode yes
 daemonize no
@@ -31,8 +38,6 @@ logfile ""
 loglevel notice
 databases 2
 EOF
-    bg srv sealed redis-server "$TD/redis.conf"
-    wait_listen "$1" srv
 }
 
 # rcli ARGS...: a sealed redis-cli to $PORT.

@@ -44,12 +44,28 @@ Hostile options (attack tests):
   --bad-preface      send a preface with a wrong magic
   --bad-suite        propose suite 9 (unknown)
   --bad-version      propose protocol version 2
-  --flip-hs          flip a bit in handshake message 1 (connect) or 2 (listen)
+  --flip-hs [OFF]    flip a bit of byte OFF (0..47, default 35: in the tag) of
+                     handshake message 1 (connect) or 2 (listen); 0..31 is
+                     the ephemeral key
   --flip-record N    flip a bit in the ciphertext of the Nth transport record
   --replay-record N  send the Nth transport record twice
   --reorder          swap the first two transport records
   --truncate         close TCP without the end-of-stream record after the data
-  --bad-length       send a record frame whose length is below the tag size
+  --bad-length [L]   after the first record, send a frame of length L (default
+                     5, below the tag size; 0 is an empty frame; 16..65535 a
+                     frame of that length filled with random bytes)
+  --drop-record N    never send the Nth transport record
+  --hs-length L      frame handshake message 1 (connect) or 2 (listen) with
+                     length L; the 48 bytes follow, padded with random bytes
+                     up to L
+  --hs-twice         send handshake message 1 (connect) or 2 (listen) twice
+  --stop-mid-record N  send the records before the Nth, then only the first
+                     half of the Nth; then hold (below) and close TCP
+  --hold SECS        with --stop-mid-record: read (and count) what the other
+                     side sends for up to SECS, or until --go-file exists
+  --go-file FILE     end --hold as soon as FILE exists
+  --save-sent FILE   write every byte sent on the connection to FILE (a
+                     capture to replay later with --plaintext --send FILE)
   --stall SECS       after TCP connect/accept send nothing; end when the other
                      side closes (prints what it saw) or after SECS
 
@@ -552,6 +568,9 @@ class Conn:
         return body
 
     def send_raw(self, data):
+        if self.args.save_sent:
+            with open(self.args.save_sent, "ab") as f:
+                f.write(data)
         try:
             self.sock.sendall(data)
         except socket.timeout:
@@ -571,9 +590,9 @@ class Conn:
             pre = preface(suite, version=2)
         hs = Handshake(suite if suite in (1, 2) else 1, True, pre, psk)
         m1 = bytearray(hs.write1())
-        if a.flip_hs:
-            m1[35] ^= 0x01
-        self.send_raw(pre + struct.pack(">H", len(m1)) + bytes(m1))
+        if a.flip_hs is not None:
+            m1[a.flip_hs] ^= 0x01
+        self.send_raw(pre + hs_frame(a, m1))
         m2 = self.read_frame("handshake message 2")
         if m2 is None:
             raise PeerError(EX_NET, "connection closed by the responder during the handshake")
@@ -611,9 +630,9 @@ class Conn:
         if pl:
             raise PeerError(EX_PROTO, "message 1 carries a payload")
         m2 = bytearray(hs.write2())
-        if a.flip_hs:
-            m2[35] ^= 0x01
-        self.send_raw(struct.pack(">H", len(m2)) + bytes(m2))
+        if a.flip_hs is not None:
+            m2[a.flip_hs] ^= 0x01
+        self.send_raw(hs_frame(a, m2))
         self.send_c, self.recv_c = hs.split()
         self.stats["suite"] = suite
 
@@ -627,6 +646,8 @@ class Conn:
         for chunk in data_iter:
             idx += 1
             ct = bytearray(self.send_c.t_encrypt(chunk))
+            if a.drop_record == idx:
+                continue
             self.stats["sent_records"] += 1
             self.stats["sent_bytes"] += len(chunk)
             if a.flip_record == idx:
@@ -641,8 +662,8 @@ class Conn:
                 held = None
             if a.replay_record == idx:
                 yield fr
-            if a.bad_length and idx == 1:
-                yield b"\x00\x05" + b"\x00" * 5
+            if a.bad_length is not None and idx == 1:
+                yield bad_frame(a.bad_length)
         if held is not None:
             yield held
         if not (a.truncate or a.no_eos):
@@ -684,6 +705,86 @@ class Conn:
             yield pt
 
 
+def hs_frame(a, msg):
+    """Frame a handshake message, with the --hs-length/--hs-twice faults."""
+    if a.hs_length is None:
+        fr = struct.pack(">H", len(msg)) + bytes(msg)
+    else:
+        pad = os.urandom(max(0, a.hs_length - len(msg)))
+        fr = struct.pack(">H", a.hs_length) + bytes(msg) + pad
+    return fr + fr if a.hs_twice else fr
+
+
+def bad_frame(n):
+    """A transport frame of length N: zeros below the tag size, else noise."""
+    body = b"\x00" * n if n < TAGLEN else os.urandom(n)
+    return struct.pack(">H", n) + body
+
+
+def stop_mid_record(c, args, result):
+    """Send the records before the Nth and half of the Nth, then hold."""
+    n = args.stop_mid_record
+    chunks = file_chunks(args.send, args.chunk) if args.send else iter(())
+    for i, chunk in enumerate(chunks, 1):
+        ct = c.send_c.t_encrypt(chunk)
+        fr = struct.pack(">H", len(ct)) + ct
+        if i == n:
+            c.send_raw(fr[:len(fr) // 2])
+            break
+        c.send_raw(fr)
+        c.stats["sent_records"] += 1
+        c.stats["sent_bytes"] += len(chunk)
+    else:
+        raise PeerError(EX_PROTO, "--send has fewer than %d records" % n)
+    print("sockseal_peer: holding mid-record %d after %d bytes"
+          % (n, c.stats["sent_bytes"]), file=sys.stderr, flush=True)
+    end = hold(c, args)
+    result["result"] = "stopped-" + end
+    print("sockseal_peer: stopped mid-record %d after %d bytes; received %d "
+          "bytes; other side: %s" % (n, c.stats["sent_bytes"],
+                                     c.stats["recv_bytes"], end), file=sys.stderr)
+    return EX_OK
+
+
+def hold(c, args):
+    """Count what the other side sends until it ends, --hold passes or
+    --go-file exists.  Returns how it ended."""
+    import time
+    deadline = time.monotonic() + (args.hold or 0)
+    out = open(args.recv_out, "wb") if args.recv_out else None
+    end, frames = "hold-ended", c.recv_records()
+    while time.monotonic() < deadline:
+        if args.go_file and os.path.exists(args.go_file):
+            end = "go"
+            break
+        c.sock.settimeout(max(0.01, min(0.1, deadline - time.monotonic())))
+        try:
+            if frames is None:
+                if not c.sock.recv(65536):
+                    end = "EOF"
+                    break
+                continue
+            d = next(frames)
+            if out:
+                out.write(d)
+        except StopIteration:
+            frames = None         # its end-of-stream: hold on all the same
+        except socket.timeout:
+            continue
+        except PeerError as e:
+            if "timeout" in str(e):
+                frames = c.recv_records()   # a partial frame stays buffered
+                continue
+            end = KINDS[e.code]
+            break
+        except OSError as e:
+            end = errno.errorcode.get(e.errno, str(e.errno))
+            break
+    if out:
+        out.close()
+    return end
+
+
 def file_chunks(path, chunk):
     with open(path, "rb") as f:
         while True:
@@ -719,6 +820,8 @@ def run_session(sock, args, initiator):
             c.handshake_initiator(psk, args.suite)
         else:
             c.handshake_responder(psk)
+        if args.stop_mid_record:
+            return finish(c, args, result, stop_mid_record(c, args, result))
         err = [None]
         out = open(args.recv_out, "wb") if args.recv_out else None
         hsh = hashlib.sha256()
@@ -1091,12 +1194,20 @@ def main(argv):
     p.add_argument("--bad-preface", action="store_true")
     p.add_argument("--bad-suite", action="store_true")
     p.add_argument("--bad-version", action="store_true")
-    p.add_argument("--flip-hs", action="store_true")
+    p.add_argument("--flip-hs", type=int, nargs="?", const=35, metavar="OFF",
+                   choices=range(48))
     p.add_argument("--flip-record", type=int, metavar="N")
     p.add_argument("--replay-record", type=int, metavar="N")
     p.add_argument("--reorder", action="store_true")
     p.add_argument("--truncate", action="store_true")
-    p.add_argument("--bad-length", action="store_true")
+    p.add_argument("--bad-length", type=int, nargs="?", const=5, metavar="L")
+    p.add_argument("--drop-record", type=int, metavar="N")
+    p.add_argument("--hs-length", type=int, metavar="L")
+    p.add_argument("--hs-twice", action="store_true")
+    p.add_argument("--stop-mid-record", type=int, metavar="N")
+    p.add_argument("--hold", type=float, metavar="SECS")
+    p.add_argument("--go-file")
+    p.add_argument("--save-sent")
     p.add_argument("--stall", type=float, metavar="SECS")
     p.add_argument("--listen", metavar="HOST:PORT")
     p.add_argument("--connect", metavar="HOST:PORT")

@@ -11,8 +11,9 @@
  * iovecs and record-boundary sizes, MSG_PEEK, short reads, MSG_WAITALL,
  * SHUT_WR end-of-stream, truncation, tampering, replay, wrong key, key
  * rotation, bad preface / version / suite / length, handshake timeout,
- * readiness of half and whole records, end-of-stream at close/exit, and
- * rekey after 65536 records.
+ * readiness of half and whole records, end-of-stream at close/exit,
+ * rekey after 65536 records, and the count and bound of handshakes in
+ * flight (SOCKSEAL_MAX_HANDSHAKES) on every way a handshake ends.
  *
  * Run from the repo root: build/tests/test_session.  TEST_VERBOSE=1 shows
  * the shim's log lines.
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1451,6 +1453,128 @@ test_rekey(enum policy_cipher c, size_t count)
 	wire_free(w);
 }
 
+/* A wire whose sessions are new: the responder takes key RKEY and gives
+ * up after TIMEOUT ms. */
+static struct wire *
+hs_wire(int rkey, int timeout)
+{
+	struct wire *w = wire_new();
+
+	rule_make(&w->ri, POLICY_CONNECT, POLICY_CIPHER_DEFAULT, 0, -1);
+	rule_make(&w->rr, POLICY_ACCEPT, POLICY_CIPHER_DEFAULT, rkey, -1);
+	w->rr.timeout_ms = timeout;
+	wire_sessions(w);
+	return w;
+}
+
+/*
+ * Handshakes in flight: each way a handshake ends (open, failed, timed
+ * out, fd closed, fork) takes it off the count exactly once, and beyond
+ * SOCKSEAL_MAX_HANDSHAKES a new session is born dead.
+ */
+static void
+test_handshake_count(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int base = session_handshakes(), ra, rb, st;
+	struct session *extra[2];
+	struct wire *w, *w2;
+	pid_t pid;
+
+	/* completed */
+	w = hs_wire(0, 5000);
+	CHECK_INT_EQ(session_handshakes(), base + 2);
+	handshake_nb(w, &ra, &rb);
+	CHECK_INT_EQ(ra, 0);
+	CHECK_INT_EQ(session_handshakes(), base);
+	wire_free(w);
+	CHECK_INT_EQ(session_handshakes(), base);
+
+	/* failed (wrong key), then the waiting initiator dropped unfinished */
+	w = hs_wire(1, 5000);
+	handshake_nb(w, &ra, &rb);
+	CHECK_INT_EQ(rb, -ECONNRESET);
+	CHECK_INT_EQ(session_handshakes(), base + 1);
+	wire_free(w);
+	CHECK_INT_EQ(session_handshakes(), base);
+
+	/* timed out */
+	w = hs_wire(0, 1);
+	usleep(5000);
+	CHECK_INT_EQ(session_handshake(w->sb, w->b1, false), -ECONNRESET);
+	CHECK_INT_EQ(session_handshakes(), base + 1);
+	session_ref(w->sa);             /* a second reference: still counted */
+	session_put(w->sa);
+	CHECK_INT_EQ(session_handshakes(), base + 1);
+	wire_free(w);
+	CHECK_INT_EQ(session_handshakes(), base);
+
+	/* fork: the child counts what it holds, and ends it on its own */
+	w = hs_wire(0, 5000);
+	w2 = open_pair(POLICY_CIPHER_DEFAULT);
+	CHECK_INT_EQ(session_handshakes(), base + 2);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		session_cache_forked();
+		session_forked(w->sa);
+		session_forked(w->sb);
+		session_forked(w2->sa);
+		session_forked(w2->sb);
+		st = session_handshakes() == 2;
+		handshake_nb(w, &ra, &rb);
+		st = st && ra == 0 && rb == 0 && session_handshakes() == 0;
+		_exit(st ? 0 : 1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* The child opened them: this process's count drops on next use. */
+	CHECK_INT_EQ(session_handshakes(), base + 2);
+	CHECK_INT_EQ(session_state(w->sa), SESSION_OPEN);
+	CHECK_INT_EQ(recv1(w->sa, w->a1, &st, 1, MSG_DONTWAIT), -EAGAIN);
+	CHECK_INT_EQ(session_handshakes(), base + 1);
+	wire_free(w);
+	wire_free(w2);
+	CHECK_INT_EQ(session_handshakes(), base);
+
+	/* the bound */
+	setenv("SOCKSEAL_MAX_HANDSHAKES", "3", 1);
+	session_init();
+	CHECK_INT_EQ(session_max_handshakes(), 3);
+	w = hs_wire(0, 5000);
+	w2 = hs_wire(0, 5000);
+	CHECK_INT_EQ(session_handshakes(), base + 3);
+	CHECK(session_state(w2->sa) == SESSION_HS_SEND1);
+	CHECK_INT_EQ(session_state(w2->sb), SESSION_DEAD);
+	CHECK_INT_EQ(recv1(w2->sb, w2->b1, &st, 1, 0), -ECONNRESET);
+	/* one ends: room for one more */
+	session_put(w->sb);
+	w->sb = NULL;
+	CHECK_INT_EQ(session_handshakes(), base + 2);
+	extra[0] = session_new(w->b1, &w->rr, false, (struct sockaddr *)&sin);
+	extra[1] = session_new(w->b1, &w->rr, false, (struct sockaddr *)&sin);
+	CHECK(extra[0] != NULL && extra[1] != NULL);
+	CHECK_INT_EQ(session_state(extra[0]), SESSION_HS_WAIT1);
+	CHECK_INT_EQ(session_state(extra[1]), SESSION_DEAD);
+	session_put(extra[0]);
+	session_put(extra[1]);
+	wire_free(w);
+	wire_free(w2);
+	CHECK_INT_EQ(session_handshakes(), base);
+	/* 0: no bound; junk: the value stays */
+	setenv("SOCKSEAL_MAX_HANDSHAKES", "0", 1);
+	session_init();
+	setenv("SOCKSEAL_MAX_HANDSHAKES", "12x", 1);
+	session_init();
+	CHECK_INT_EQ(session_max_handshakes(), 0);
+	w = hs_wire(0, 5000);
+	w2 = hs_wire(0, 5000);
+	CHECK_INT_EQ(session_state(w2->sb), SESSION_HS_WAIT1);
+	wire_free(w);
+	wire_free(w2);
+	CHECK_INT_EQ(session_handshakes(), base);
+	unsetenv("SOCKSEAL_MAX_HANDSHAKES");
+}
+
 int
 main(void)
 {
@@ -1487,6 +1611,8 @@ main(void)
 	test_close_exit();
 	test_msg2_queued_then_read();
 	test_exit_after_timed_out_shutdown();
+	test_handshake_count();
+	CHECK_INT_EQ(session_handshakes(), 0);
 	test_rekey(POLICY_CIPHER_CHACHAPOLY, 70000);
 	if (aes_ok)
 		test_rekey(POLICY_CIPHER_AESGCM, 70000);
