@@ -15,6 +15,7 @@
 
 #include "session.h"
 #include "fdtab.h"
+#include "tsan.h"
 
 #define FDTAB_FASTMAX (1 << 20)
 
@@ -38,6 +39,28 @@ static pthread_rwlock_t fdtab_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct fdent *fdtab_head;
 static unsigned char *fdtab_map;     /* written under the lock, read atomically */
 static int fdtab_nbig;               /* entries with fd >= FDTAB_FASTMAX */
+
+/* The table's lock, told to ThreadSanitizer too (tsan.h). */
+static void
+tab_rdlock(void)
+{
+	pthread_rwlock_rdlock(&fdtab_lock);
+	TSAN_ACQUIRE(&fdtab_lock);
+}
+
+static void
+tab_wrlock(void)
+{
+	pthread_rwlock_wrlock(&fdtab_lock);
+	TSAN_ACQUIRE(&fdtab_lock);
+}
+
+static void
+tab_unlock(void)
+{
+	TSAN_RELEASE(&fdtab_lock);
+	pthread_rwlock_unlock(&fdtab_lock);
+}
 
 bool
 fdtab_maybe(int fd)
@@ -69,13 +92,13 @@ fdtab_get(int fd)
 
 	if (!fdtab_maybe(fd))
 		return NULL;
-	pthread_rwlock_rdlock(&fdtab_lock);
+	tab_rdlock();
 	HASH_FIND_INT(fdtab_head, &fd, e);
 	if (e != NULL) {
 		s = e->s;
 		session_ref(s);
 	}
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 	return s;
 }
 
@@ -107,12 +130,12 @@ fdtab_set(int fd, struct session *s)
 	e->s = s;
 	session_ref(s);
 
-	pthread_rwlock_wrlock(&fdtab_lock);
+	tab_wrlock();
 	if (fdtab_map == NULL) {
 		map = mmap(NULL, FDTAB_FASTMAX, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (map == MAP_FAILED) {
-			pthread_rwlock_unlock(&fdtab_lock);
+			tab_unlock();
 			session_put(s);
 			free(e);
 			return -ENOMEM;
@@ -123,7 +146,7 @@ fdtab_set(int fd, struct session *s)
 	__atomic_add_fetch(&s->nfds, 1, __ATOMIC_ACQ_REL);
 	HASH_ADD_INT(fdtab_head, fd, e);
 	fdtab_mark(fd, 1);
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 	session_hold(s, 1);
 
 	if (old != NULL) {
@@ -144,9 +167,9 @@ fdtab_take(int fd, bool *last)
 	*last = false;
 	if (!fdtab_maybe(fd))
 		return NULL;
-	pthread_rwlock_wrlock(&fdtab_lock);
+	tab_wrlock();
 	e = fdtab_unlink(fd);
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 	if (e == NULL)
 		return NULL;
 	s = e->s;
@@ -175,7 +198,7 @@ fdtab_snapshot(int *fds, struct session **ss, int max)
 	struct fdent *e, *tmp;
 	int n = 0;
 
-	pthread_rwlock_rdlock(&fdtab_lock);
+	tab_rdlock();
 	HASH_ITER(hh, fdtab_head, e, tmp) {
 		if (n == max)
 			break;
@@ -184,7 +207,7 @@ fdtab_snapshot(int *fds, struct session **ss, int max)
 		session_ref(e->s);
 		n++;
 	}
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 	return n;
 }
 
@@ -194,14 +217,14 @@ fdtab_find(struct session *s)
 	struct fdent *e, *tmp;
 	int fd = -1;
 
-	pthread_rwlock_rdlock(&fdtab_lock);
+	tab_rdlock();
 	HASH_ITER(hh, fdtab_head, e, tmp) {
 		if (e->s == s) {
 			fd = e->fd;
 			break;
 		}
 	}
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 	return fd;
 }
 
@@ -212,13 +235,13 @@ fdtab_find(struct session *s)
 static void
 fdtab_prefork(void)
 {
-	pthread_rwlock_wrlock(&fdtab_lock);
+	tab_wrlock();
 }
 
 static void
 fdtab_postfork_parent(void)
 {
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 }
 
 static void
@@ -265,7 +288,7 @@ fdtab_forked(pid_t pid)
 	struct fdent *e, *tmp;
 	static unsigned int gen = 0x80000000u;
 
-	pthread_rwlock_rdlock(&fdtab_lock);
+	tab_rdlock();
 	gen++;
 	HASH_ITER(hh, fdtab_head, e, tmp) {
 		if (e->s->fork_mark == gen)
@@ -275,7 +298,7 @@ fdtab_forked(pid_t pid)
 		session_hold_child(e->s, pid, __atomic_load_n(&e->s->nfds,
 		    __ATOMIC_ACQUIRE));
 	}
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 }
 
 /*
@@ -290,7 +313,7 @@ fdtab_exec(bool leaving)
 	static unsigned int gen = 0x40000000u;
 	pid_t me = getpid();
 
-	pthread_rwlock_rdlock(&fdtab_lock);
+	tab_rdlock();
 	gen++;
 	HASH_ITER(hh, fdtab_head, e, tmp) {
 		if (e->s->fork_mark == gen)
@@ -299,5 +322,5 @@ fdtab_exec(bool leaving)
 		session_hold_pid(e->s, me, leaving ? 0 :
 		    __atomic_load_n(&e->s->nfds, __ATOMIC_ACQUIRE));
 	}
-	pthread_rwlock_unlock(&fdtab_lock);
+	tab_unlock();
 }

@@ -34,6 +34,7 @@
 #include "real.h"
 #include "record.h"
 #include "session.h"
+#include "tsan.h"
 
 #define SESSION_RBUF    (3 * 65536 + 1024)
 #define SESSION_TBATCH  4
@@ -331,21 +332,6 @@ session_put(struct session *s)
 
 static bool rx_ready(struct session *s);
 
-/*
- * ThreadSanitizer runs the program's blocking calls (poll) with its own
- * interceptors ignored, so it would not see the locks the shim takes
- * inside them: say them explicitly.
- */
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define TSAN_ACQUIRE(m) __tsan_acquire(m)
-#define TSAN_RELEASE(m) __tsan_release(m)
-#else
-#define TSAN_ACQUIRE(m) do { } while (0)
-#define TSAN_RELEASE(m) do { } while (0)
-#endif
 
 static void
 sunlock(pthread_mutex_t *m)
