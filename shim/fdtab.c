@@ -244,11 +244,53 @@ fdtab_postfork_parent(void)
 	tab_unlock();
 }
 
+
+/*
+ * Call FN(s, arg) once per session in the table (several fds may share
+ * one).  GEN, bumped here, marks the sessions done in their private page;
+ * each caller has its own range of GEN so their marks never collide.
+ */
+static void
+each_session(unsigned int *gen, void (*fn)(struct session *, void *),
+    void *arg)
+{
+	struct fdent *e, *tmp;
+
+	++*gen;
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s->fork_mark == *gen)
+			continue;
+		e->s->fork_mark = *gen;
+		fn(e->s, arg);
+	}
+}
+
+static void
+forked_in_child(struct session *s, void *arg)
+{
+	(void)arg;
+	session_forked(s);
+}
+
+static void
+forked_in_parent(struct session *s, void *pid)
+{
+	s->forked = true;
+	session_hold_child(s, *(pid_t *)pid,
+	    __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE));
+}
+
+static void
+exec_hold(struct session *s, void *leaving)
+{
+	session_hold_pid(s, getpid(), *(bool *)leaving ? 0 :
+	    __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE));
+}
+
 static void
 fdtab_postfork_child(void)
 {
 	static unsigned int gen;
-	struct fdent *e, *tmp;
 
 	/*
 	 * The lock was taken by the parent's thread; glibc's rwlock keeps the
@@ -260,13 +302,7 @@ fdtab_postfork_child(void)
 	session_cache_forked();
 	/* One holder entry per session, with this process's fd count; the
 	 * mark is in the session's private page, so it is ours alone. */
-	gen++;
-	HASH_ITER(hh, fdtab_head, e, tmp) {
-		if (e->s->fork_mark == gen)
-			continue;
-		e->s->fork_mark = gen;
-		session_forked(e->s);
-	}
+	each_session(&gen, forked_in_child, NULL);
 }
 
 void
@@ -285,19 +321,10 @@ fdtab_atfork(void)
 void
 fdtab_forked(pid_t pid)
 {
-	struct fdent *e, *tmp;
 	static unsigned int gen = 0x80000000u;
 
 	tab_rdlock();
-	gen++;
-	HASH_ITER(hh, fdtab_head, e, tmp) {
-		if (e->s->fork_mark == gen)
-			continue;
-		e->s->fork_mark = gen;
-		e->s->forked = true;
-		session_hold_child(e->s, pid, __atomic_load_n(&e->s->nfds,
-		    __ATOMIC_ACQUIRE));
-	}
+	each_session(&gen, forked_in_parent, &pid);
 	tab_unlock();
 }
 
@@ -309,18 +336,9 @@ fdtab_forked(pid_t pid)
 void
 fdtab_exec(bool leaving)
 {
-	struct fdent *e, *tmp;
 	static unsigned int gen = 0x40000000u;
-	pid_t me = getpid();
 
 	tab_rdlock();
-	gen++;
-	HASH_ITER(hh, fdtab_head, e, tmp) {
-		if (e->s->fork_mark == gen)
-			continue;
-		e->s->fork_mark = gen;
-		session_hold_pid(e->s, me, leaving ? 0 :
-		    __atomic_load_n(&e->s->nfds, __ATOMIC_ACQUIRE));
-	}
+	each_session(&gen, exec_hold, &leaving);
 	tab_unlock();
 }
