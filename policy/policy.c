@@ -18,18 +18,23 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "keyfile.h"
 
 #include "policy.h"
+
+/* A policy file larger than this is refused (a mistake, not a policy). */
+#define POLICY_MAX_FILE (16u << 20)
 
 #define NAME_MAX_LEN   64
 #define TIMEOUT_MAX    3600000u
@@ -737,22 +742,74 @@ policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN])
 	return policy_load_env(path, NULL, NULL, pp, err);
 }
 
+/*
+ * Read all of PATH into a new NUL-terminated buffer.  The policy is read with
+ * read(2), not stdio: every preloaded process reads it at start, and a stdio
+ * stream costs a 4 KiB buffer (a fresh heap page) and more of libc mapped in.
+ */
+static int
+slurp(const char *path, char **out, size_t *outlen)
+{
+	size_t len = 0, cap = 4096;
+	char *buf, *nb;
+	ssize_t n;
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return -errno;
+	if ((buf = malloc(cap)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (;;) {
+		if (cap - len < 2) {
+			if (cap >= POLICY_MAX_FILE) {
+				rc = -EFBIG;
+				goto fail;
+			}
+			if ((nb = realloc(buf, cap * 2)) == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+
+fail:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 int
 policy_load_env(const char *path, policy_env_fn env, void *ctx,
     struct policy **pp, char err[POLICY_ERRLEN])
 {
 	struct policy *p;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	char *buf = NULL, *line, *nl, save;
+	size_t len = 0;
 	int lineno = 0, rc;
-	FILE *f;
 
 	*pp = NULL;
-	if ((f = fopen(path, "re")) == NULL) {
-		rc = -errno;
+	if ((rc = slurp(path, &buf, &len)) != 0) {
 		snprintf(err, POLICY_ERRLEN, "%s: %s", path, strerror(-rc));
-		goto err0;
+		return rc;
 	}
 	if ((p = policy_parse_init(path)) == NULL) {
 		rc = -ENOMEM;
@@ -760,33 +817,32 @@ policy_load_env(const char *path, policy_env_fn env, void *ctx,
 		goto err1;
 	}
 	policy_parse_env(p, env, ctx);
-	while ((n = getline(&line, &cap, f)) != -1) {
+	for (line = buf; line < buf + len; line = nl) {
 		lineno++;
-		if (memchr(line, '\0', (size_t)n) != NULL) {
+		nl = memchr(line, '\n', (size_t)(buf + len - line));
+		nl = nl != NULL ? nl + 1 : buf + len;
+		if (memchr(line, '\0', (size_t)(nl - line)) != NULL) {
 			rc = perr(p, lineno, err, "NUL byte in line");
 			goto err2;
 		}
-		if ((rc = policy_parse_line(p, line, lineno, err)) != 0)
+		/* The parser takes a string: end this line for it. */
+		save = *nl;
+		*nl = '\0';
+		rc = policy_parse_line(p, line, lineno, err);
+		*nl = save;
+		if (rc != 0)
 			goto err2;
-	}
-	if (ferror(f)) {
-		rc = errno ? -errno : -EIO;
-		snprintf(err, POLICY_ERRLEN, "%s: %s", path, strerror(-rc));
-		goto err2;
 	}
 	if ((rc = policy_parse_finish(p, err)) != 0)
 		goto err2;
-	free(line);
-	fclose(f);
+	free(buf);
 	*pp = p;
 	return 0;
 
 err2:
-	free(line);
 	policy_free(p);
 err1:
-	fclose(f);
-err0:
+	free(buf);
 	return rc;
 }
 

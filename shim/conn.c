@@ -5,11 +5,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -268,16 +270,62 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 	return 1;
 }
 
+/*
+ * Which fds are open at start.  Opening /proc/self/fd costs a hundred
+ * microseconds on its first use in a process (procfs builds the process's
+ * directory), which every preloaded program would pay at every exec.  poll()
+ * with no events answers for ADOPT_CHUNK numbers at once (POLLNVAL: not
+ * open), so below a soft RLIMIT_NOFILE of ADOPT_POLL_MAX (the default is 1024 on most
+ * systems) the fds are found with a few calls and /proc is not opened.  An
+ * fd at or above the soft limit is missed: it can exist only where the limit
+ * was lowered below an open fd before exec.
+ */
+#define ADOPT_CHUNK	256
+#define ADOPT_POLL_MAX	4096
+
+static int
+adopt_by_poll(int limit, void (*adopted)(int fd), struct session **seen,
+    int *nseen)
+{
+	struct pollfd p[ADOPT_CHUNK];
+	int base, i, m, n = 0;
+
+	for (base = 0; base < limit; base += ADOPT_CHUNK) {
+		m = limit - base < ADOPT_CHUNK ? limit - base : ADOPT_CHUNK;
+		for (i = 0; i < m; i++) {
+			p[i].fd = base + i;
+			p[i].events = 0;
+			p[i].revents = 0;
+		}
+		if (real_poll(p, (nfds_t)m, 0) < 0)
+			return -1;
+		for (i = 0; i < m; i++) {
+			if (p[i].revents & POLLNVAL)
+				continue;
+			if (conn_adopt(p[i].fd, seen, nseen) > 0) {
+				n++;
+				adopted(p[i].fd);
+			}
+		}
+	}
+	return n;
+}
+
 int
 conn_adopt_inherited(void (*adopted)(int fd))
 {
 	struct session *seen[64];
 	struct dirent *d;
+	struct rlimit rl;
 	DIR *dir;
 	int fd, nseen = 0, n = 0, r, dfd;
 
 	if (policy_nrules(shim_policy()) == 0)
 		return 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= ADOPT_POLL_MAX &&
+	    (n = adopt_by_poll((int)rl.rlim_cur, adopted, seen, &nseen)) >= 0)
+		return n;
+	n = 0;
 	if ((dir = opendir("/proc/self/fd")) != NULL) {
 		dfd = dirfd(dir);
 		while ((d = readdir(dir)) != NULL) {

@@ -129,4 +129,64 @@ test_exec_child_bystander() {
     assertEquals "capture: sealed, no plaintext" 0 $?
 }
 
+# (e) a connected socket made before exec, by a program without the shim, on
+# a high fd: the new image finds it at start and seals it (connect rule, the
+# peer's address).  The shim finds inherited fds with poll() when the soft
+# RLIMIT_NOFILE is small and by reading /proc/self/fd when it is large; both
+# ways are run.  Regression: the poll() way replaced the /proc read at start
+# (a hundred microseconds per exec on a virtual machine).
+adopt_at_start() {
+    local limit=$1 fd=$2 port m rc=0
+    port=$(free_port)
+    setup_policy "$port" || { fail "policy"; return 0; }
+    m=$(newmarker)
+    mkmarked "$TD/in" $((256 * 1024)) "$m"
+    bg srv sealed socat -t 30 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" PIPE
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    # connect without the shim, move the socket to FD, exec the sealed
+    # reader/writer (ulimit applies to both images)
+    (
+        ulimit -n "$limit" || exit 99
+        plain "$PY" - "$port" "$fd" "$TD/in" "$TD/out" "$PRELOAD" "$POLICY" <<'PY'
+import os, socket, sys
+port, fd, src, dst, preload, policy = sys.argv[1:7]
+s = socket.create_connection(("127.0.0.1", int(port)))
+os.dup2(s.fileno(), int(fd))
+s.close()
+os.set_inheritable(int(fd), True)
+child = r"""
+import os, socket, sys
+fd, src, dst = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket(fileno=fd)
+s.sendall(open(src, "rb").read())
+s.shutdown(socket.SHUT_WR)
+with open(dst, "wb") as out:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out.write(b)
+"""
+env = dict(os.environ, LD_PRELOAD=preload, SOCKSEAL_POLICY=policy, SOCKSEAL_LOG="info")
+os.execve(sys.executable, [sys.executable, "-c", child, fd, src, dst], env)
+PY
+    ) >"$TD/cli.out" 2>"$TD/cli.err" || rc=$?
+    if [ "$rc" = 99 ]; then
+        cap_stop
+        echo "    skipped: ulimit -n $limit not permitted here"
+        return 0
+    fi
+    assertEquals "client exit status (ulimit -n $limit, fd $fd)" 0 "$rc"
+    stop_bg srv
+    cap_stop
+    assertFileContains "the exec'd image adopted fd $fd" "$TD/cli.err" \
+        "adopted inherited connection to 127\.0\.0\.1:$port on fd $fd "
+    assertSameFile "256 KiB echoed through the adopted connection" "$TD/in" "$TD/out"
+    cap_check --preface "$PREFACE_HEX" --marker "$m" --min-bytes $((512 * 1024))
+    assertEquals "capture: sealed, no plaintext" 0 $?
+}
+test_adopt_at_start_poll() { adopt_at_start 1024 700; }
+test_adopt_at_start_proc() { adopt_at_start 8192 5000; }
+
 . shunit2

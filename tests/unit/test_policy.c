@@ -405,6 +405,41 @@ test_errors(void)
 		CHECK(policy_load(polpath, &p, err) == -EINVAL);
 		CHECK(strstr(err, ":3: NUL byte") != NULL);
 	}
+
+	/*
+	 * The file is read whole (read(2), not stdio): a policy read in many
+	 * pieces parses as one, and one beyond 16 MiB is refused outright.
+	 */
+	{
+		FILE *f = fopen(polpath, "w");
+		size_t i;
+
+		CHECK(f != NULL);
+		fputs(KEYS, f);
+		for (i = 0; i < 2000; i++)	/* about 60 KiB of comments */
+			fputs("# a comment line to make the file long\n", f);
+		fputs("connect 10.0.0.0/8:1 key=a\n", f);
+		fputs("accept *:2 key=b", f);	/* no final newline */
+		fclose(f);
+		CHECK_INT_EQ(policy_load(polpath, &p, err), 0);
+		if (p != NULL) {
+			CHECK(policy_nrules(p) == 2);
+			CHECK(policy_rule_at(p, 0) != NULL &&
+			    policy_rule_at(p, 0)->line == 2003);
+			CHECK(policy_rule_at(p, 1) != NULL &&
+			    policy_rule_at(p, 1)->line == 2004);
+			policy_free(p);
+			p = NULL;
+		}
+		CHECK((f = fopen(polpath, "w")) != NULL);
+		fputs(KEYS, f);
+		CHECK(fseek(f, 16L << 20, SEEK_SET) == 0);
+		fputs("\n", f);
+		fclose(f);
+		CHECK_INT_EQ(policy_load(polpath, &p, err), -EFBIG);
+		CHECK(p == NULL);
+		CHECK(strstr(err, "File too large") != NULL);
+	}
 }
 
 /* The line API directly: errors name the file given to init. */
