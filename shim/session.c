@@ -723,6 +723,8 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 		n = real_recv(fd, s->rbuf + s->rend, SESSION_RBUF - s->rend,
 		    MSG_DONTWAIT);
 		if (n > 0) {
+			/* Records may follow message 2 in the same pull. */
+			s->rx_more = (size_t)n == SESSION_RBUF - s->rend;
 			rx_got(s, (size_t)n);
 			s->rx_gen++;
 			continue;
@@ -1285,10 +1287,17 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * A short read must mean what it means on TCP, that nothing
 		 * more is there (edge-triggered programs such as nginx then
 		 * wait for the next edge): before returning one, take what
-		 * the kernel holds, without waiting.
+		 * the kernel holds, without waiting.  Unless the kernel is
+		 * known to hold nothing we have not been told of: the last
+		 * pull did not fill the buffer (rx_more clear), and every
+		 * readiness report since then went through
+		 * session_poll_after, which pulls or sets rx_more.  Data
+		 * that arrived after that pull raises a new edge of its own.
+		 * This saves a recv() that would fail with EAGAIN on every
+		 * read of an event-driven program.
 		 */
 		topup = total > 0 && !(flags & MSG_WAITALL);
-		if (topup && (drained || session_sandboxed))
+		if (topup && (drained || !s->rx_more || session_sandboxed))
 			return (ssize_t)total;
 
 		/*
@@ -1953,6 +1962,10 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				/* 0 or an error: the next read reports it. */
 				if (n <= 0 && !(n < 0 && errno == EAGAIN))
 					out |= rd;
+			} else {
+				/* The kernel's edge is taken here without a
+				 * pull: the next short read must look. */
+				s->rx_more = true;
 			}
 			if (rx_ready(s))
 				out |= rd;

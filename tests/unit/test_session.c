@@ -1182,6 +1182,59 @@ test_bad_preface(void)
 	}
 }
 
+/*
+ * Short reads and edges.  A read that returns less than asked tells an
+ * edge-triggered program that nothing more is there, so nothing may be left
+ * in the kernel whose edge was already taken.  After a pull that drained
+ * the kernel, a read does not ask the kernel again (that recv() would fail
+ * with EAGAIN on every read of an event-driven program): data that came
+ * later raises an edge of its own.  Once the poll path took an edge without
+ * pulling (a whole record was already buffered), the read must look.
+ */
+static void
+test_short_read_edges(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	uint8_t a[100], b[200], m[1024], buf[1000];
+	ssize_t n;
+
+	randombytes_buf(a, sizeof(a));
+	randombytes_buf(b, sizeof(b));
+
+	/* A arrives and the poll path pulls it: the kernel is drained. */
+	CHECK_INT_EQ(send1(w->sa, w->a1, a, sizeof(a), 0), 100);
+	n = grab(w->a2, m, sizeof(m));
+	put(w->b2, m, (size_t)n);
+	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
+	/* B arrives later, and no edge has been taken for it yet: the read
+	 * returns A alone, and B's own edge brings it. */
+	CHECK_INT_EQ(send1(w->sa, w->a1, b, sizeof(b), 0), 200);
+	n = grab(w->a2, m, sizeof(m));
+	put(w->b2, m, (size_t)n);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 100);
+	CHECK_MEM_EQ(buf, a, 100);
+	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 200);
+	CHECK_MEM_EQ(buf, b, 200);
+
+	/* A again, pulled by the poll path; then B, whose edge the poll path
+	 * takes while A is still buffered (so it does not pull): one read
+	 * must return both. */
+	CHECK_INT_EQ(send1(w->sa, w->a1, a, sizeof(a), 0), 100);
+	n = grab(w->a2, m, sizeof(m));
+	put(w->b2, m, (size_t)n);
+	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
+	CHECK_INT_EQ(send1(w->sa, w->a1, b, sizeof(b), 0), 200);
+	n = grab(w->a2, m, sizeof(m));
+	put(w->b2, m, (size_t)n);
+	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 300);
+	CHECK_MEM_EQ(buf, a, 100);
+	CHECK_MEM_EQ(buf + 100, b, 200);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), -EAGAIN);
+	wire_free(w);
+}
+
 /* Readiness: half a record is not readable, a whole one is. */
 static void
 test_poll(void)
@@ -1608,6 +1661,7 @@ main(void)
 	test_wrong_key();
 	test_bad_preface();
 	test_poll();
+	test_short_read_edges();
 	test_close_exit();
 	test_msg2_queued_then_read();
 	test_exit_after_timed_out_shutdown();
