@@ -270,6 +270,30 @@ ping_test() {
     done
     rec rtt_med "$cfg" us "$med" "1 conn, 200 warm-up + $PING_N round trips of 64 B"
     rec rtt_p99 "$cfg" us "$p99" ""
+    # Pinned (SRV_PID: the echo server): unpinned, the scheduler puts the
+    # two processes on one CPU or on two from run to run, and a wake-up
+    # across CPUs (an IPI, a VM exit) is worth 10 us here, more than the
+    # whole difference being measured.  So also both on CPU 1 (the path's
+    # own CPU time plus two context switches), and client on CPU 0 with
+    # the server on CPU 1 (plus the cross-CPU wake-ups).
+    [ -n "${SRV_PID:-}" ] && [ -n "$PIN" ] || return 0
+    local place cc
+    for place in one two; do
+        [ "$place" = one ] && cc=1 || cc=0
+        taskset -a -p -c 1 "$SRV_PID" > /dev/null 2>&1 || return 0
+        med=""
+        for i in $(seq "$REPS"); do
+            f="$RAW/ping_${label}_${place}cpu_$i.txt"
+            timeout -k 5 120 taskset -c "$cc" "$@" "$BIN/connbench" ping 127.0.0.1 "$port" "$PING_N" 64 10 > "$f" 2>&1 \
+                || log "ping $label $place CPU run $i: $(tail -c 300 "$f")"
+            med+="$(kv median_us "$f") "
+            sleep 0.2
+        done
+        rec "rtt_$place" "$cfg" us "$med" "as rtt_med, server on CPU 1, client on CPU $cc"
+    done
+    cmdlog "taskset -a -p -c 1 SERVER; taskset -c 1|0 $* connbench ping 127.0.0.1 $port $PING_N 64 10   # $label, pinned x$REPS"
+    taskset -a -p -c "0-$(( $(nproc) - 1 ))" "$SRV_PID" > /dev/null 2>&1
+    return 0
 }
 # mem_test LABEL CONFIG PID_CLIENT_SIDE PID_SERVER_SIDE PORT [PREFIX...]
 # Holds HOLD_N idle connections through PORT (connbench hold, run with
@@ -429,7 +453,7 @@ rec conn_us plain us "$PCU" ""
 rec conn_s unmatched conn/s "$UC" "client and echo server under the shim, policy matches no port"
 rec conn_us unmatched us "$UCU" ""
 log "3. 64-byte ping-pong: plain"
-ping_test plain plain "$P_ECHO"
+SRV_PID=$(real_pid "$PE") ping_test plain plain "$P_ECHO"
 log "4. memory: plain (reference: what the programs themselves cost)"
 start_bg "$RAW/echo_plain_hold_server.log" "$BIN/echo_server" 127.0.0.1 "$S_HOLD" "$MAX_RUNTIME"; H=$LASTPID
 wait_listen "$S_HOLD" && mem_test plain plain "" "$(real_pid "$H")" "$S_HOLD"
@@ -444,7 +468,7 @@ for c in chachapoly aesgcm; do
     if wait_listen "$S_IPERF" && wait_listen "$S_ECHO"; then
         iperf_test "sockseal_$c" "$c" "$S_IPERF" "" $(sealed $c)
         conn_test "sockseal_$c" "$c" "$S_ECHO" $(sealed $c)
-        ping_test "sockseal_$c" "$c" "$S_ECHO" $(sealed $c)
+        SRV_PID=$(real_pid "$SE") ping_test "sockseal_$c" "$c" "$S_ECHO" $(sealed $c)
     fi
     stop_pid "$SI"; stop_pid "$SE"
     # fresh server for the memory figure
@@ -577,6 +601,8 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
         "$(cell rtt_med stunnel)" "$(cell rtt_med spiped)" ""
     row "64 B RTT p99, us" "$(cell rtt_p99 plain)" "$(cell rtt_p99 chachapoly)" "$(cell rtt_p99 aesgcm)" \
         "$(cell rtt_p99 stunnel)" "$(cell rtt_p99 spiped)" ""
+    row "  pinned, both on 1 CPU" "$(cell rtt_one plain)" "$(cell rtt_one chachapoly)" "$(cell rtt_one aesgcm)" "" "" ""
+    row "  pinned, 1 CPU each" "$(cell rtt_two plain)" "$(cell rtt_two chachapoly)" "$(cell rtt_two aesgcm)" "" "" ""
     row "RSS/idle conn, client side, KiB" "$(cell mem_client plain)" "$(cell mem_client chachapoly)" "$(cell mem_client aesgcm)" \
         "$(cell mem_client stunnel)" "$(cell mem_client spiped)" ""
     row "RSS/idle conn, server side, KiB" "$(cell mem_server plain)" "$(cell mem_server chachapoly)" "$(cell mem_server aesgcm)" \
@@ -609,6 +635,11 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
     rc=$(ratio "$(med rtt_med chachapoly)" "$(med rtt_med plain)"); ra=$(ratio "$(med rtt_med aesgcm)" "$(med rtt_med plain)")
     printf '  RTT      sockseal/plain     chacha %sx   aes %sx   [<=1.15x: %s / %s]\n' \
         "$rc" "$ra" "$(verdict "$rc" '<=' 1.15)" "$(verdict "$ra" '<=' 1.15)"
+    for pl in one two; do
+        rc=$(ratio "$(med rtt_$pl chachapoly)" "$(med rtt_$pl plain)"); ra=$(ratio "$(med rtt_$pl aesgcm)" "$(med rtt_$pl plain)")
+        printf '  RTT      pinned, %s CPU%s     chacha %sx   aes %sx   [<=1.15x: %s / %s]\n' "$([ $pl = one ] && echo 1 || echo 2)" \
+            "$([ $pl = one ] && echo ' ' || echo s)" "$rc" "$ra" "$(verdict "$rc" '<=' 1.15)" "$(verdict "$ra" '<=' 1.15)"
+    done
     rt=$(ratio "$(med rtt_med chachapoly)" "$(med rtt_med stunnel)")
     printf '  RTT      sockseal/stunnel   chacha %sx   aes %sx\n' "$rt" "$(ratio "$(med rtt_med aesgcm)" "$(med rtt_med stunnel)")"
     mx=$(awk -v a="$(med mem_client chachapoly)" -v b="$(med mem_server chachapoly)" -v c="$(med mem_client aesgcm)" -v d="$(med mem_server aesgcm)" \
