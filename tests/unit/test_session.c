@@ -1182,6 +1182,20 @@ test_bad_preface(void)
 	}
 }
 
+/* LEN bytes sealed by A, in B's kernel buffer, no session of B involved. */
+static void
+deliver(struct wire *w, const uint8_t *data, size_t len)
+{
+	uint8_t m[1024];
+	ssize_t n;
+
+	CHECK_INT_EQ(send1(w->sa, w->a1, data, len, 0), (ssize_t)len);
+	n = grab(w->a2, m, sizeof(m));
+	CHECK_INT_EQ(n, (ssize_t)RECORD_WIRELEN(len));
+	if (n > 0)
+		put(w->b2, m, (size_t)n);
+}
+
 /*
  * Short reads and edges.  A read that returns less than asked tells an
  * edge-triggered program that nothing more is there, so nothing may be left
@@ -1195,22 +1209,17 @@ static void
 test_short_read_edges(void)
 {
 	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
-	uint8_t a[100], b[200], m[1024], buf[1000];
-	ssize_t n;
+	uint8_t a[100], b[200], buf[1000];
 
 	randombytes_buf(a, sizeof(a));
 	randombytes_buf(b, sizeof(b));
 
 	/* A arrives and the poll path pulls it: the kernel is drained. */
-	CHECK_INT_EQ(send1(w->sa, w->a1, a, sizeof(a), 0), 100);
-	n = grab(w->a2, m, sizeof(m));
-	put(w->b2, m, (size_t)n);
+	deliver(w, a, sizeof(a));
 	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
 	/* B arrives later, and no edge has been taken for it yet: the read
 	 * returns A alone, and B's own edge brings it. */
-	CHECK_INT_EQ(send1(w->sa, w->a1, b, sizeof(b), 0), 200);
-	n = grab(w->a2, m, sizeof(m));
-	put(w->b2, m, (size_t)n);
+	deliver(w, b, sizeof(b));
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 100);
 	CHECK_MEM_EQ(buf, a, 100);
 	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
@@ -1220,13 +1229,9 @@ test_short_read_edges(void)
 	/* A again, pulled by the poll path; then B, whose edge the poll path
 	 * takes while A is still buffered (so it does not pull): one read
 	 * must return both. */
-	CHECK_INT_EQ(send1(w->sa, w->a1, a, sizeof(a), 0), 100);
-	n = grab(w->a2, m, sizeof(m));
-	put(w->b2, m, (size_t)n);
+	deliver(w, a, sizeof(a));
 	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
-	CHECK_INT_EQ(send1(w->sa, w->a1, b, sizeof(b), 0), 200);
-	n = grab(w->a2, m, sizeof(m));
-	put(w->b2, m, (size_t)n);
+	deliver(w, b, sizeof(b));
 	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 300);
 	CHECK_MEM_EQ(buf, a, 100);
