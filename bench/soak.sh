@@ -56,6 +56,7 @@ port_free() { ! ss -Htan "( sport = :$1 or dport = :$1 )" 2>/dev/null | grep -q 
 PORT=$((30000 + RANDOM % 5000))
 while ! port_free "$PORT"; do PORT=$((30000 + RANDOM % 5000)); done
 
+rm -f "$WORK/soak.key"   # keytool never overwrites a key: a fresh one per run
 "$KEYTOOL" gen "$WORK/soak.key" >/dev/null 2>&1 || na "keytool gen failed"
 cat >"$WORK/policy" <<EOF
 # sockseal soak policy
