@@ -64,7 +64,12 @@
 #include "epoll.h"
 
 #define EP_TAG          0x5e4a1ed0U     /* high half of the kernel data */
-#define EP_STACK        64
+/*
+ * Kernel events fetched per wait, on the stack (3 KiB).  A program may allow
+ * more (redis passes its whole fd table); asking the kernel for fewer loses
+ * nothing, the rest stay ready for the next call, and no wait allocates.
+ */
+#define EP_STACK        256
 #define EP_FORCE        UINT32_MAX      /* kev: unknown, MOD on next sync */
 #define EP_USER_BITS    (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | \
                          EPOLLRDNORM | EPOLLWRNORM)
@@ -358,24 +363,20 @@ int
 epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
     long timeout_ms, const sigset_t *mask, bool use_mask)
 {
-	struct epoll_event stack[EP_STACK], *kbuf = stack;
+	struct epoll_event kbuf[EP_STACK];
 	struct ep_reg *r, *tmp;
 	struct ep *ep;
 	uint64_t deadline = 0, now, hsdl;
 	uint32_t rev;
 	long ms;
 	uint32_t id;
-	int n, i, out, e = 0;
+	int n, i, out, e = 0, kmax = max < EP_STACK ? max : EP_STACK;
 	bool immediate;
 
 	if (max <= 0 || events == NULL)
 		return -2;
 	if ((ep = ep_get(epfd, false)) == NULL)
 		return -2;
-	if (max > EP_STACK && (kbuf = malloc(sizeof(*kbuf) * (size_t)max)) == NULL) {
-		ep_put(ep);
-		return -2;
-	}
 	if (timeout_ms >= 0)
 		deadline = now_ms() + (uint64_t)timeout_ms;
 
@@ -424,7 +425,7 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 				ms = left;
 		}
 
-		n = kernel_wait(epfd, kbuf, max, ms, mask, use_mask);
+		n = kernel_wait(epfd, kbuf, kmax, ms, mask, use_mask);
 		if (n < 0) {
 			e = errno;
 			out = -1;
@@ -473,8 +474,6 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 		if (out > 0 || (timeout_ms >= 0 && now_ms() >= deadline))
 			break;
 	}
-	if (kbuf != stack)
-		free(kbuf);
 	ep_put(ep);
 	if (out < 0)
 		errno = e;

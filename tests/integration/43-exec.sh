@@ -148,7 +148,8 @@ adopt_at_start() {
     # reader/writer (ulimit applies to both images)
     (
         ulimit -n "$limit" || exit 99
-        plain "$PY" - "$port" "$fd" "$TD/in" "$TD/out" "$PRELOAD" "$POLICY" <<'PY'
+        # SAN_ENV reaches the exec'd image through this one's environment
+        plain env "${SAN_ENV[@]}" "$PY" - "$port" "$fd" "$TD/in" "$TD/out" "$PRELOAD" "$POLICY" <<'PY'
 import os, socket, sys
 port, fd, src, dst, preload, policy = sys.argv[1:7]
 s = socket.create_connection(("127.0.0.1", int(port)))
