@@ -725,6 +725,7 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 		if (n > 0) {
 			/* Records may follow message 2 in the same pull. */
 			s->rx_more = (size_t)n == SESSION_RBUF - s->rend;
+			s->rx_polled = false;
 			rx_got(s, (size_t)n);
 			s->rx_gen++;
 			continue;
@@ -1280,6 +1281,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 					s->rx_gen++;
 				}
 				s->rx_more = n > 0 && (size_t)n == space;
+				s->rx_polled = false;
 			}
 			return (ssize_t)total;
 		}
@@ -1289,15 +1291,19 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * wait for the next edge): before returning one, take what
 		 * the kernel holds, without waiting.  Unless the kernel is
 		 * known to hold nothing we have not been told of: the last
-		 * pull did not fill the buffer (rx_more clear), and every
-		 * readiness report since then went through
-		 * session_poll_after, which pulls or sets rx_more.  Data
-		 * that arrived after that pull raises a new edge of its own.
-		 * This saves a recv() that would fail with EAGAIN on every
-		 * read of an event-driven program.
+		 * pull, made by the poll path just before this read, did not
+		 * fill the buffer (rx_more clear), and every readiness report
+		 * since then went through session_poll_after, which pulls or
+		 * sets rx_more.  Data that arrived after that pull raises a
+		 * new edge of its own.  This saves a recv() that would fail
+		 * with EAGAIN on every read of an event-driven program.  When
+		 * a read made the last pull, it still looks: in a stream,
+		 * more has usually arrived since, and a fuller read saves a
+		 * wait.
 		 */
 		topup = total > 0 && !(flags & MSG_WAITALL);
-		if (topup && (drained || !s->rx_more || session_sandboxed))
+		if (topup && (drained || (!s->rx_more && s->rx_polled) ||
+		    session_sandboxed))
 			return (ssize_t)total;
 
 		/*
@@ -1328,6 +1334,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			s->rx_gen++;
 			drained = (size_t)n < space;
 			s->rx_more = !drained;
+			s->rx_polled = false;
 			continue;
 		}
 		if (n == 0) {
@@ -1958,6 +1965,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 					s->rx_gen++;
 					s->rx_more = (size_t)n ==
 					    SESSION_RBUF - s->rend + (size_t)n;
+					s->rx_polled = true;
 				}
 				/* 0 or an error: the next read reports it. */
 				if (n <= 0 && !(n < 0 && errno == EAGAIN))
@@ -2027,11 +2035,13 @@ session_inq(struct session *s, int fd)
 		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
 		if (got <= 0) {
 			s->rx_more = false;
+			s->rx_polled = false;
 			break;
 		}
 		rx_got(s, (size_t)got);
 		s->rx_gen++;
 		s->rx_more = (size_t)got == space;
+		s->rx_polled = false;
 		if ((size_t)got < space)
 			break;
 	}

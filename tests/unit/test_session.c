@@ -1237,6 +1237,15 @@ test_short_read_edges(void)
 	CHECK_MEM_EQ(buf, a, 100);
 	CHECK_MEM_EQ(buf + 100, b, 200);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), -EAGAIN);
+
+	/* A read made the last pull (no poll path involved): the next short
+	 * read still looks, and takes B with the rest of A. */
+	deliver(w, a, sizeof(a));
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, 40, 0), 40);
+	deliver(w, b, sizeof(b));
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf + 40, sizeof(buf) - 40, 0), 260);
+	CHECK_MEM_EQ(buf, a, 100);
+	CHECK_MEM_EQ(buf + 100, b, 200);
 	wire_free(w);
 }
 
