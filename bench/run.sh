@@ -428,23 +428,36 @@ for p in $P_IPERF $P_ECHO $U_IPERF $U_ECHO; do wait_listen "$p" || { echo "bench
 # Plain and unmatched are measured in alternation, so drift hits both alike.
 log "1/6. bulk throughput: plain and shim-unmatched (iperf3 -t $IPERF_T, alternating)"
 PB=""; UB=""; PH=""; UH=""
-for i in $(seq $((IPERF_REPS + PLAIN_EXTRA))); do
+# The order flips run by run (plain first, then unmatched first), so a
+# drift within the section (TIME_WAIT sockets piling up, the host getting
+# busier) does not always land on the same side.
+bulk_plain() {
     read -r g h r <<< "$(iperf_once plain "$i" "$P_IPERF")"; [ -n "$g" ] && { PB+="$g "; PH+="${h%.*}/${r%.*} "; }
     sleep 0.3
+}
+bulk_unmatched() {
     read -r g h r <<< "$(iperf_once unmatched "$i" "$U_IPERF" $(sealed unmatched))"; [ -n "$g" ] && { UB+="$g "; UH+="${h%.*}/${r%.*} "; }
     sleep 0.3
+}
+for i in $(seq $((IPERF_REPS + PLAIN_EXTRA))); do
+    if [ $((i % 2)) = 1 ]; then bulk_plain; bulk_unmatched; else bulk_unmatched; bulk_plain; fi
 done
 rec bulk plain Gbit/s "$PB" "iperf3 CPU% sender/receiver [${PH% }]"
 rec bulk unmatched Gbit/s "$UB" "both iperf3 ends under the shim, policy matches no port; CPU% [${UH% }]"
 log "2/6. connections/s: plain and shim-unmatched"
 PC=""; UC=""; PCU=""; UCU=""
-for i in $(seq "$REPS"); do
+conn_plain() {
     f="$RAW/conn_plain_$i.txt"
     timeout -k 5 120 "$BIN/connbench" conn 127.0.0.1 "$P_ECHO" "$CONN_N" 10 > "$f" 2>&1 || log "conn plain $i: $(cat "$f")"
     PC+="$(kv per_s "$f") "; PCU+="$(kv median_us "$f") "
+}
+conn_unmatched() {
     f="$RAW/conn_unmatched_$i.txt"
     timeout -k 5 120 $(sealed unmatched) "$BIN/connbench" conn 127.0.0.1 "$U_ECHO" "$CONN_N" 10 > "$f" 2>&1 || log "conn unmatched $i: $(cat "$f")"
     UC+="$(kv per_s "$f") "; UCU+="$(kv median_us "$f") "
+}
+for i in $(seq "$REPS"); do
+    if [ $((i % 2)) = 1 ]; then conn_plain; conn_unmatched; else conn_unmatched; conn_plain; fi
     sleep 0.2
 done
 cmdlog "[sockseal -f policy_unmatched --] connbench conn 127.0.0.1 PORT $CONN_N 10   # plain / unmatched, alternating x$REPS"
