@@ -270,19 +270,30 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 	return 1;
 }
 
+/* conn_adopt, and tell ADOPTED: 1 if FD was adopted. */
+static int
+adopt_one(int fd, void (*adopted)(int fd), struct session **seen, int *nseen)
+{
+	if (conn_adopt(fd, seen, nseen) <= 0)
+		return 0;
+	adopted(fd);
+	return 1;
+}
+
 /*
  * Which fds are open at start.  Opening /proc/self/fd costs a hundred
  * microseconds on its first use in a process (procfs builds the process's
  * directory), which every preloaded program would pay at every exec.  poll()
  * with no events answers for ADOPT_CHUNK numbers at once (POLLNVAL: not
- * open), so below a soft RLIMIT_NOFILE of ADOPT_POLL_MAX (the default is 1024 on most
- * systems) the fds are found with a few calls and /proc is not opened.  An
- * fd at or above the soft limit is missed: it can exist only where the limit
- * was lowered below an open fd before exec.
+ * open), so below a soft RLIMIT_NOFILE of ADOPT_POLL_MAX (the default is
+ * 1024 on most systems) the fds are found with a few calls and /proc is not
+ * opened.  An fd at or above the soft limit is missed: it can exist only
+ * where the limit was lowered below an open fd before exec.
  */
 #define ADOPT_CHUNK	256
 #define ADOPT_POLL_MAX	4096
 
+/* Adopt what is open below LIMIT; -1 if poll() fails. */
 static int
 adopt_by_poll(int limit, void (*adopted)(int fd), struct session **seen,
     int *nseen)
@@ -299,14 +310,9 @@ adopt_by_poll(int limit, void (*adopted)(int fd), struct session **seen,
 		}
 		if (real_poll(p, (nfds_t)m, 0) < 0)
 			return -1;
-		for (i = 0; i < m; i++) {
-			if (p[i].revents & POLLNVAL)
-				continue;
-			if (conn_adopt(p[i].fd, seen, nseen) > 0) {
-				n++;
-				adopted(p[i].fd);
-			}
-		}
+		for (i = 0; i < m; i++)
+			if (!(p[i].revents & POLLNVAL))
+				n += adopt_one(p[i].fd, adopted, seen, nseen);
 	}
 	return n;
 }
@@ -318,38 +324,27 @@ conn_adopt_inherited(void (*adopted)(int fd))
 	struct dirent *d;
 	struct rlimit rl;
 	DIR *dir;
-	int fd, nseen = 0, n = 0, r, dfd;
+	int fd, nseen = 0, n = 0, dfd;
 
 	if (policy_nrules(shim_policy()) == 0)
 		return 0;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= ADOPT_POLL_MAX &&
 	    (n = adopt_by_poll((int)rl.rlim_cur, adopted, seen, &nseen)) >= 0)
 		return n;
-	n = 0;
 	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		n = 0;
 		dfd = dirfd(dir);
 		while ((d = readdir(dir)) != NULL) {
 			if (d->d_name[0] < '0' || d->d_name[0] > '9')
 				continue;
 			fd = atoi(d->d_name);
-			if (fd == dfd)
-				continue;
-			if ((r = conn_adopt(fd, seen, &nseen)) > 0) {
-				n++;
-				adopted(fd);
-			}
+			if (fd != dfd)
+				n += adopt_one(fd, adopted, seen, &nseen);
 		}
 		closedir(dir);
 		return n;
 	}
 	/* No /proc (a chroot): the low fds are where inherited ones live. */
-	for (fd = 0; fd < 256; fd++) {
-		if (real_fcntl(fd, F_GETFD, 0) < 0)
-			continue;
-		if (conn_adopt(fd, seen, &nseen) > 0) {
-			n++;
-			adopted(fd);
-		}
-	}
-	return n;
+	n = adopt_by_poll(ADOPT_CHUNK, adopted, seen, &nseen);
+	return n < 0 ? 0 : n;
 }

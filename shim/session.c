@@ -612,13 +612,22 @@ buf_trim(uint8_t *buf, size_t len, size_t *hiwat, uint64_t *last)
 	*last = now;
 }
 
-/* N more bytes of ciphertext arrived at rend. */
+/*
+ * A pull from the kernel put N more bytes of ciphertext at rend, into SPACE
+ * bytes of room; BY_POLL: the poll path made it.  What every pull records:
+ * epoll hears of new data (rx_gen), and whether the kernel may hold more
+ * (rx_more, the pull filled the room) is kept with who asked (rx_polled),
+ * for the short-read rule in rx_locked.
+ */
 static void
-rx_got(struct session *s, size_t n)
+rx_pulled(struct session *s, size_t n, size_t space, bool by_poll)
 {
 	s->rend += n;
 	if (s->rend > s->rx_hiwat)
 		s->rx_hiwat = s->rend;
+	s->rx_gen++;
+	s->rx_more = n == space;
+	s->rx_polled = by_poll;
 }
 
 /* After a read (rx_lock held): an emptied, paused buffer gives back its pages. */
@@ -724,10 +733,7 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 		    MSG_DONTWAIT);
 		if (n > 0) {
 			/* Records may follow message 2 in the same pull. */
-			s->rx_more = (size_t)n == SESSION_RBUF - s->rend;
-			s->rx_polled = false;
-			rx_got(s, (size_t)n);
-			s->rx_gen++;
+			rx_pulled(s, (size_t)n, SESSION_RBUF - s->rend, false);
 			continue;
 		}
 		if (n == 0)
@@ -1277,11 +1283,11 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				n = real_recv(fd, s->rbuf + s->rend, space,
 				    MSG_DONTWAIT);
 				if (n > 0) {
-					rx_got(s, (size_t)n);
-					s->rx_gen++;
+					rx_pulled(s, (size_t)n, space, false);
+				} else {
+					s->rx_more = false;
+					s->rx_polled = false;
 				}
-				s->rx_more = n > 0 && (size_t)n == space;
-				s->rx_polled = false;
 			}
 			return (ssize_t)total;
 		}
@@ -1330,11 +1336,8 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		else
 			n = real_read(fd, s->rbuf + s->rend, space);
 		if (n > 0) {
-			rx_got(s, (size_t)n);
-			s->rx_gen++;
-			drained = (size_t)n < space;
-			s->rx_more = !drained;
-			s->rx_polled = false;
+			rx_pulled(s, (size_t)n, space, false);
+			drained = !s->rx_more;
 			continue;
 		}
 		if (n == 0) {
@@ -1960,13 +1963,9 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				else
 					n = real_recv(fd, s->rbuf + s->rend,
 					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
-				if (n > 0) {
-					rx_got(s, (size_t)n);
-					s->rx_gen++;
-					s->rx_more = (size_t)n ==
-					    SESSION_RBUF - s->rend + (size_t)n;
-					s->rx_polled = true;
-				}
+				if (n > 0)
+					rx_pulled(s, (size_t)n, SESSION_RBUF -
+					    s->rend, true);
 				/* 0 or an error: the next read reports it. */
 				if (n <= 0 && !(n < 0 && errno == EAGAIN))
 					out |= rd;
@@ -2038,11 +2037,8 @@ session_inq(struct session *s, int fd)
 			s->rx_polled = false;
 			break;
 		}
-		rx_got(s, (size_t)got);
-		s->rx_gen++;
-		s->rx_more = (size_t)got == space;
-		s->rx_polled = false;
-		if ((size_t)got < space)
+		rx_pulled(s, (size_t)got, space, false);
+		if (!s->rx_more)
 			break;
 	}
 	n = s->ptlen;
