@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 
 struct session;
@@ -29,6 +30,25 @@ int epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
     long timeout_ms, const sigset_t *mask, bool use_mask);
 
 /*
+ * epoll_filtered(epfd, events, max, n, timeout_ms, t0, mask, use_mask):
+ * the program's own epoll_wait-like call returned N into EVENTS.  Every
+ * such result passes through here: tagged events (the shim's own kernel
+ * registrations) are translated or dropped, never returned.  T0 is
+ * now_ms() before the call when timeout_ms > 0 (the wait resumes with the
+ * time left when everything was swallowed).  Returns the count for the
+ * program, or N unchanged (errno untouched) when nothing was tagged.
+ */
+int epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
+    long timeout_ms, uint64_t t0, const sigset_t *mask, bool use_mask);
+
+/*
+ * epoll_touch(s): session S changed (the program read, wrote, shut down or
+ * polled it): its shadows are looked at by the next wait.  Lock-free and
+ * one load when S has no shadow; errno untouched.
+ */
+void epoll_touch(struct session *s);
+
+/*
  * epoll_closed(fd, s, last): FD is being closed.  If it is an epoll
  * instance, forget it.  If it is a fd of sealed session S: when LAST, the
  * kernel drops the registrations with the socket and so do we; otherwise
@@ -36,6 +56,10 @@ int epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
  * doing their I/O through another fd of S.
  */
 void epoll_closed(int fd, struct session *s, bool last);
+
+/* epoll_closed_range(first, last): close_range() closes these numbers:
+ * forget the epoll instances they name. */
+void epoll_closed_range(unsigned int first, unsigned int last);
 
 /* epoll_atfork(): install the fork handlers (constructor). */
 void epoll_atfork(void);

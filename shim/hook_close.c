@@ -66,6 +66,7 @@ shutdown(int fd, int how)
 	if ((s = fdtab_get(fd)) == NULL)
 		return real_shutdown(fd, how);
 	r = session_shutdown(s, fd, how);
+	epoll_touch(s);
 	session_put(s);
 	return (int)hook_ret(r);
 }
@@ -184,6 +185,8 @@ close_range(unsigned int first, unsigned int last, int flags)
 			}
 		} while (found > 0 && n == BATCH);
 	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		epoll_closed_range(first, last);
 	return real_close_range(first, last, flags);
 }
 

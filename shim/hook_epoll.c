@@ -1,7 +1,10 @@
 /*
  * hook_epoll: epoll_create, epoll_create1, epoll_ctl, epoll_wait,
  * epoll_pwait, epoll_pwait2.  Programs that never register a sealed fd go
- * straight to libc after one atomic load; the translation is in epoll.c.
+ * straight to libc after one atomic load, and what the kernel returns is
+ * scanned once for the shim's tags (epoll_filtered: no tagged event ever
+ * reaches the program, whatever path the wait took); the translation is
+ * in epoll.c.
  */
 #include <errno.h>
 #include <signal.h>
@@ -11,6 +14,7 @@
 #include "epoll.h"
 #include "fdtab.h"
 #include "real.h"
+#include "session.h"
 #include "hook.h"
 
 /* A new epoll fd may reuse the number of one closed behind our back. */
@@ -45,29 +49,46 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return (int)hook_ret(epoll_ctl_sealed(epfd, op, fd, ev));
 }
 
+/* now_ms() when the wait has a time limit to resume within, else 0. */
+static uint64_t
+start(long ms)
+{
+	return ms > 0 ? now_ms() : 0;
+}
+
 HOOK int
 epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
+	long ms = timeout < 0 ? -1 : timeout;
+	uint64_t t0;
 	int r;
 
-	if (!epoll_any())
-		return real_epoll_wait(epfd, ev, max, timeout);
-	r = epoll_wait_sealed(epfd, ev, max, timeout < 0 ? -1 : timeout,
-	    NULL, false);
-	return r == -2 ? real_epoll_wait(epfd, ev, max, timeout) : r;
+	if (epoll_any()) {
+		r = epoll_wait_sealed(epfd, ev, max, ms, NULL, false);
+		if (r != -2)
+			return r;
+	}
+	t0 = start(ms);
+	r = real_epoll_wait(epfd, ev, max, timeout);
+	return epoll_filtered(epfd, ev, max, r, ms, t0, NULL, false);
 }
 
 HOOK int
 epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
     const sigset_t *mask)
 {
+	long ms = timeout < 0 ? -1 : timeout;
+	uint64_t t0;
 	int r;
 
-	if (!epoll_any())
-		return real_epoll_pwait(epfd, ev, max, timeout, mask);
-	r = epoll_wait_sealed(epfd, ev, max, timeout < 0 ? -1 : timeout,
-	    mask, true);
-	return r == -2 ? real_epoll_pwait(epfd, ev, max, timeout, mask) : r;
+	if (epoll_any()) {
+		r = epoll_wait_sealed(epfd, ev, max, ms, mask, true);
+		if (r != -2)
+			return r;
+	}
+	t0 = start(ms);
+	r = real_epoll_pwait(epfd, ev, max, timeout, mask);
+	return epoll_filtered(epfd, ev, max, r, ms, t0, mask, true);
 }
 
 HOOK int
@@ -75,12 +96,17 @@ epoll_pwait2(int epfd, struct epoll_event *ev, int max,
     const struct timespec *ts, const sigset_t *mask)
 {
 	long ms;
+	uint64_t t0;
 	int r;
 
-	if (!epoll_any())
-		return real_epoll_pwait2(epfd, ev, max, ts, mask);
 	ms = ts == NULL ? -1 :
 	    (long)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
-	r = epoll_wait_sealed(epfd, ev, max, ms, mask, true);
-	return r == -2 ? real_epoll_pwait2(epfd, ev, max, ts, mask) : r;
+	if (epoll_any()) {
+		r = epoll_wait_sealed(epfd, ev, max, ms, mask, true);
+		if (r != -2)
+			return r;
+	}
+	t0 = start(ms);
+	r = real_epoll_pwait2(epfd, ev, max, ts, mask);
+	return epoll_filtered(epfd, ev, max, r, ms, t0, mask, true);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "epoll.h"
 #include "fdtab.h"
 #include "log.h"
 #include "real.h"
@@ -31,6 +32,7 @@ io_recv(struct session *s, int fd, const struct iovec *iov, int n, int flags)
 {
 	ssize_t r = session_recv(s, fd, iov, n, flags);
 
+	epoll_touch(s);
 	session_put(s);
 	return hook_ret(r);
 }
@@ -40,6 +42,7 @@ io_send(struct session *s, int fd, const struct iovec *iov, int n, int flags)
 {
 	ssize_t r = session_send(s, fd, iov, n, flags);
 
+	epoll_touch(s);
 	session_put(s);
 	return hook_ret(r);
 }
@@ -249,6 +252,7 @@ sendfile_sealed(struct session *s, int out, int in, off_t *off, size_t count)
 	v.iov_base = buf;
 	v.iov_len = (size_t)n;
 	w = session_send(s, out, &v, 1, 0);
+	epoll_touch(s);
 	if (off != NULL) {
 		if (w > 0)
 			*off += w;
@@ -316,6 +320,7 @@ sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
 			break;
 		v[i].msg_len = (unsigned int)r;
 	}
+	epoll_touch(s);
 	session_put(s);
 	if (i > 0)
 		return (int)i;
@@ -344,6 +349,7 @@ recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
 			break;
 		v[i].msg_len = (unsigned int)r;
 	}
+	epoll_touch(s);
 	session_put(s);
 	if (i > 0)
 		return (int)i;

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "epoll.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "log.h"
@@ -110,6 +111,7 @@ ioctl(int fd, unsigned long req, ...)
 		return real_ioctl(fd, req, arg);
 	/* FIONREAD/SIOCINQ: plaintext a read would return now. */
 	n = session_inq(s, fd);
+	epoll_touch(s);
 	session_put(s);
 	LOG(LOG_DEBUG, "fd %d: FIONREAD -> %d", fd, n);
 	if (n < 0)

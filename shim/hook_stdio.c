@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
+#include "epoll.h"
 #include "conn.h"
 #include "fdtab.h"
 #include "init.h"
@@ -30,6 +31,7 @@ cookie_read(void *c, char *buf, size_t len)
 	if ((s = fdtab_get(fd)) == NULL)
 		return real_read(fd, buf, len);
 	r = session_recv(s, fd, &v, 1, 0);
+	epoll_touch(s);
 	session_put(s);
 	return hook_ret(r);
 }
@@ -45,6 +47,7 @@ cookie_write(void *c, const char *buf, size_t len)
 	if ((s = fdtab_get(fd)) == NULL)
 		return real_write(fd, buf, len);
 	r = session_send(s, fd, &v, 1, 0);
+	epoll_touch(s);
 	session_put(s);
 	return hook_ret(r);
 }

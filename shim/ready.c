@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "epoll.h"
 #include "fdtab.h"
 #include "real.h"
 #include "session.h"
@@ -123,8 +124,10 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 			if (ss[i] == NULL)
 				fds[i].revents = 0;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		epoll_touch(ss[i]);
 		session_put(ss[i]);
+	}
 	if (ss != ss_stack) {
 		free(ss);
 		free(want);

@@ -87,6 +87,8 @@ struct session {
 			bool forked;    /* a fork happened while it lived */
 			bool hs_counted; /* atomic: in this process's
 					  * handshakes in flight */
+			void *ep_watch; /* atomic: epoll.c's registrations
+					 * of this session (see there) */
 		};
 		char pad[SESSION_PRIVLEN];
 	};

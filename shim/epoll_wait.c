@@ -1,0 +1,341 @@
+/*
+ * epoll_wait: the translated waits, and the filter every kernel result
+ * passes through (no tagged event reaches the program).  Design: epoll.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <utlist.h>
+#include <uthash.h>
+
+#include "fdtab.h"
+#include "log.h"
+#include "real.h"
+#include "session.h"
+#include "epoll.h"
+#include "epoll_int.h"
+
+static int
+kernel_wait(int epfd, struct epoll_event *ev, int max, long ms,
+    const sigset_t *mask, bool use_mask)
+{
+	if (ms > 0x7fffffffL)
+		ms = 0x7fffffff;
+	if (use_mask)
+		return real_epoll_pwait(epfd, ev, max, (int)ms, mask);
+	return real_epoll_wait(epfd, ev, max, (int)ms);
+}
+
+/*
+ * Look at every shadow of EP with news (ep->lock held): bring the kernel
+ * up to date and note buffered readiness on ep->pend.  *HSDL gets the
+ * earliest handshake deadline (0: none).  Returns true when something is
+ * ready without the kernel.
+ */
+static bool
+ep_prep(struct ep *ep, uint64_t *hsdl)
+{
+	struct ep_reg *r, *tmp, *list = NULL, *keep = NULL;
+	uint32_t rev;
+	bool hs;
+
+	pthread_mutex_lock(&ep_news_lock);
+	DL_FOREACH_SAFE2(ep->news, r, tmp, nnext) {
+		DL_DELETE2(ep->news, r, nprev, nnext);
+		r->news = false;
+		r->cnext = list;
+		list = r;
+	}
+	pthread_mutex_unlock(&ep_news_lock);
+
+	*hsdl = 0;
+	for (r = list; r != NULL; r = tmp) {
+		tmp = r->cnext;
+		if (r->disabled)
+			continue;       /* its MOD brings it back */
+		hs = session_state(r->s) < SESSION_OPEN;
+		if (hs && now_ms() >= r->s->hs_deadline) {
+			/* Its deadline passed: let the session fail it. */
+			if ((rev = ep_event(ep, r, 0)) != 0) {
+				ep_pend(ep, r, rev);
+				continue;
+			}
+			hs = session_state(r->s) < SESSION_OPEN;
+		}
+		rev = ep_sync(ep, r) & (r->uev | EPOLLERR | EPOLLHUP);
+		/* Edge-triggered: buffered data is news after an ADD/MOD, or
+		 * when more was pulled from the kernel since the program was
+		 * last told. */
+		if (rev != 0 && (!(r->uev & EPOLLET) || r->report ||
+		    r->seen_gen != session_rx_gen(r->s)))
+			ep_pend(ep, r, rev);
+		if (hs) {
+			if (*hsdl == 0 || r->s->hs_deadline < *hsdl)
+				*hsdl = r->s->hs_deadline;
+			r->cnext = keep;
+			keep = r;
+		}
+	}
+	/* A handshake in flight is looked at on every wait: its deadline. */
+	for (r = keep; r != NULL; r = r->cnext)
+		ep_push(r);
+	return ep->pend != NULL;
+}
+
+/*
+ * Report what ep->pend holds into EV[OUT..MAX) (ep->lock held); returns
+ * the new count.  Level-triggered readiness stays news until consumed.
+ */
+static int
+ep_report(struct ep *ep, struct epoll_event *ev, int out, int max)
+{
+	struct ep_reg *r, *tmp;
+
+	DL_FOREACH_SAFE2(ep->pend, r, tmp, pnext) {
+		if (out >= max)
+			break;
+		if (r->disabled || r->pending == 0) {
+			ep_unpend(ep, r);
+			continue;
+		}
+		LOG(LOG_DEBUG, "fd %d: buffered events %#x", r->fd, r->pending);
+		ev[out].events = r->pending;
+		ev[out].data = r->udata;
+		out++;
+		ep_unpend(ep, r);
+		r->report = false;
+		r->seen_gen = session_rx_gen(r->s);
+		if (r->uev & EPOLLONESHOT)
+			ep_disarm(ep, r);
+		else if (!(r->uev & EPOLLET))
+			ep_push(r);
+	}
+	return out;
+}
+
+/*
+ * One tagged kernel event E for EP (ep->lock held): into *OUT the
+ * program's event.  Returns 1 when there is one, 0 when it was swallowed,
+ * -1 when EP does not know the tag.
+ */
+static int
+ep_one(struct ep *ep, const struct epoll_event *e, struct epoll_event *out)
+{
+	struct ep_reg *r;
+	uint32_t id = (uint32_t)e->data.u64, rev;
+
+	HASH_FIND(hid, ep->ids, &id, sizeof(id), r);
+	if (r == NULL)
+		return -1;
+	if (r->disabled)
+		return 0;
+	rev = ep_event(ep, r, e->events);
+	ep_push(r);             /* its kernel registration may need a MOD */
+	LOG(LOG_DEBUG, "fd %d: kernel events %#x -> %#x", r->fd, e->events,
+	    rev);
+	if (rev == 0)
+		return 0;
+	out->events = rev;
+	out->data = r->udata;
+	return 1;
+}
+
+/*
+ * Tagged event E came through EPFD but its instance, if any, does not
+ * know it: find the instance that does, make EPFD a name of it (when EPFD
+ * has none yet), and translate.  Returns as ep_one(); 0 for an unknown tag.
+ */
+static int
+ep_resolve(int epfd, struct ep *skip, const struct epoll_event *e,
+    struct epoll_event *out)
+{
+	struct ep_name *n;
+	struct ep *ep, *found = NULL;
+	struct ep_reg *r;
+	uint32_t id = (uint32_t)e->data.u64;
+	int ret = -1;
+
+	pthread_mutex_lock(&ep_lock);
+	DL_FOREACH(ep_all, ep) {
+		if (ep == skip)
+			continue;
+		pthread_mutex_lock(&ep->lock);
+		HASH_FIND(hid, ep->ids, &id, sizeof(id), r);
+		pthread_mutex_unlock(&ep->lock);
+		if (r != NULL) {
+			found = ep;
+			break;
+		}
+	}
+	if (found != NULL) {
+		HASH_FIND_INT(ep_names, &epfd, n);
+		if (n == NULL)
+			(void)ep_name_add(epfd, found);
+		__atomic_add_fetch(&found->refs, 1, __ATOMIC_ACQ_REL);
+	}
+	pthread_mutex_unlock(&ep_lock);
+	if (found != NULL) {
+		pthread_mutex_lock(&found->lock);
+		ret = ep_one(found, e, out);
+		pthread_mutex_unlock(&found->lock);
+		ep_put(found);
+	}
+	if (ret < 0) {
+		/* Nobody here knows it: made by the image before an exec, or
+		 * its socket lives on only in another process.  Dropped: its
+		 * kernel registration may belong to another process too, so
+		 * it is not ours to delete. */
+		LOG(LOG_DEBUG, "epoll fd %d: unknown registration %#" PRIx64
+		    " dropped", epfd, e->data.u64);
+		ret = 0;
+	}
+	return ret;
+}
+
+/*
+ * Translate the N kernel events in EV in place (EP: the instance EPFD
+ * names, or NULL); returns how many the program gets.
+ */
+static int
+ep_translate(int epfd, struct ep *ep, struct epoll_event *ev, int n)
+{
+	struct epoll_event e;
+	int i, out = 0, r, foreign = 0;
+
+	if (ep != NULL)
+		pthread_mutex_lock(&ep->lock);
+	for (i = 0; i < n; i++) {
+		e = ev[i];
+		if (!ep_tagged(&e)) {
+			ev[out++] = e;
+			continue;
+		}
+		r = ep != NULL ? ep_one(ep, &e, &ev[out]) : -1;
+		if (r > 0) {
+			out++;
+		} else if (r < 0) {
+			/* Kept, tagged, for after the lock is released. */
+			ev[out++] = e;
+			foreign++;
+		}
+	}
+	if (ep != NULL)
+		pthread_mutex_unlock(&ep->lock);
+	if (foreign == 0)
+		return out;
+	n = out;
+	for (i = 0, out = 0; i < n; i++) {
+		e = ev[i];
+		if (!ep_tagged(&e))
+			ev[out++] = e;
+		else if (ep_resolve(epfd, ep, &e, &ev[out]) > 0)
+			out++;
+	}
+	return out;
+}
+
+static bool
+ep_any_tagged(const struct epoll_event *ev, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (ep_tagged(&ev[i]))
+			return true;
+	return false;
+}
+
+int
+epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
+    long timeout_ms, const sigset_t *mask, bool use_mask)
+{
+	struct ep *ep;
+	uint64_t deadline = 0, now, hsdl;
+	long ms;
+	int n, out, e = 0;
+	bool immediate;
+
+	if (max <= 0 || events == NULL)
+		return -2;
+	if ((ep = ep_get(epfd, false)) == NULL)
+		return -2;
+	if (timeout_ms >= 0)
+		deadline = now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		pthread_mutex_lock(&ep->lock);
+		immediate = ep_prep(ep, &hsdl);
+		pthread_mutex_unlock(&ep->lock);
+
+		now = now_ms();
+		if (immediate)
+			ms = 0;
+		else if (timeout_ms < 0)
+			ms = -1;
+		else
+			ms = deadline > now ? (long)(deadline - now) : 0;
+		if (hsdl != 0) {
+			long left = hsdl > now ? (long)(hsdl - now) : 0;
+			if (ms < 0 || ms > left)
+				ms = left;
+		}
+
+		n = kernel_wait(epfd, events, max, ms, mask, use_mask);
+		if (n < 0) {
+			e = errno;
+			out = -1;
+			break;
+		}
+		out = ep_translate(epfd, ep, events, n);
+		/* Buffered readiness the kernel could not know about. */
+		pthread_mutex_lock(&ep->lock);
+		out = ep_report(ep, events, out, max);
+		pthread_mutex_unlock(&ep->lock);
+
+		if (out > 0 || (timeout_ms >= 0 && now_ms() >= deadline))
+			break;
+	}
+	ep_put(ep);
+	if (out < 0)
+		errno = e;
+	return out;
+}
+
+int
+epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
+    long timeout_ms, uint64_t t0, const sigset_t *mask, bool use_mask)
+{
+	uint64_t now;
+	long left;
+	int saved = errno, r;
+
+	for (;;) {
+		if (n <= 0 || !ep_any_tagged(events, n)) {
+			if (n < 0)
+				errno = saved;
+			return n;
+		}
+		n = ep_translate(epfd, NULL, events, n);
+		if (n > 0 || timeout_ms == 0)
+			return n;
+		/* Everything was swallowed: wait on with the time left, now
+		 * through the instance the tags named. */
+		left = -1;
+		if (timeout_ms > 0) {
+			now = now_ms();
+			if (now >= t0 + (uint64_t)timeout_ms)
+				return 0;
+			left = (long)(t0 + (uint64_t)timeout_ms - now);
+		}
+		r = epoll_wait_sealed(epfd, events, max, left, mask, use_mask);
+		if (r != -2)
+			return r;
+		n = kernel_wait(epfd, events, max, left, mask, use_mask);
+		saved = errno;
+	}
+}
