@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: `make bench`.  Measures, in one run on loopback, plain TCP,
 # sockseal (chachapoly and aesgcm), stunnel (TLS 1.3) and spiped side by side
-# and prints one table with ratios against the issue targets; then a soak
+# and prints one table with ratios against the issue targets; then what
+# idle sealed connections cost an active one (bench/idle.sh); then a soak
 # (bench/soak.sh: redis-server and redis-benchmark through the shim for
 # SOAK_SECONDS, default 600, QUICK=1: 30) reporting RSS and open fds.
 #
@@ -571,6 +572,11 @@ else
 fi
 stop_pid "$PI"; stop_pid "$PE"
 
+# ------------------------------------------------------------------ 7b. idle
+log "7b. idle sealed connections: round trip and conn/s at 0, 1000, 10000 (bench/idle.sh)"
+B="$B" OUT="$OUT" QUICK="$QUICK" bash "$HERE/idle.sh" > /dev/null 2>> "$RAW/log.txt" \
+    || log "idle: the harness failed (see raw/log.txt)"
+
 # ------------------------------------------------------------------ 8. soak
 log "8. soak: redis-server and redis-benchmark under the shim (bench/soak.sh)"
 OUT="$OUT" TSV="$TSV" QUICK="$QUICK" bash "$HERE/soak.sh" > /dev/null 2>> "$RAW/log.txt" \
@@ -669,6 +675,7 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
     echo
     echo "stunnel: TLS 1.3 $(grep -o 'negotiated: .*' "$RAW/env.txt" | cut -d' ' -f2), P-256 cert, default session resumption; spiped: default (DH handshake), -n 1000"
     echo "$( [ "$QUICK" = 1 ] && echo 'QUICK run; ')iperf3 -t $IPERF_T -l 128K x$IPERF_REPS (plain/unmatched x$((IPERF_REPS + PLAIN_EXTRA))), conn N=$CONN_N x$REPS, ping $PING_N x$REPS, hold $HOLD_N; runtime $((T_END - T_START)) s"
+    [ -s "$OUT/idle.txt" ] && cat "$OUT/idle.txt"
     [ -s "$OUT/soak.txt" ] && cat "$OUT/soak.txt"
     echo "raw data: $RAW   per-run values: $TSV"
     if [ "$BUSY_START" -gt 10 ] || [ "$BUSY_END" -gt 10 ]; then
