@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "epoll.h"
 #include "fdtab.h"
 #include "init.h"
 #include "log.h"
@@ -86,6 +87,7 @@ conn_plain(int fd, const struct sockaddr *sa, socklen_t len)
 	if (conn_fastopen_take(fd))
 		(void)real_setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT,
 		    &one, sizeof(one));
+	epoll_pre_done(fd, NULL);
 	return real_connect(fd, sa, len) < 0 ? -errno : 0;
 }
 
@@ -154,6 +156,8 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		session_put(s);
 		return -ENOMEM;
 	}
+	/* Registered with epoll before connect(): translated from now on. */
+	epoll_pre_done(fd, s);
 	if (session_state(s) == SESSION_DEAD) {
 		/* Over the limit after all (another thread won the race):
 		 * the socket stays dead, and says why once. */

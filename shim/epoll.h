@@ -49,6 +49,19 @@ int epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
 void epoll_touch(struct session *s);
 
 /*
+ * Registrations made before a socket was sealed (epoll_pre.c).
+ * epoll_pre_socket(fd): socket() made TCP socket FD: a candidate.
+ * epoll_pre_maybe(): is any socket a candidate?  One atomic load.
+ * epoll_pre_ctl(epfd, op, fd, ev): the program's successful epoll_ctl.
+ * epoll_pre_done(fd, s): connect() sealed FD as session S (its noted
+ * registrations become shadows), or left it plain or closed it (S NULL).
+ */
+void epoll_pre_socket(int fd);
+bool epoll_pre_maybe(void);
+void epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
+void epoll_pre_done(int fd, struct session *s);
+
+/*
  * epoll_closed(fd, s, last): FD is being closed.  If it is an epoll
  * instance, forget it.  If it is a fd of sealed session S: when LAST, the
  * kernel drops the registrations with the socket and so do we; otherwise

@@ -148,6 +148,15 @@ void ep_disarm(struct ep *ep, struct ep_reg *r);
  */
 uint32_t ep_event(struct ep *ep, struct ep_reg *r, uint32_t kevents);
 
+/*
+ * ep_add(ep, epfd, op, fd, s, ev): shadow FD (session S) in EP with the
+ * program's EV: OP is EPOLL_CTL_ADD for a new registration, EPOLL_CTL_MOD
+ * to take over one the program made before FD was sealed (ep->lock held).
+ * Returns 0 or -errno.
+ */
+int ep_add(struct ep *ep, int epfd, int op, int fd, struct session *s,
+    const struct epoll_event *ev);
+
 /* ep_name_add(fd, ep): FD is another name of EP (ep_lock held).  Returns 0
  * or -ENOMEM. */
 int ep_name_add(int fd, struct ep *ep);

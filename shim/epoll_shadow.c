@@ -126,8 +126,8 @@ ep_disarm(struct ep *ep, struct ep_reg *r)
 		r->kev = EPOLLONESHOT;
 }
 
-static int
-ep_add(struct ep *ep, int epfd, int fd, struct session *s,
+int
+ep_add(struct ep *ep, int epfd, int op, int fd, struct session *s,
     const struct epoll_event *ev)
 {
 	struct epoll_event kev;
@@ -146,7 +146,7 @@ ep_add(struct ep *ep, int epfd, int fd, struct session *s,
 	(void)session_poll_prep(s, ep_want(r), &k);
 	kev.events = ep_kevents(r, k);
 	kev.data.u64 = ep_tag(r);
-	if (real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
+	if (real_epoll_ctl(epfd, op, fd, &kev) < 0) {
 		int e = errno;
 		free(r);
 		return -e;
@@ -198,7 +198,7 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 		else if (ev == NULL)
 			ret = -EFAULT;
 		else
-			ret = ep_add(ep, epfd, fd, s, ev);
+			ret = ep_add(ep, epfd, EPOLL_CTL_ADD, fd, s, ev);
 		break;
 	case EPOLL_CTL_MOD:
 		if (ev == NULL) {

@@ -33,6 +33,8 @@ close_fd(int fd)
 	struct session *s;
 	bool last;
 
+	if (epoll_pre_maybe())
+		epoll_pre_done(fd, NULL);
 	if ((s = fdtab_take(fd, &last)) == NULL) {
 		epoll_closed(fd, NULL, false);
 		return;

@@ -44,9 +44,17 @@ epoll_create1(int flags)
 HOOK int
 epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	int r;
+
 	if (!fdtab_maybe(fd) && !epoll_any())
-		return real_epoll_ctl(epfd, op, fd, ev);
-	return (int)hook_ret(epoll_ctl_sealed(epfd, op, fd, ev));
+		r = real_epoll_ctl(epfd, op, fd, ev);
+	else
+		r = (int)hook_ret(epoll_ctl_sealed(epfd, op, fd, ev));
+	if (r == 0 && epoll_pre_maybe()) {
+		/* A TCP socket not connected yet: connect() may seal it. */
+		epoll_pre_ctl(epfd, op, fd, ev);
+	}
+	return r;
 }
 
 /* now_ms() when the wait has a time limit to resume within, else 0. */

@@ -21,12 +21,16 @@ socket(int domain, int type, int protocol)
 {
 	int fd = real_socket(domain, type, protocol);
 
+	int saved = errno;
+
 	/* A number closed behind our back may come back as a new socket. */
-	if (fd >= 0 && fdtab_maybe(fd)) {
-		int saved = errno;
+	if (fd >= 0 && fdtab_maybe(fd))
 		fdtab_drop(fd);
-		errno = saved;
-	}
+	/* Registered with epoll before connect() seals it (nginx). */
+	if (fd >= 0 && (domain == AF_INET || domain == AF_INET6) &&
+	    (type & 0xf) == SOCK_STREAM)
+		epoll_pre_socket(fd);
+	errno = saved;
 	return fd;
 }
 

@@ -1,0 +1,171 @@
+/*
+ * epoll_pre: registrations made before a socket was sealed.
+ *
+ * nginx (and libevent, and others) add a new socket to epoll right after
+ * socket() and before connect(): at that moment it is not sealed, so the
+ * registration is the program's own, and without this module it would
+ * stay so after connect() sealed the socket: the program would get the
+ * kernel's ciphertext readiness, and an edge-triggered reader that stops
+ * at a short read would wait for an edge that never comes while the shim
+ * holds its data (nginx in front of a sealed upstream stalled this way).
+ *
+ * So every TCP socket made by socket() is a candidate until connect() (or
+ * close) decides it, and the program's epoll_ctl calls on a candidate are
+ * noted (epoll fd, events, data).  When connect() seals the socket, each
+ * noted registration becomes a shadow (ep_add with EPOLL_CTL_MOD: the
+ * kernel registration gets the shim's tag and events, the program keeps
+ * its own); when connect() leaves it plain, the notes go.  Candidates are
+ * few and short-lived, kept in one hash behind pre_lock (a leaf lock:
+ * taken alone, or before ep_lock when converting).  Programs that never
+ * make a TCP socket pay nothing; others one atomic load per epoll_ctl and
+ * a locked hash step per socket() and connect().
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <utlist.h>
+#include <uthash.h>
+
+#include "log.h"
+#include "real.h"
+#include "session.h"
+#include "epoll.h"
+#include "epoll_int.h"
+
+struct pre_reg {
+	int             epfd;
+	uint32_t        events;
+	epoll_data_t    data;
+	struct pre_reg *next;
+};
+
+struct pre {
+	int             fd;
+	struct pre_reg *regs;
+	UT_hash_handle  hh;
+};
+
+static pthread_mutex_t pre_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pre *pre_head;
+static int pre_count;                   /* atomic: candidates */
+
+static void
+pre_free(struct pre *p)
+{
+	struct pre_reg *r, *t;
+
+	LL_FOREACH_SAFE(p->regs, r, t)
+		free(r);
+	free(p);
+}
+
+/* Take FD's entry out of the table (pre_lock held), or NULL. */
+static struct pre *
+pre_take(int fd)
+{
+	struct pre *p;
+
+	HASH_FIND_INT(pre_head, &fd, p);
+	if (p != NULL) {
+		HASH_DEL(pre_head, p);
+		__atomic_sub_fetch(&pre_count, 1, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+bool
+epoll_pre_maybe(void)
+{
+	return __atomic_load_n(&pre_count, __ATOMIC_RELAXED) > 0;
+}
+
+void
+epoll_pre_socket(int fd)
+{
+	struct pre *p, *old;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return;         /* then it is only as before: untracked */
+	p->fd = fd;
+	pthread_mutex_lock(&pre_lock);
+	if ((old = pre_take(fd)) != NULL)
+		pre_free(old);  /* closed behind our back */
+	HASH_ADD_INT(pre_head, fd, p);
+	__atomic_add_fetch(&pre_count, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&pre_lock);
+}
+
+void
+epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	struct pre_reg *r, **rp;
+	struct pre *p;
+
+	pthread_mutex_lock(&pre_lock);
+	HASH_FIND_INT(pre_head, &fd, p);
+	if (p == NULL)
+		goto out;
+	for (rp = &p->regs; *rp != NULL && (*rp)->epfd != epfd; rp = &(*rp)->next)
+		;
+	r = *rp;
+	if (op == EPOLL_CTL_DEL) {
+		if (r != NULL) {
+			*rp = r->next;
+			free(r);
+		}
+		goto out;
+	}
+	if (ev == NULL || (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD))
+		goto out;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			goto out;
+		r->epfd = epfd;
+		r->next = p->regs;
+		p->regs = r;
+	}
+	r->events = ev->events & ~EPOLLEXCLUSIVE;
+	r->data = ev->data;
+out:
+	pthread_mutex_unlock(&pre_lock);
+}
+
+void
+epoll_pre_done(int fd, struct session *s)
+{
+	struct pre_reg *r;
+	struct epoll_event ev;
+	struct pre *p;
+	struct ep *ep;
+	int e;
+
+	if (!epoll_pre_maybe())
+		return;
+	pthread_mutex_lock(&pre_lock);
+	p = pre_take(fd);
+	pthread_mutex_unlock(&pre_lock);
+	if (p == NULL)
+		return;
+	LL_FOREACH(p->regs, r) {
+		if (s == NULL)
+			break;
+		if ((ep = ep_get(r->epfd, true)) == NULL)
+			continue;
+		ev.events = r->events;
+		ev.data = r->data;
+		pthread_mutex_lock(&ep->lock);
+		e = ep_add(ep, r->epfd, EPOLL_CTL_MOD, fd, s, &ev);
+		pthread_mutex_unlock(&ep->lock);
+		ep_put(ep);
+		if (e < 0)
+			LOG(LOG_WARN, "fd %d: its epoll registration (epoll fd "
+			    "%d) made before connect() cannot be translated: "
+			    "%s", fd, r->epfd, strerror(-e));
+		else
+			LOG(LOG_DEBUG, "fd %d: epoll registration on %d made "
+			    "before connect() now translated", fd, r->epfd);
+	}
+	pre_free(p);
+}
