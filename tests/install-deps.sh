@@ -8,6 +8,7 @@ DEPS_PKGS="build-essential gcc make pkg-config libsodium-dev uthash-dev shunit2
 socat iperf3 tcpdump python3 python3-nacl python3-cryptography netcat-openbsd
 valgrind clang libclang-rt-14-dev iproute2 coreutils redis-server redis-tools nginx-light curl
 groff-base man-db
+php-fpm gunicorn
 postgresql openssh-server openssh-client
 memcached python3-pymemcache"
 
