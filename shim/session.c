@@ -616,8 +616,8 @@ buf_trim(uint8_t *buf, size_t len, size_t *hiwat, uint64_t *last)
  * A pull from the kernel put N more bytes of ciphertext at rend, into SPACE
  * bytes of room; BY_POLL: the poll path made it.  What every pull records:
  * epoll hears of new data (rx_gen), and whether the kernel may hold more
- * (rx_more, the pull filled the room) is kept with who asked (rx_polled),
- * for the short-read rule in rx_locked.
+ * (rx_more, the pull filled the room) is kept with who asked (rx_polled;
+ * the short-read rule in rx_locked no longer trusts a pull it did not make).
  */
 static void
 rx_pulled(struct session *s, size_t n, size_t space, bool by_poll)
@@ -1226,6 +1226,128 @@ iov_at(const struct iovec *iov, int iovcnt, size_t off, size_t *room)
 	return NULL;
 }
 
+/*
+ * MSG_PEEK: open the next whole record in place and append its plaintext
+ * to the unread plaintext, so that the peeked bytes stay contiguous (the
+ * first record's tag and the next one's header are the gap it closes).
+ * Returns rx_open_next's result.
+ */
+static int
+rx_peek_append(struct session *s)
+{
+	uint8_t *pt = s->pt;
+	size_t ptlen = s->ptlen, c;
+	int r;
+
+	if (ptlen == 0)
+		return rx_open_next(s, NULL, 0, &c);
+	if ((r = rx_open_next(s, NULL, 0, &c)) <= 0 || s->rx_eof) {
+		s->pt = pt;
+		s->ptlen = ptlen;
+		return r;
+	}
+	memmove(pt + ptlen, s->pt, s->ptlen);
+	s->pt = pt;
+	s->ptlen = ptlen + s->ptlen;
+	return r;
+}
+
+/* Make room after rend, moving the unread plaintext along (MSG_PEEK). */
+static void
+rbuf_compact_keep(struct session *s)
+{
+	size_t base;
+
+	if (s->ptlen == 0) {
+		rbuf_compact(s);
+		return;
+	}
+	if (SESSION_RBUF - s->rend >= RECORD_MAXWIRE)
+		return;
+	base = (size_t)(s->pt - s->rbuf);
+	memmove(s->rbuf, s->pt, s->rend - base);
+	s->pt = s->rbuf;
+	s->rstart -= base;
+	s->rend -= base;
+}
+
+/*
+ * MSG_PEEK (rx_lock held): all that is there up to the iovec's size, as
+ * TCP's peek returns, not one record's worth: the whole records behind the
+ * unread plaintext are opened and appended to it, and what the kernel holds
+ * is taken without waiting (waiting, per the socket, only when nothing is
+ * there at all).  Nothing is consumed.
+ */
+static ssize_t
+rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
+    int flags)
+{
+	size_t want = iov_total(iov, iovcnt), have, space;
+	int kflags = flags & MSG_DONTWAIT;
+	bool drained = false;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		while (s->ptlen < want && !s->rx_eof) {
+			if ((r = rx_peek_append(s)) < 0) {
+				if (s->ptlen > 0)
+					goto out;
+				return r;
+			}
+			if (r == 0)
+				break;
+		}
+		have = s->ptlen;
+		if (have >= want || s->rx_eof || s->rd_shut ||
+		    (have > 0 && (drained || session_sandboxed)))
+			goto out;
+		/* Our handshake message 2 may still be queued (see rx_locked). */
+		if (stry(s, &s->tx_lock) == 0) {
+			r = s->toff < s->tend ?
+			    tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0) : 0;
+			sunlock(&s->tx_lock);
+			if (r < 0 && r != -EAGAIN && r != -EINTR) {
+				session_fail(s, -r, strerror(-r));
+				return r;
+			}
+		}
+		rbuf_compact_keep(s);
+		space = SESSION_RBUF - s->rend;
+		if (space == 0)
+			goto out;
+		if (have > 0)
+			n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		else if (kflags)
+			n = real_recv(fd, s->rbuf + s->rend, space, kflags);
+		else
+			n = real_read(fd, s->rbuf + s->rend, space);
+		if (n > 0) {
+			rx_pulled(s, (size_t)n, space, false);
+			drained = !s->rx_more;
+			continue;
+		}
+		/* An end without the mark: the read that comes to it fails. */
+		if (n == 0) {
+			if (have > 0 || s->rd_shut)
+				goto out;
+			session_fail(s, ECONNRESET,
+			    "connection ended without end-of-stream mark (truncated)");
+			return -ECONNRESET;
+		}
+		r = -errno;
+		if (have > 0)
+			goto out;
+		if (r != -EAGAIN && r != -EINTR)
+			session_fail(s, -r, strerror(-r));
+		return r;
+	}
+out:
+	have = s->ptlen < want ? s->ptlen : want;
+	iov_put(iov, iovcnt, 0, s->pt, have);
+	return (ssize_t)have;
+}
+
 static ssize_t
 rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -1243,6 +1365,8 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return 0;
 	if ((r = rbuf_alloc(s)) < 0)
 		return r;
+	if (flags & MSG_PEEK)
+		return rx_peek_locked(s, fd, iov, iovcnt, flags);
 	for (;;) {
 		/* Deliver what is buffered, opening whole records in place. */
 		while (total < want) {
@@ -1250,8 +1374,6 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				c = s->ptlen < want - total ? s->ptlen : want - total;
 				iov_put(iov, iovcnt, total, s->pt, c);
 				total += c;
-				if (flags & MSG_PEEK)
-					return (ssize_t)total;
 				s->pt += c;
 				s->ptlen -= c;
 				s->bytes_in += c;
@@ -1259,8 +1381,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			}
 			if (s->rx_eof)
 				break;
-			dst = flags & MSG_PEEK ? NULL :
-			    iov_at(iov, iovcnt, total, &room);
+			dst = iov_at(iov, iovcnt, total, &room);
 			if ((r = rx_open_next(s, dst, room, &c)) < 0)
 				return total > 0 ? (ssize_t)total : r;
 			if (r == 0)
@@ -1295,21 +1416,20 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * A short read must mean what it means on TCP, that nothing
 		 * more is there (edge-triggered programs such as nginx then
 		 * wait for the next edge): before returning one, take what
-		 * the kernel holds, without waiting.  Unless the kernel is
-		 * known to hold nothing we have not been told of: the last
-		 * pull, made by the poll path just before this read, did not
-		 * fill the buffer (rx_more clear), and every readiness report
-		 * since then went through session_poll_after, which pulls or
-		 * sets rx_more.  Data that arrived after that pull raises a
-		 * new edge of its own.  This saves a recv() that would fail
-		 * with EAGAIN on every read of an event-driven program.  When
-		 * a read made the last pull, it still looks: in a stream,
-		 * more has usually arrived since, and a fuller read saves a
-		 * wait.
+		 * the kernel holds, without waiting.  Only a pull made by
+		 * this very read that did not fill the buffer (drained) says
+		 * the kernel is empty now.  An earlier pull says nothing
+		 * about data that arrived after it: skipping the look when
+		 * the poll path made the last pull (rx_polled) returned A
+		 * alone while the kernel already held B, which TCP's read
+		 * would have returned with it (tests/helpers/ready_diff.c
+		 * found it: a peer write after an epoll_wait that reported
+		 * buffered data, then a large read).  So the look costs one
+		 * recv() that fails with EAGAIN when nothing came, as the
+		 * program's own next read would on TCP.
 		 */
 		topup = total > 0 && !(flags & MSG_WAITALL);
-		if (topup && (drained || (!s->rx_more && s->rx_polled) ||
-		    session_sandboxed))
+		if (topup && (drained || session_sandboxed))
 			return (ssize_t)total;
 
 		/*

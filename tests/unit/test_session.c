@@ -1217,14 +1217,14 @@ test_short_read_edges(void)
 	/* A arrives and the poll path pulls it: the kernel is drained. */
 	deliver(w, a, sizeof(a));
 	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
-	/* B arrives later, and no edge has been taken for it yet: the read
-	 * returns A alone, and B's own edge brings it. */
+	/* B arrives later, before the read, and no edge has been taken for
+	 * it: the kernel holds it, so TCP's read would return both, and so
+	 * must ours (a short read here is what ready_diff caught). */
 	deliver(w, b, sizeof(b));
-	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 100);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 300);
 	CHECK_MEM_EQ(buf, a, 100);
-	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
-	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 200);
-	CHECK_MEM_EQ(buf, b, 200);
+	CHECK_MEM_EQ(buf + 100, b, 200);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), -EAGAIN);
 
 	/* A again, pulled by the poll path; then B, whose edge the poll path
 	 * takes while A is still buffered (so it does not pull): one read
@@ -1246,6 +1246,54 @@ test_short_read_edges(void)
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf + 40, sizeof(buf) - 40, 0), 260);
 	CHECK_MEM_EQ(buf, a, 100);
 	CHECK_MEM_EQ(buf + 100, b, 200);
+	wire_free(w);
+}
+
+/*
+ * MSG_PEEK returns all that is there up to the buffer's size, as TCP's peek
+ * does, not one record's worth: records already buffered, records still in
+ * the kernel, and plaintext a read left over (ready_diff found peeks that
+ * stopped at the first record).
+ */
+static void
+test_peek_records(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	uint8_t a[100], b[200], c[50], buf[1000], ab[350];
+	struct iovec iov[3] = { { buf, 7 }, { buf + 100, 250 },
+	    { buf + 400, 500 } };
+
+	randombytes_buf(a, sizeof(a));
+	randombytes_buf(b, sizeof(b));
+	randombytes_buf(c, sizeof(c));
+	memcpy(ab, a, 100);
+	memcpy(ab + 100, b, 200);
+	memcpy(ab + 300, c, 50);
+
+	/* A pulled by the poll path, B still in the kernel */
+	deliver(w, a, sizeof(a));
+	CHECK(session_poll_after(w->sb, w->b1, POLLIN, POLLIN) & POLLIN);
+	deliver(w, b, sizeof(b));
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), 300);
+	CHECK_MEM_EQ(buf, ab, 300);
+	/* both buffered now; a peek smaller than both, then C too */
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, 150, MSG_PEEK), 150);
+	CHECK_MEM_EQ(buf, ab, 150);
+	deliver(w, c, sizeof(c));
+	CHECK_INT_EQ(session_recv(w->sb, w->b1, iov, 3, MSG_PEEK), 350);
+	CHECK_MEM_EQ(buf, ab, 7);
+	CHECK_MEM_EQ(buf + 100, ab + 7, 250);
+	CHECK_MEM_EQ(buf + 400, ab + 257, 93);
+	CHECK_INT_EQ(w->sb->bytes_in, 0);
+	/* a read leaves part behind; a peek sees the rest, a read takes it */
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, 120, 0), 120);
+	CHECK_MEM_EQ(buf, ab, 120);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), 230);
+	CHECK_MEM_EQ(buf, ab + 120, 230);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 230);
+	CHECK_MEM_EQ(buf, ab + 120, 230);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), -EAGAIN);
+	CHECK_INT_EQ(w->sb->bytes_in, 350);
 	wire_free(w);
 }
 
@@ -1676,6 +1724,7 @@ main(void)
 	test_bad_preface();
 	test_poll();
 	test_short_read_edges();
+	test_peek_records();
 	test_close_exit();
 	test_msg2_queued_then_read();
 	test_exit_after_timed_out_shutdown();
