@@ -14,11 +14,16 @@
 # (SOCKSEAL_LOG=warn) must log nothing, and the first two rounds (one of
 # each stop) run under a capture: the preface on every connection, neither
 # the marker nor a request path in plaintext.
-
+#
+# test_epoll_wait_in_progress_sees_late_sealed_add is the event MPM's crash
+# reduced to one process (tests/programs/epoll_late_add.py): a thread
+# already blocked in epoll_wait when another thread adds a sealed fd to the
+# same instance must get the program's data, not the shim's kernel tag.
 . "$(dirname "$0")/lib.sh"
 
 APACHE=${APACHE:-/usr/sbin/apache2}
 MODS=/usr/lib/apache2/modules
+LATE_ADD=$PROGS/epoll_late_add.py
 BIG=$((2 * 1024 * 1024))
 ROUNDS=${APACHE_ROUNDS:-20}
 CAPTURED=2          # rounds under tcpdump (one of each stop)
@@ -242,5 +247,26 @@ rounds() {
 test_event_rounds() { rounds event; }
 
 test_prefork_rounds() { rounds prefork; }
+
+test_epoll_wait_in_progress_sees_late_sealed_add() {
+    local port rc=0
+    port=$(free_port)
+    mkkey k >/dev/null || { fail "no key"; return 0; }
+    write_policy <<EOF
+key k $TD/k.key
+connect 127.0.0.1:$port key=k
+accept 127.0.0.1:$port key=k
+EOF
+    cap_start "$port" || { fail "no capture"; return 0; }
+    bg srv sealed socat -t 30 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" EXEC:cat
+    wait_listen "$port" srv || { fail "echo server did not listen"; return 0; }
+    sealed "$PY" "$LATE_ADD" "$port" >"$TD/late.out" 2>"$TD/late.err" || rc=$?
+    assertEquals "epoll_late_add exit status" 0 "$rc"
+    assertFileContains "the waiting thread got the socket's own fd" "$TD/late.out" "^OK fd="
+    stop_bg srv
+    cap_stop
+    cap_check --preface "$PREFACE_HEX" --marker "ping" --marker "hello" --min-conns 1 --min-bytes 1
+    assertEquals "capture: sealed" 0 $?
+}
 
 . shunit2
