@@ -19,11 +19,14 @@
 # reduced to one process (tests/programs/epoll_late_add.py): a thread
 # already blocked in epoll_wait when another thread adds a sealed fd to the
 # same instance must get the program's data, not the shim's kernel tag.
+# test_wait_on_dup_* (tests/programs/epoll_dup.py): the same for a wait on
+# a dup of the epoll fd, also after the original was closed.
 . "$(dirname "$0")/lib.sh"
 
 APACHE=${APACHE:-/usr/sbin/apache2}
 MODS=/usr/lib/apache2/modules
 LATE_ADD=$PROGS/epoll_late_add.py
+EP_DUP=$PROGS/epoll_dup.py
 BIG=$((2 * 1024 * 1024))
 ROUNDS=${APACHE_ROUNDS:-20}
 CAPTURED=2          # rounds under tcpdump (one of each stop)
@@ -248,8 +251,12 @@ test_event_rounds() { rounds event; }
 
 test_prefork_rounds() { rounds prefork; }
 
-test_epoll_wait_in_progress_sees_late_sealed_add() {
-    local port rc=0
+# echo_prog NAME PROGRAM ARGS...: PROGRAM (sealed, output in $TD/NAME.out)
+# against a sealed socat echo server on a fresh port, given as PROGRAM's
+# first argument, under a capture; asserts it printed OK, and the capture.
+echo_prog() {
+    local name=$1 prog=$2 port rc=0
+    shift 2
     port=$(free_port)
     mkkey k >/dev/null || { fail "no key"; return 0; }
     write_policy <<EOF
@@ -260,13 +267,22 @@ EOF
     cap_start "$port" || { fail "no capture"; return 0; }
     bg srv sealed socat -t 30 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" EXEC:cat
     wait_listen "$port" srv || { fail "echo server did not listen"; return 0; }
-    sealed "$PY" "$LATE_ADD" "$port" >"$TD/late.out" 2>"$TD/late.err" || rc=$?
-    assertEquals "epoll_late_add exit status" 0 "$rc"
-    assertFileContains "the waiting thread got the socket's own fd" "$TD/late.out" "^OK fd="
+    sealed "$PY" "$prog" "$port" "$@" >"$TD/$name.out" 2>"$TD/$name.err" || rc=$?
+    assertEquals "$name exit status" 0 "$rc"
+    assertFileContains "$name: the wait reported the socket's own fd" "$TD/$name.out" "^OK fd="
     stop_bg srv
     cap_stop
     cap_check --preface "$PREFACE_HEX" --marker "ping" --marker "hello" --min-conns 1 --min-bytes 1
     assertEquals "capture: sealed" 0 $?
 }
+
+test_epoll_wait_in_progress_sees_late_sealed_add() { echo_prog late "$LATE_ADD"; }
+
+# Found beside the apache mechanism: a wait on another fd of the epoll
+# instance (dup), also after the first one was closed: the shim knows an
+# instance only by the number it was created with.
+test_wait_on_dup_of_epoll_fd() { echo_prog dup "$EP_DUP" dup; }
+
+test_wait_on_dup_after_epoll_fd_closed() { echo_prog dupclose "$EP_DUP" dup-close; }
 
 . shunit2
