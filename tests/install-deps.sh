@@ -10,7 +10,8 @@ valgrind clang libclang-rt-14-dev iproute2 coreutils redis-server redis-tools ng
 groff-base man-db
 php-fpm gunicorn
 postgresql openssh-server openssh-client
-memcached python3-pymemcache"
+memcached python3-pymemcache
+apache2"
 
 missing=()
 # shellcheck disable=SC2086
