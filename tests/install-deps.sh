@@ -9,7 +9,8 @@ socat iperf3 tcpdump python3 python3-nacl python3-cryptography netcat-openbsd
 valgrind clang libclang-rt-14-dev iproute2 coreutils redis-server redis-tools nginx-light curl
 groff-base man-db
 postgresql openssh-server openssh-client
-memcached python3-pymemcache"
+memcached python3-pymemcache
+varnish"
 
 missing=()
 # shellcheck disable=SC2086
