@@ -10,7 +10,8 @@ valgrind clang libclang-rt-14-dev iproute2 coreutils redis-server redis-tools ng
 groff-base man-db
 postgresql openssh-server openssh-client
 memcached python3-pymemcache
-varnish"
+varnish
+uwsgi-core uwsgi-plugin-python3"
 
 missing=()
 # shellcheck disable=SC2086
