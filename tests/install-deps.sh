@@ -11,7 +11,8 @@ groff-base man-db
 postgresql openssh-server openssh-client
 memcached python3-pymemcache
 varnish
-uwsgi-core uwsgi-plugin-python3"
+uwsgi-core uwsgi-plugin-python3
+python3-twisted"
 
 missing=()
 # shellcheck disable=SC2086
