@@ -11,7 +11,10 @@ groff-base man-db
 php-fpm gunicorn
 postgresql openssh-server openssh-client
 memcached python3-pymemcache
-apache2"
+apache2
+varnish
+uwsgi-core uwsgi-plugin-python3
+python3-twisted"
 
 missing=()
 # shellcheck disable=SC2086
