@@ -5,7 +5,8 @@
 #   make install PREFIX=/usr/local DESTDIR=   (make uninstall: the same files)
 #   make memcheck   the unit tests under valgrind memcheck
 #   make fuzz       libFuzzer targets in build/fuzz (clang); make fuzz-run
-#                   FUZZ_SECONDS=N runs each for N seconds
+#                   FUZZ_SECONDS=N runs each for N seconds, and the
+#                   differential readiness test (ready_diff) as long
 #   make clean
 #   SAN=asan|tsan   sanitizer build in build/asan or build/tsan; the runtime is
 #                   put first in LD_PRELOAD by the tests ($(PRELOAD)).
@@ -217,7 +218,11 @@ $(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ)/libcore.a
 	$(QLD)$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_LDEXTRA) -o $@ \
 	    $(filter %.o,$^) $(filter %.a,$^) $(LIBS)
 
-fuzz-run: fuzz
-	@bash tests/fuzz/run.sh $(FZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+# ... then the differential readiness test (tests/fuzz/ready_diff.sh) with a
+# random seed for as long, under the shim of $(B).
+fuzz-run: fuzz all helpers
+	@rc=0; bash tests/fuzz/run.sh $(FZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS) || rc=1; \
+	    bash tests/fuzz/ready_diff.sh $(abspath $(B)) $(FUZZ_SECONDS) $(FZ) || rc=1; \
+	    exit $$rc
 
 -include $(patsubst %.o,%.d,$(FUZZ_CORE)) $(wildcard $(FZ)/obj/tests/fuzz/*.d)

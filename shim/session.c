@@ -1597,6 +1597,14 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			/* The batch is sealed and queued: it counts as sent. */
 			if (r == -EAGAIN || r == -EINTR)
 				return (ssize_t)total;
+			/*
+			 * Not on an error: the session dies with the batch
+			 * unsent, so only the batches before it were sent
+			 * (a write into a reset connection is EPIPE, as on
+			 * TCP, not a success for bytes that went nowhere).
+			 */
+			total -= batch;
+			s->bytes_out -= batch;
 			goto err;
 		}
 	}

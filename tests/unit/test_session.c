@@ -1297,6 +1297,30 @@ test_peek_records(void)
 	wire_free(w);
 }
 
+/*
+ * A write whose records the kernel refuses (the peer reset the connection:
+ * EPIPE) fails, as on TCP: it did report the bytes as written while the
+ * session died with them unsent (found by ready_diff: peer close, our
+ * write, the peer's reset, our next write).
+ */
+static void
+test_send_error(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	uint8_t data[1228];
+
+	randombytes_buf(data, sizeof(data));
+	CHECK_INT_EQ(send1(w->sa, w->a1, data, 100, MSG_NOSIGNAL), 100);
+	/* the far end of the initiator's wire goes away */
+	xclose(&w->a2);
+	w->ab.from = w->ba.to = -1;
+	CHECK_INT_EQ(send1(w->sa, w->a1, data, sizeof(data), MSG_NOSIGNAL),
+	    -EPIPE);
+	CHECK_INT_EQ(w->sa->bytes_out, 100);
+	CHECK_INT_EQ(send1(w->sa, w->a1, data, 10, MSG_NOSIGNAL), -EPIPE);
+	wire_free(w);
+}
+
 /* Readiness: half a record is not readable, a whole one is. */
 static void
 test_poll(void)
@@ -1725,6 +1749,7 @@ main(void)
 	test_poll();
 	test_short_read_edges();
 	test_peek_records();
+	test_send_error();
 	test_close_exit();
 	test_msg2_queued_then_read();
 	test_exit_after_timed_out_shutdown();
