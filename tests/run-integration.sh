@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every tests/integration/NN-*.sh (shunit2 scripts) in order.
 #   B=<abs build dir> PRELOAD="<san runtime> <abs libsockseal.so>" SAN=''|asan|tsan
-#   bash tests/run-integration.sh [PATTERN]     (PATTERN: only scripts matching it)
+#   bash tests/run-integration.sh [PATTERN]     (PATTERN: only scripts matching it;
+#                                                several globs separated by commas)
 # Ends with exactly one line "integration: N passed, M failed, K skipped";
 # exits 1 on failure.  (A test skips only where a sanitizer runtime keeps a
 # third-party program from starting at all; it never runs unsealed instead.)
@@ -23,7 +24,15 @@ logdir=$(mktemp -d "${TMPDIR:-/tmp}/sockseal-it.XXXXXX")
 
 for t in tests/integration/[0-9][0-9]-*.sh; do
     [ -e "$t" ] || continue
-    if [ -n "$pattern" ] && [[ "$t" != *$pattern* ]]; then continue; fi
+    if [ -n "$pattern" ]; then
+        hit=
+        IFS=, read -ra pats <<< "$pattern"
+        for p in "${pats[@]}"; do
+            # shellcheck disable=SC2053
+            [[ "$t" == *$p* ]] && hit=1
+        done
+        [ -n "$hit" ] || continue
+    fi
     name=$(basename "$t" .sh)
     log="$logdir/$name.log"
     echo "=== $name"
