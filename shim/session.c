@@ -1283,7 +1283,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
 {
 	size_t want = iov_total(iov, iovcnt), have, space;
-	int kflags = flags & MSG_DONTWAIT;
+	int kflags = s->rd_shut ? MSG_DONTWAIT : flags & MSG_DONTWAIT;
 	bool drained = false;
 	ssize_t n;
 	int r;
@@ -1299,7 +1299,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				break;
 		}
 		have = s->ptlen;
-		if (have >= want || s->rx_eof || s->rd_shut ||
+		if (have >= want || s->rx_eof ||
 		    (have > 0 && (drained || session_sandboxed)))
 			goto out;
 		/* Our handshake message 2 may still be queued (see rx_locked). */
@@ -1336,7 +1336,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			return -ECONNRESET;
 		}
 		r = -errno;
-		if (have > 0)
+		if (have > 0 || (s->rd_shut && r == -EAGAIN))
 			goto out;
 		if (r != -EAGAIN && r != -EINTR)
 			session_fail(s, -r, strerror(-r));
@@ -1367,6 +1367,14 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return r;
 	if (flags & MSG_PEEK)
 		return rx_peek_locked(s, fd, iov, iovcnt, flags);
+	/*
+	 * After shutdown(SHUT_RD) TCP still returns what is queued and what
+	 * arrives later, and 0, without waiting, when nothing is there.  The
+	 * kernel socket is not shut for reading (session_shutdown): look at
+	 * it without waiting.
+	 */
+	if (s->rd_shut)
+		kflags = MSG_DONTWAIT;
 	for (;;) {
 		/* Deliver what is buffered, opening whole records in place. */
 		while (total < want) {
@@ -1389,7 +1397,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			total += c;
 			s->bytes_in += c;
 		}
-		if (total == want || s->rx_eof || s->rd_shut) {
+		if (total == want || s->rx_eof) {
 			/*
 			 * The buffer ran dry exactly at the end of the read
 			 * while the kernel may hold more (the last pull filled
@@ -1468,7 +1476,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			return total > 0 ? (ssize_t)total : -ECONNRESET;
 		}
 		r = -errno;
-		if (total > 0)
+		if (total > 0 || (s->rd_shut && r == -EAGAIN))
 			return (ssize_t)total;
 		if (r != -EAGAIN && r != -EINTR)
 			session_fail(s, -r, strerror(-r));
@@ -1747,7 +1755,8 @@ session_shutdown(struct session *s, int fd, int how)
 	/*
 	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
 	 * the peer's end-of-stream mark (data, to TCP) with a reset that
-	 * destroys our unsent records.  Reads return 0 all the same.
+	 * destroys our unsent records.  Reads behave as TCP's all the same:
+	 * what is there, then 0 without waiting (rx_locked).
 	 */
 	if (how == SHUT_RD || queued)
 		return 0;

@@ -1447,6 +1447,33 @@ test_close_exit(void)
 }
 
 /*
+ * After shutdown(SHUT_RD), TCP's reads return what is queued and what
+ * arrives later, and 0 without waiting when nothing is there; a peek
+ * likewise (ready_diff: reads returned 0 with data waiting).
+ */
+static void
+test_shutdown_rd(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	uint8_t buf[64];
+
+	CHECK_INT_EQ(send1(w->sa, w->a1, "queued", 6, 0), 6);
+	pump(w);
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_RD), 0);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), 6);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 6);
+	CHECK_MEM_EQ(buf, "queued", 6);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 0);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), 0);
+	CHECK_INT_EQ(send1(w->sa, w->a1, "late", 4, 0), 4);
+	pump(w);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 4);
+	CHECK_MEM_EQ(buf, "late", 4);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 0);
+	wire_free(w);
+}
+
+/*
  * Closing with data unread is a reset on TCP, not a clean end: no
  * end-of-stream mark goes out, so the peer's read ends in ECONNRESET
  * (ready_diff: the peer saw a clean EOF).  The peer's mark alone is not
@@ -1791,6 +1818,7 @@ main(void)
 	test_send_error();
 	test_close_exit();
 	test_close_unread();
+	test_shutdown_rd();
 	test_msg2_queued_then_read();
 	test_exit_after_timed_out_shutdown();
 	test_handshake_count();
