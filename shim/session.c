@@ -1283,7 +1283,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
 {
 	size_t want = iov_total(iov, iovcnt), have, space;
-	int kflags = flags & MSG_DONTWAIT;
+	int kflags = s->rd_shut ? MSG_DONTWAIT : flags & MSG_DONTWAIT;
 	bool drained = false;
 	ssize_t n;
 	int r;
@@ -1299,7 +1299,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				break;
 		}
 		have = s->ptlen;
-		if (have >= want || s->rx_eof || s->rd_shut ||
+		if (have >= want || s->rx_eof ||
 		    (have > 0 && (drained || session_sandboxed)))
 			goto out;
 		/* Our handshake message 2 may still be queued (see rx_locked). */
@@ -1336,7 +1336,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			return -ECONNRESET;
 		}
 		r = -errno;
-		if (have > 0)
+		if (have > 0 || (s->rd_shut && r == -EAGAIN))
 			goto out;
 		if (r != -EAGAIN && r != -EINTR)
 			session_fail(s, -r, strerror(-r));
@@ -1367,6 +1367,14 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return r;
 	if (flags & MSG_PEEK)
 		return rx_peek_locked(s, fd, iov, iovcnt, flags);
+	/*
+	 * After shutdown(SHUT_RD) TCP still returns what is queued and what
+	 * arrives later, and 0, without waiting, when nothing is there.  The
+	 * kernel socket is not shut for reading (session_shutdown): look at
+	 * it without waiting.
+	 */
+	if (s->rd_shut)
+		kflags = MSG_DONTWAIT;
 	for (;;) {
 		/* Deliver what is buffered, opening whole records in place. */
 		while (total < want) {
@@ -1389,7 +1397,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			total += c;
 			s->bytes_in += c;
 		}
-		if (total == want || s->rx_eof || s->rd_shut) {
+		if (total == want || s->rx_eof) {
 			/*
 			 * The buffer ran dry exactly at the end of the read
 			 * while the kernel may hold more (the last pull filled
@@ -1468,7 +1476,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			return total > 0 ? (ssize_t)total : -ECONNRESET;
 		}
 		r = -errno;
-		if (total > 0)
+		if (total > 0 || (s->rd_shut && r == -EAGAIN))
 			return (ssize_t)total;
 		if (r != -EAGAIN && r != -EINTR)
 			session_fail(s, -r, strerror(-r));
@@ -1747,7 +1755,8 @@ session_shutdown(struct session *s, int fd, int how)
 	/*
 	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
 	 * the peer's end-of-stream mark (data, to TCP) with a reset that
-	 * destroys our unsent records.  Reads return 0 all the same.
+	 * destroys our unsent records.  Reads behave as TCP's all the same:
+	 * what is there, then 0 without waiting (rx_locked).
 	 */
 	if (how == SHUT_RD || queued)
 		return 0;
@@ -1860,6 +1869,62 @@ close_linger(struct session *s, int fd, uint64_t deadline)
 	}
 }
 
+/*
+ * The program closes (or exits) with stream data it has not read: TCP
+ * answers that with a reset, not a FIN, and the peer's reads end in
+ * ECONNRESET after what was in flight, its writes fail.  So must we:
+ * sending our end-of-stream mark and discarding the data (close_linger)
+ * made it a clean end on the peer's side.  Pulls what the kernel holds,
+ * without waiting, and opens whole records: the peer's end-of-stream mark
+ * alone is not data, half a record is.  rx_lock held.
+ */
+static bool
+rx_unread(struct session *s, int fd)
+{
+	size_t space, c;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		if (s->ptlen > 0)
+			return true;
+		if (s->rx_eof)
+			return false;
+		if ((r = rx_open_next(s, NULL, 0, &c)) < 0)
+			return false;   /* the session failed: it resets anyway */
+		if (r > 0)
+			continue;
+		if (session_sandboxed)
+			return s->rstart != s->rend;
+		rbuf_compact(s);
+		space = SESSION_RBUF - s->rend;
+		if (space == 0)
+			return true;
+		n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		if (n <= 0)
+			return s->rstart != s->rend;
+		rx_pulled(s, (size_t)n, space, false);
+	}
+}
+
+/* rx_unread, if the receive lock is free (a reader thread may hold it). */
+static bool
+closes_unread(struct session *s, int fd)
+{
+	bool r = false;
+
+	if (session_state(s) == SESSION_OPEN && stry(s, &s->rx_lock) == 0) {
+		r = rx_unread(s, fd);
+		sunlock(&s->rx_lock);
+	}
+	if (r) {
+		LOG(LOG_INFO, "connection %s %s closed with data unread: reset, "
+		    "as TCP does", s->initiator ? "to" : "from", s->peer);
+		arm_reset(fd);
+	}
+	return r;
+}
+
 void
 session_close_last(struct session *s, int fd)
 {
@@ -1869,6 +1934,11 @@ session_close_last(struct session *s, int fd)
 		/* Another process carries the stream on (fork). */
 		LOG(LOG_DEBUG, "connection %s %s left to another process",
 		    s->initiator ? "to" : "from", s->peer);
+		errno = saved;
+		return;
+	}
+	if (closes_unread(s, fd)) {
+		session_log_end(s, "closed with data unread (reset)");
 		errno = saved;
 		return;
 	}
@@ -1909,6 +1979,10 @@ session_exit(struct session *s, int fd)
 	/* The fd may have been closed behind our back and reused. */
 	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
 		how = HOW_UNSEEN;
+		goto end;
+	}
+	if (closes_unread(s, fd)) {
+		how = "process exited with data unread (reset)";
 		goto end;
 	}
 	if (stry(s, &s->tx_lock) != 0)
