@@ -1737,6 +1737,8 @@ session_shutdown(struct session *s, int fd, int how)
 		marked = !s->tx_shut && session_state(s) == SESSION_OPEN;
 		r = tx_eof(s, fd, session_fd_blocking(fd) ?
 		    now_ms() + s->rule->timeout_ms : 0);
+		/* sent now, so the connection stood until our mark */
+		marked = marked && r == 0;
 		if (s->toff < s->tend && session_state(s) == SESSION_OPEN) {
 			/* Still queued (non-blocking, or the peer is slow): the
 			 * kernel's FIN waits for the queue to drain. */
