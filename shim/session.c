@@ -2048,7 +2048,8 @@ rx_hup(struct session *s)
 {
 	size_t off, wl;
 
-	if (s->rx_eof)
+	/* As TCP's RCV_SHUTDOWN: the peer's end, or our own SHUT_RD. */
+	if (s->rx_eof || s->rd_shut)
 		return true;
 	if (s->rbuf == NULL)
 		return false;

@@ -1449,7 +1449,8 @@ test_close_exit(void)
 /*
  * After shutdown(SHUT_RD), TCP's reads return what is queued and what
  * arrives later, and 0 without waiting when nothing is there; a peek
- * likewise (ready_diff: reads returned 0 with data waiting).
+ * likewise (ready_diff: reads returned 0 with data waiting); poll says
+ * POLLRDHUP.
  */
 static void
 test_shutdown_rd(void)
@@ -1460,6 +1461,9 @@ test_shutdown_rd(void)
 	CHECK_INT_EQ(send1(w->sa, w->a1, "queued", 6, 0), 6);
 	pump(w);
 	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_RD), 0);
+	/* readable, and RDHUP as on TCP (RCV_SHUTDOWN) */
+	CHECK_INT_EQ(session_poll_after(w->sb, w->b1, POLLIN | POLLRDHUP,
+	    POLLIN) & (POLLIN | POLLRDHUP), POLLIN | POLLRDHUP);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), 6);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 6);
 	CHECK_MEM_EQ(buf, "queued", 6);
