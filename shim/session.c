@@ -1576,6 +1576,29 @@ tx_seal_batch(struct session *s, const struct iovec *iov, int iovcnt,
 	return sealed;
 }
 
+/*
+ * The kernel refused our records (tx_lock held).  EPIPE or ECONNRESET: the
+ * peer reset the connection.  TCP's reads still return what had arrived
+ * before the reset, so the session does not die with it: the send side is
+ * shut (nothing more is sent, later writes fail with EPIPE), and the
+ * receive side ends by itself when it comes to the kernel's end (the
+ * peer's mark: 0; none: ECONNRESET).  Killing the session threw away
+ * authenticated data the program had not read yet (found by ready_diff).
+ * Any other error fails the session.
+ */
+static void
+tx_broken(struct session *s, int r)
+{
+	if (r != -EPIPE && r != -ECONNRESET) {
+		session_fail(s, -r, strerror(-r));
+		return;
+	}
+	LOG(LOG_INFO, "connection %s %s: write failed (%s): nothing more is "
+	    "sent", s->initiator ? "to" : "from", s->peer, strerror(-r));
+	s->tx_shut = true;
+	s->toff = s->tend;
+}
+
 static ssize_t
 tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -1606,10 +1629,10 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			if (r == -EAGAIN || r == -EINTR)
 				return (ssize_t)total;
 			/*
-			 * Not on an error: the session dies with the batch
-			 * unsent, so only the batches before it were sent
-			 * (a write into a reset connection is EPIPE, as on
-			 * TCP, not a success for bytes that went nowhere).
+			 * Not on an error: the batch is not sent, so only
+			 * the batches before it were (a write into a reset
+			 * connection is EPIPE, as on TCP, not a success for
+			 * bytes that went nowhere).
 			 */
 			total -= batch;
 			s->bytes_out -= batch;
@@ -1620,7 +1643,7 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 err:
 	if (r == -EAGAIN || r == -EINTR)
 		return total > 0 ? (ssize_t)total : r;
-	session_fail(s, -r, strerror(-r));
+	tx_broken(s, r);
 	return total > 0 ? (ssize_t)total : r;
 }
 
@@ -1717,7 +1740,7 @@ tx_eof(struct session *s, int fd, uint64_t deadline)
 	s->tx_shut = true;
 	r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, deadline);
 	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT)
-		session_fail(s, -r, strerror(-r));
+		tx_broken(s, r);
 	return r;
 }
 
@@ -2204,7 +2227,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			if (s->toff < s->tend && s->tbuf != NULL) {
 				r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
 				if (r < 0 && r != -EAGAIN && r != -EINTR)
-					session_fail(s, -r, strerror(-r));
+					tx_broken(s, r);
 			}
 			if (s->toff >= s->tend)
 				out |= wr;

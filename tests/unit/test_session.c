@@ -1301,7 +1301,8 @@ test_peek_records(void)
  * A write whose records the kernel refuses (the peer reset the connection:
  * EPIPE) fails, as on TCP: it did report the bytes as written while the
  * session died with them unsent (found by ready_diff: peer close, our
- * write, the peer's reset, our next write).
+ * write, the peer's reset, our next write).  And what had arrived before
+ * is still read: the failed write killed the session and dropped it.
  */
 static void
 test_send_error(void)
@@ -1311,6 +1312,9 @@ test_send_error(void)
 
 	randombytes_buf(data, sizeof(data));
 	CHECK_INT_EQ(send1(w->sa, w->a1, data, 100, MSG_NOSIGNAL), 100);
+	/* B's bytes reach A's socket, unread */
+	CHECK_INT_EQ(send1(w->sb, w->b1, "before", 6, 0), 6);
+	pump(w);
 	/* the far end of the initiator's wire goes away */
 	xclose(&w->a2);
 	w->ab.from = w->ba.to = -1;
@@ -1318,6 +1322,11 @@ test_send_error(void)
 	    -EPIPE);
 	CHECK_INT_EQ(w->sa->bytes_out, 100);
 	CHECK_INT_EQ(send1(w->sa, w->a1, data, 10, MSG_NOSIGNAL), -EPIPE);
+	/* what arrived before the reset is still read, as on TCP; then the
+	 * end without a mark is a truncation */
+	CHECK_INT_EQ(recv1(w->sa, w->a1, data, sizeof(data), 0), 6);
+	CHECK_MEM_EQ(data, "before", 6);
+	CHECK_INT_EQ(recv1(w->sa, w->a1, data, sizeof(data), 0), -ECONNRESET);
 	wire_free(w);
 }
 
