@@ -2262,9 +2262,12 @@ session_inq(struct session *s, int fd)
 	 * epoll reports it as new data (rx_gen).
 	 */
 	for (;;) {
-		/* Unread plaintext lives inside the buffer: never move it. */
-		if (s->ptlen == 0)
-			rbuf_compact(s);
+		/*
+		 * Make room, moving unread plaintext along: left where it
+		 * was, a read that took most of a record pinned the buffer
+		 * and records behind went uncounted (ready_diff).
+		 */
+		rbuf_compact_keep(s);
 		space = SESSION_RBUF - s->rend;
 		if (space == 0)
 			break;

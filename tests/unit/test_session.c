@@ -1298,6 +1298,38 @@ test_peek_records(void)
 }
 
 /*
+ * FIONREAD counts every whole record, also when a read left the rest of a
+ * big record in place early in the buffer (it pinned the buffer, and the
+ * records behind that did not fit went uncounted: ready_diff).
+ */
+static void
+test_inq_pinned(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	static uint8_t data[65519], buf[65536];
+	size_t sizes[] = { 60000, 65519, 65519, 10000 };
+	int i, j;
+
+	randombytes_buf(data, sizeof(data));
+	CHECK_INT_EQ(send1(w->sa, w->a1, data, sizes[0], 0), (ssize_t)sizes[0]);
+	for (j = 0; j < 4; j++)
+		pump(w);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, 50000, 0), 50000);
+	for (i = 1; i < 4; i++) {
+		CHECK_INT_EQ(send1(w->sa, w->a1, data, sizes[i], 0),
+		    (ssize_t)sizes[i]);
+		for (j = 0; j < 4; j++)
+			pump(w);
+	}
+	CHECK_INT_EQ(session_inq(w->sb, w->b1), 10000 + 65519 * 2 + 10000);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 65536);
+	CHECK_MEM_EQ(buf, data + 50000, 10000);
+	CHECK_MEM_EQ(buf + 10000, data, 55536);
+	CHECK_INT_EQ(session_inq(w->sb, w->b1), 151038 - 65536);
+	wire_free(w);
+}
+
+/*
  * A write whose records the kernel refuses (the peer reset the connection:
  * EPIPE) fails, as on TCP: it did report the bytes as written while the
  * session died with them unsent (found by ready_diff: peer close, our
@@ -1829,6 +1861,7 @@ main(void)
 	test_short_read_edges();
 	test_peek_records();
 	test_send_error();
+	test_inq_pinned();
 	test_close_exit();
 	test_close_unread();
 	test_shutdown_rd();
