@@ -1576,6 +1576,29 @@ tx_seal_batch(struct session *s, const struct iovec *iov, int iovcnt,
 	return sealed;
 }
 
+/*
+ * The kernel refused our records (tx_lock held).  EPIPE or ECONNRESET: the
+ * peer reset the connection.  TCP's reads still return what had arrived
+ * before the reset, so the session does not die with it: the send side is
+ * shut (nothing more is sent, later writes fail with EPIPE), and the
+ * receive side ends by itself when it comes to the kernel's end (the
+ * peer's mark: 0; none: ECONNRESET).  Killing the session threw away
+ * authenticated data the program had not read yet (found by ready_diff).
+ * Any other error fails the session.
+ */
+static void
+tx_broken(struct session *s, int r)
+{
+	if (r != -EPIPE && r != -ECONNRESET) {
+		session_fail(s, -r, strerror(-r));
+		return;
+	}
+	LOG(LOG_INFO, "connection %s %s: write failed (%s): nothing more is "
+	    "sent", s->initiator ? "to" : "from", s->peer, strerror(-r));
+	s->tx_shut = true;
+	s->toff = s->tend;
+}
+
 static ssize_t
 tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -1606,10 +1629,10 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			if (r == -EAGAIN || r == -EINTR)
 				return (ssize_t)total;
 			/*
-			 * Not on an error: the session dies with the batch
-			 * unsent, so only the batches before it were sent
-			 * (a write into a reset connection is EPIPE, as on
-			 * TCP, not a success for bytes that went nowhere).
+			 * Not on an error: the batch is not sent, so only
+			 * the batches before it were (a write into a reset
+			 * connection is EPIPE, as on TCP, not a success for
+			 * bytes that went nowhere).
 			 */
 			total -= batch;
 			s->bytes_out -= batch;
@@ -1620,7 +1643,7 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 err:
 	if (r == -EAGAIN || r == -EINTR)
 		return total > 0 ? (ssize_t)total : r;
-	session_fail(s, -r, strerror(-r));
+	tx_broken(s, r);
 	return total > 0 ? (ssize_t)total : r;
 }
 
@@ -1717,14 +1740,14 @@ tx_eof(struct session *s, int fd, uint64_t deadline)
 	s->tx_shut = true;
 	r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, deadline);
 	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT)
-		session_fail(s, -r, strerror(-r));
+		tx_broken(s, r);
 	return r;
 }
 
 int
 session_shutdown(struct session *s, int fd, int how)
 {
-	bool queued = false;
+	bool queued = false, marked = false;
 	int r;
 
 	if (session_state(s) == SESSION_PLAIN)
@@ -1734,8 +1757,11 @@ session_shutdown(struct session *s, int fd, int how)
 		if (session_state(s) < SESSION_OPEN)
 			(void)session_handshake(s, fd, true);
 		slock(s, &s->tx_lock);
+		marked = !s->tx_shut && session_state(s) == SESSION_OPEN;
 		r = tx_eof(s, fd, session_fd_blocking(fd) ?
 		    now_ms() + s->rule->timeout_ms : 0);
+		/* sent now, so the connection stood until our mark */
+		marked = marked && r == 0;
 		if (s->toff < s->tend && session_state(s) == SESSION_OPEN) {
 			/* Still queued (non-blocking, or the peer is slow): the
 			 * kernel's FIN waits for the queue to drain. */
@@ -1760,7 +1786,17 @@ session_shutdown(struct session *s, int fd, int how)
 	 */
 	if (how == SHUT_RD || queued)
 		return 0;
-	return real_shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
+	if (real_shutdown(fd, SHUT_WR) == 0)
+		return 0;
+	/*
+	 * Our mark is data to TCP: a peer that has closed answers it with a
+	 * reset, which on loopback is in before our FIN (ENOTCONN).  TCP's
+	 * shutdown sends a FIN, which draws no reset, and succeeds: so does
+	 * ours (ready_diff: peer close, then our SHUT_WR).
+	 */
+	if (errno == ENOTCONN && marked)
+		return 0;
+	return -errno;
 }
 
 static const char *
@@ -1970,7 +2006,8 @@ rx_hup(struct session *s)
 {
 	size_t off, wl;
 
-	if (s->rx_eof)
+	/* As TCP's RCV_SHUTDOWN: the peer's end, or our own SHUT_RD. */
+	if (s->rx_eof || s->rd_shut)
 		return true;
 	if (s->rbuf == NULL)
 		return false;
@@ -2125,7 +2162,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 			if (s->toff < s->tend && s->tbuf != NULL) {
 				r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
 				if (r < 0 && r != -EAGAIN && r != -EINTR)
-					session_fail(s, -r, strerror(-r));
+					tx_broken(s, r);
 			}
 			if (s->toff >= s->tend)
 				out |= wr;
@@ -2160,9 +2197,12 @@ session_inq(struct session *s, int fd)
 	 * epoll reports it as new data (rx_gen).
 	 */
 	for (;;) {
-		/* Unread plaintext lives inside the buffer: never move it. */
-		if (s->ptlen == 0)
-			rbuf_compact(s);
+		/*
+		 * Make room, moving unread plaintext along: left where it
+		 * was, a read that took most of a record pinned the buffer
+		 * and records behind went uncounted (ready_diff).
+		 */
+		rbuf_compact_keep(s);
 		space = SESSION_RBUF - s->rend;
 		if (space == 0)
 			break;

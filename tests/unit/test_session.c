@@ -1298,10 +1298,43 @@ test_peek_records(void)
 }
 
 /*
+ * FIONREAD counts every whole record, also when a read left the rest of a
+ * big record in place early in the buffer (it pinned the buffer, and the
+ * records behind that did not fit went uncounted: ready_diff).
+ */
+static void
+test_inq_pinned(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	static uint8_t data[65519], buf[65536];
+	size_t sizes[] = { 60000, 65519, 65519, 10000 };
+	int i, j;
+
+	randombytes_buf(data, sizeof(data));
+	CHECK_INT_EQ(send1(w->sa, w->a1, data, sizes[0], 0), (ssize_t)sizes[0]);
+	for (j = 0; j < 4; j++)
+		pump(w);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, 50000, 0), 50000);
+	for (i = 1; i < 4; i++) {
+		CHECK_INT_EQ(send1(w->sa, w->a1, data, sizes[i], 0),
+		    (ssize_t)sizes[i]);
+		for (j = 0; j < 4; j++)
+			pump(w);
+	}
+	CHECK_INT_EQ(session_inq(w->sb, w->b1), 10000 + 65519 * 2 + 10000);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 65536);
+	CHECK_MEM_EQ(buf, data + 50000, 10000);
+	CHECK_MEM_EQ(buf + 10000, data, 55536);
+	CHECK_INT_EQ(session_inq(w->sb, w->b1), 151038 - 65536);
+	wire_free(w);
+}
+
+/*
  * A write whose records the kernel refuses (the peer reset the connection:
  * EPIPE) fails, as on TCP: it did report the bytes as written while the
  * session died with them unsent (found by ready_diff: peer close, our
- * write, the peer's reset, our next write).
+ * write, the peer's reset, our next write).  And what had arrived before
+ * is still read: the failed write killed the session and dropped it.
  */
 static void
 test_send_error(void)
@@ -1311,6 +1344,9 @@ test_send_error(void)
 
 	randombytes_buf(data, sizeof(data));
 	CHECK_INT_EQ(send1(w->sa, w->a1, data, 100, MSG_NOSIGNAL), 100);
+	/* B's bytes reach A's socket, unread */
+	CHECK_INT_EQ(send1(w->sb, w->b1, "before", 6, 0), 6);
+	pump(w);
 	/* the far end of the initiator's wire goes away */
 	xclose(&w->a2);
 	w->ab.from = w->ba.to = -1;
@@ -1318,6 +1354,11 @@ test_send_error(void)
 	    -EPIPE);
 	CHECK_INT_EQ(w->sa->bytes_out, 100);
 	CHECK_INT_EQ(send1(w->sa, w->a1, data, 10, MSG_NOSIGNAL), -EPIPE);
+	/* what arrived before the reset is still read, as on TCP; then the
+	 * end without a mark is a truncation */
+	CHECK_INT_EQ(recv1(w->sa, w->a1, data, sizeof(data), 0), 6);
+	CHECK_MEM_EQ(data, "before", 6);
+	CHECK_INT_EQ(recv1(w->sa, w->a1, data, sizeof(data), 0), -ECONNRESET);
 	wire_free(w);
 }
 
@@ -1449,7 +1490,8 @@ test_close_exit(void)
 /*
  * After shutdown(SHUT_RD), TCP's reads return what is queued and what
  * arrives later, and 0 without waiting when nothing is there; a peek
- * likewise (ready_diff: reads returned 0 with data waiting).
+ * likewise (ready_diff: reads returned 0 with data waiting); poll says
+ * POLLRDHUP.
  */
 static void
 test_shutdown_rd(void)
@@ -1460,6 +1502,9 @@ test_shutdown_rd(void)
 	CHECK_INT_EQ(send1(w->sa, w->a1, "queued", 6, 0), 6);
 	pump(w);
 	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_RD), 0);
+	/* readable, and RDHUP as on TCP (RCV_SHUTDOWN) */
+	CHECK_INT_EQ(session_poll_after(w->sb, w->b1, POLLIN | POLLRDHUP,
+	    POLLIN) & (POLLIN | POLLRDHUP), POLLIN | POLLRDHUP);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), MSG_PEEK), 6);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 6);
 	CHECK_MEM_EQ(buf, "queued", 6);
@@ -1777,6 +1822,7 @@ main(void)
 	test_short_read_edges();
 	test_peek_records();
 	test_send_error();
+	test_inq_pinned();
 	test_close_exit();
 	test_shutdown_rd();
 	test_msg2_queued_then_read();
