@@ -1905,6 +1905,62 @@ close_linger(struct session *s, int fd, uint64_t deadline)
 	}
 }
 
+/*
+ * The program closes (or exits) with stream data it has not read: TCP
+ * answers that with a reset, not a FIN, and the peer's reads end in
+ * ECONNRESET after what was in flight, its writes fail.  So must we:
+ * sending our end-of-stream mark and discarding the data (close_linger)
+ * made it a clean end on the peer's side.  Pulls what the kernel holds,
+ * without waiting, and opens whole records: the peer's end-of-stream mark
+ * alone is not data, half a record is.  rx_lock held.
+ */
+static bool
+rx_unread(struct session *s, int fd)
+{
+	size_t space, c;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		if (s->ptlen > 0)
+			return true;
+		if (s->rx_eof)
+			return false;
+		if ((r = rx_open_next(s, NULL, 0, &c)) < 0)
+			return false;   /* the session failed: it resets anyway */
+		if (r > 0)
+			continue;
+		if (session_sandboxed)
+			return s->rstart != s->rend;
+		rbuf_compact(s);
+		space = SESSION_RBUF - s->rend;
+		if (space == 0)
+			return true;
+		n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		if (n <= 0)
+			return s->rstart != s->rend;
+		rx_pulled(s, (size_t)n, space, false);
+	}
+}
+
+/* rx_unread, if the receive lock is free (a reader thread may hold it). */
+static bool
+closes_unread(struct session *s, int fd)
+{
+	bool r = false;
+
+	if (session_state(s) == SESSION_OPEN && stry(s, &s->rx_lock) == 0) {
+		r = rx_unread(s, fd);
+		sunlock(&s->rx_lock);
+	}
+	if (r) {
+		LOG(LOG_INFO, "connection %s %s closed with data unread: reset, "
+		    "as TCP does", s->initiator ? "to" : "from", s->peer);
+		arm_reset(fd);
+	}
+	return r;
+}
+
 void
 session_close_last(struct session *s, int fd)
 {
@@ -1914,6 +1970,11 @@ session_close_last(struct session *s, int fd)
 		/* Another process carries the stream on (fork). */
 		LOG(LOG_DEBUG, "connection %s %s left to another process",
 		    s->initiator ? "to" : "from", s->peer);
+		errno = saved;
+		return;
+	}
+	if (closes_unread(s, fd)) {
+		session_log_end(s, "closed with data unread (reset)");
 		errno = saved;
 		return;
 	}
@@ -1954,6 +2015,10 @@ session_exit(struct session *s, int fd)
 	/* The fd may have been closed behind our back and reused. */
 	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
 		how = HOW_UNSEEN;
+		goto end;
+	}
+	if (closes_unread(s, fd)) {
+		how = "process exited with data unread (reset)";
 		goto end;
 	}
 	if (stry(s, &s->tx_lock) != 0)

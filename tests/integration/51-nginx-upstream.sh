@@ -316,7 +316,10 @@ test_helper_register_before_connect() {
     local mode out rc n=0
     [ -x "$B/tests/et_connect_reader" ] || { fail "$B/tests/et_connect_reader missing (make helpers)"; return 0; }
     up_setup || { fail "setup"; return 0; }
-    bg up sealed socat -U "TCP-LISTEN:$UP,bind=127.0.0.1,reuseaddr,fork" OPEN:"$SUITE_TMP/data/4m.bin"
+    # Both ways, so socat reads the client's request line: a server that
+    # closes with bytes unread resets the connection, on TCP and sealed.
+    bg up sealed socat "TCP-LISTEN:$UP,bind=127.0.0.1,reuseaddr,fork" \
+        SYSTEM:"exec cat '$SUITE_TMP/data/4m.bin'"
     wait_listen "$UP" up || { fail "socat did not listen"; return 0; }
     cap_start "$UP" || { fail "no capture"; return 0; }
     for mode in late early "late silent" "early silent"; do

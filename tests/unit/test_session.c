@@ -1519,6 +1519,45 @@ test_shutdown_rd(void)
 }
 
 /*
+ * Closing with data unread is a reset on TCP, not a clean end: no
+ * end-of-stream mark goes out, so the peer's read ends in ECONNRESET
+ * (ready_diff: the peer saw a clean EOF).  The peer's mark alone is not
+ * unread data: that close stays clean.
+ */
+static void
+test_close_unread(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	uint8_t buf[64];
+	int i;
+
+	CHECK_INT_EQ(send1(w->sa, w->a1, "sent", 4, 0), 4);
+	CHECK_INT_EQ(send1(w->sb, w->b1, "unread", 6, 0), 6);
+	pump(w);
+	session_close_last(w->sa, w->a1);
+	xclose(&w->a1);
+	for (i = 0; i < 4; i++)
+		pump(w);
+	CHECK_INT_EQ(recv_all(w, w->sb, w->b1, buf, 4), 4);
+	CHECK_MEM_EQ(buf, "sent", 4);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), -ECONNRESET);
+	wire_free(w);
+
+	w = open_pair(POLICY_CIPHER_DEFAULT);
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR), 0);
+	pump(w);
+	CHECK_INT_EQ(send1(w->sa, w->a1, "bye", 3, 0), 3);
+	session_close_last(w->sa, w->a1);
+	xclose(&w->a1);
+	for (i = 0; i < 4; i++)
+		pump(w);
+	CHECK_INT_EQ(recv_all(w, w->sb, w->b1, buf, 3), 3);
+	CHECK_MEM_EQ(buf, "bye", 3);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 0);
+	wire_free(w);
+}
+
+/*
  * Regression candidates (see the report of branch sesstest):
  *
  * 1. Message 2 could not be written at once (send buffer full: EAGAIN), the
@@ -1824,6 +1863,7 @@ main(void)
 	test_send_error();
 	test_inq_pinned();
 	test_close_exit();
+	test_close_unread();
 	test_shutdown_rd();
 	test_msg2_queued_then_read();
 	test_exit_after_timed_out_shutdown();
