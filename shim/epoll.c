@@ -55,7 +55,12 @@
  * Flags keep their meaning.  EPOLLET: the kernel registration is
  * edge-triggered too, and buffered data is reported again only after an
  * ADD/MOD or when more was pulled from the kernel since the program was
- * last told (session_rx_gen).  EPOLLONESHOT: the kernel registration is
+ * last told (session_rx_gen).  That may be data that had arrived before
+ * the report: an extra edge while data is readable, as TCP gives when
+ * data arrives in several segments.  Never fewer edges: a reader that
+ * trusts FIONREAD and waits for an edge when a read returns more (nginx)
+ * must get one, and the shim cannot count what is still sealed in the
+ * kernel.  EPOLLONESHOT: the kernel registration is
  * one-shot; an event the shim swallows re-arms it, an event reported
  * disables the shadow until the program's MOD.  EPOLLRDHUP is true once
  * the peer's end-of-stream mark (or its FIN) is in.  EPOLLERR/EPOLLHUP pass
@@ -288,7 +293,22 @@ epoll_closed(int fd, struct session *s, bool last)
 			if (r->fd == fd && !r->orphan) {
 				/* Still registered under the closed number,
 				 * which may now name another file: keep it
-				 * only by id. */
+				 * only by id.  Its kernel registration cannot
+				 * be changed once the number is gone, so it
+				 * gets the program's own events now, while
+				 * it still can: never less than asked. */
+				if (!r->disabled && ep->epfd >= 0) {
+					struct epoll_event kev;
+
+					kev.events = ep_kevents(r, ep_want(r));
+					kev.data.u64 = ep_tag(r);
+					/* (A MOD re-arms an edge: only if it
+					 * changes something.) */
+					if (kev.events != r->kev &&
+					    real_epoll_ctl(ep->epfd,
+					    EPOLL_CTL_MOD, fd, &kev) == 0)
+						r->kev = kev.events;
+				}
 				HASH_DEL(ep->regs, r);
 				r->orphan = true;
 			}
@@ -302,6 +322,48 @@ epoll_closed(int fd, struct session *s, bool last)
 	pthread_mutex_unlock(&ep_lock);
 	for (i = 0; i < ngone; i++)
 		ep_put(gone[i]);
+}
+
+void
+epoll_dup(int fd, struct session *s)
+{
+	struct ep *eps[EP_CLOSE_MAX], *ep;
+	struct ep_reg *r, *other;
+	int neps = 0, i, j;
+
+	if (!epoll_any() || s == NULL ||
+	    __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+		return;
+	pthread_mutex_lock(&ep_lock);
+	pthread_mutex_lock(&ep_news_lock);
+	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
+		for (j = 0; j < neps && eps[j] != r->ep; j++)
+			;
+		if (j == neps && neps < EP_CLOSE_MAX)
+			eps[neps++] = r->ep;
+	}
+	pthread_mutex_unlock(&ep_news_lock);
+	for (i = 0; i < neps; i++) {
+		ep = eps[i];
+		pthread_mutex_lock(&ep->lock);
+		HASH_FIND_INT(ep->regs, &fd, other);
+		pthread_mutex_lock(&ep_news_lock);
+		for (r = s->ep_watch; r != NULL && other == NULL; r = r->wnext) {
+			if (r->ep != ep || !r->orphan || r->fd != fd)
+				continue;
+			/* The number names the same file again: the
+			 * kernel's (file, number) registration is reachable
+			 * through it, and so is the shadow. */
+			r->orphan = false;
+			if (r->io_fd < 0)
+				r->io_fd = fd;
+			HASH_ADD_INT(ep->regs, fd, r);
+			break;
+		}
+		pthread_mutex_unlock(&ep_news_lock);
+		pthread_mutex_unlock(&ep->lock);
+	}
+	pthread_mutex_unlock(&ep_lock);
 }
 
 void

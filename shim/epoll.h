@@ -70,6 +70,10 @@ void epoll_pre_done(int fd, struct session *s);
  */
 void epoll_closed(int fd, struct session *s, bool last);
 
+/* epoll_dup(fd, s): FD became a copy of a fd of session S (dup, dup2,
+ * F_DUPFD): a registration still held under that number comes back. */
+void epoll_dup(int fd, struct session *s);
+
 /* epoll_closed_range(first, last): close_range() closes these numbers:
  * forget the epoll instances they name. */
 void epoll_closed_range(unsigned int first, unsigned int last);

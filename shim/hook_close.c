@@ -90,6 +90,7 @@ dup_track(int fd, int newfd)
 			errno = ENOMEM;
 			return -1;
 		}
+		epoll_dup(newfd, s);
 		session_put(s);
 	} else if (fdtab_maybe(newfd)) {
 		fdtab_drop(newfd);

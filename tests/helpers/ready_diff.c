@@ -834,6 +834,8 @@ gen(struct op *op, bool *again)
 
 struct res {
 	char obs[OBSLEN];
+	struct epoll_event ev[MAXEV];   /* epoll_wait: what it returned */
+	int nev;
 	ssize_t r;                      /* main return value */
 	int nfds;                       /* poll/epoll: how many ready */
 	uint8_t *data;                  /* bytes the call returned */
@@ -842,6 +844,58 @@ struct res {
 };
 
 static uint8_t *rbuf[2], *wbuf, *ebuf;
+
+/*
+ * The one divergence from TCP that epoll(7) allows: an edge-triggered
+ * registration may report EPOLLIN again while data is readable ("multiple
+ * events can be generated upon receipt of multiple chunks of data"; which
+ * chunks TCP makes is up to segmentation).  The shim gives such an edge
+ * when it pulls data from the kernel after a report, because it cannot
+ * tell sealed bytes that arrived before the report from later ones, and
+ * must never give fewer edges than TCP (nginx waits for one when a read
+ * returns more than FIONREAD said).  So an extra event is accepted only
+ * if it is exactly EPOLLIN, for a registration that is EPOLLET without
+ * EPOLLONESHOT, while plain TCP's socket has data to read.  Registrations
+ * by data, as the program last set them (plain side).
+ */
+#define REGS 4096
+static struct { uint32_t how; uint32_t ev; } regs_seen[REGS];
+
+static void
+reg_note(uint32_t how, uint32_t ev)
+{
+	regs_seen[how % REGS].how = how;
+	regs_seen[how % REGS].ev = ev;
+}
+
+static bool
+extra_et_edge_ok(const struct conn *c, const struct res *rp,
+    const struct res *rs)
+{
+	int i = 0, j, k, q = 0;
+	uint32_t how, ev;
+
+	for (j = 0; j < rs->nev; j++) {
+		if (i < rp->nev && rp->ev[i].events == rs->ev[j].events &&
+		    rp->ev[i].data.u64 == rs->ev[j].data.u64) {
+			i++;
+			continue;
+		}
+		how = (uint32_t)rs->ev[j].data.u64;
+		ev = regs_seen[how % REGS].how == how ?
+		    regs_seen[how % REGS].ev : 0;
+		if (rs->ev[j].events != EPOLLIN || !(ev & EPOLLET) ||
+		    (ev & EPOLLONESHOT))
+			return false;
+		if (q == 0)
+			for (k = 0; k < NSLOT && q == 0; k++)
+				if (ioctl(slotfd(c, k), FIONREAD, &q) < 0)
+					q = 0;
+		if (q <= 0)
+			return false;
+	}
+	return i == rp->nev;
+}
 
 static void
 obsf(struct res *r, const char *fmt, ...)
@@ -1022,6 +1076,8 @@ run(struct conn *c, int side, const struct op *op, int ref_nfds,
 		}
 		r->nfds = n;
 		qsort(evs, (size_t)n, sizeof(evs[0]), ev_cmp);
+		memcpy(r->ev, evs, (size_t)n * sizeof(evs[0]));
+		r->nev = n;
 		obsf(r, "%d", n);
 		for (i = 0; i < n; i++) {
 			evstr(evs[i].events, s, sizeof(s));
@@ -1032,6 +1088,8 @@ run(struct conn *c, int side, const struct op *op, int ref_nfds,
 	case OP_EA: case OP_EM:
 		ev.events = op->ev;
 		ev.data.u64 = ((uint64_t)op->slot << 32) | (uint32_t)op->how;
+		if (side == 0)
+			reg_note((uint32_t)op->how, op->ev);
 		x = epoll_ctl(c->ep, op->k == OP_EA ? EPOLL_CTL_ADD :
 		    EPOLL_CTL_MOD, fd, &ev);
 		obsf(r, x < 0 ? "-1 %s" : "0", en(errno));
@@ -1228,7 +1286,8 @@ sequence(uint64_t k_ops)
 			printf("seq %llu step %llu: %s\n  plain:  %s\n  sealed: %s\n",
 			    (unsigned long long)cur_seq,
 			    (unsigned long long)step, s, rp.obs, rs.obs);
-		if (strcmp(rp.obs, rs.obs) != 0)
+		if (strcmp(rp.obs, rs.obs) != 0 &&
+		    !(op.k == OP_EW && extra_et_edge_ok(&C[0], &rp, &rs)))
 			mismatch(step, oplog, &rp, &rs, "observations differ");
 		if (rp.dlen != rs.dlen || memcmp(rp.data, rs.data, rp.dlen) != 0)
 			mismatch(step, oplog, &rp, &rs, "bytes differ");

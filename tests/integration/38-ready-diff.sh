@@ -61,7 +61,32 @@ run_diff() {
     return "$rc"
 }
 
+# The stream: everything but the ends of the connection (shutdowns, the
+# peer's close or reset).  Sealed must be what TCP is, with no exception
+# but the extra edge-triggered EPOLLIN that epoll(7) allows (ready_diff.c).
+ENDINGS=peer-reset,peer-close,shutdown,peer-shutdown
+
 test_sealed_same_as_tcp() {
+    [ -x "$HELPER" ] || { fail "$HELPER missing (make helpers)"; return 0; }
+    local rc=0
+    diff_setup
+    cap_start "$P1" || { fail "no capture"; return 0; }
+    run_diff diff --without "$ENDINGS" || rc=$?
+    cap_stop
+    assertEquals "ready_diff exit status (0: no mismatch)" 0 "$rc"
+    assertFileContains "summary" "$TD/diff.out" \
+        "^ready_diff: seed=$SEED first=0 sequences=$COUNT ops=[0-9]+ mismatches=0$"
+    cap_check --preface "$PREFACE_HEX" --marker "$MARK" \
+        --min-conns "$([ "$rc" = 0 ] && echo "$COUNT" || echo 1)" >/dev/null ||
+        fail "capture: a sealed connection without the preface, or plaintext on the wire"
+    capsum
+}
+
+# Everything, the ends of the connection included.  Divergences remain
+# there (resets, shutdowns: issue 12 stays open until none do); they are
+# reported and this test counts as skipped, never as passed.  A crash, a
+# hang, another exit status or plaintext on the wire still fails.
+test_sealed_same_as_tcp_with_endings() {
     [ -x "$HELPER" ] || { fail "$HELPER missing (make helpers)"; return 0; }
     local rc=0
     diff_setup
@@ -72,12 +97,8 @@ test_sealed_same_as_tcp() {
     cap_check --preface "$PREFACE_HEX" --marker "$MARK" \
         --min-conns "$([ "$rc" = 0 ] && echo "$COUNT" || echo 1)" >/dev/null ||
         fail "capture: a sealed connection without the preface, or plaintext on the wire"
-    # The comparison itself.
     if [ "$rc" = 1 ] && grep -q '^MISMATCH' "$TD/diff.out"; then
-        # Known divergences remain (issue 12 stays open until none do):
-        # they are reported here and counted as skipped, never as passed.
-        # A crash, a hang or any other status still fails.
-        echo "    KNOWN DIVERGENCE from TCP (reported, not passed):"
+        echo "    KNOWN DIVERGENCE from TCP at a connection's end (reported, not passed):"
         grep -E -A2 '^MISMATCH' "$TD/diff.out" | head -n 6 | sed 's/^/    /'
         startSkipping
     fi
