@@ -99,6 +99,29 @@ pthread_mutex_t ep_news_lock = PTHREAD_MUTEX_INITIALIZER;
 struct ep_name *ep_names;           /* ep_lock */
 struct ep *ep_all;                  /* ep_lock */
 static int ep_count;                /* instances in ep_all; atomic */
+/*
+ * Which numbers may name an instance, lock-free (as fdtab_maybe): a close,
+ * a new fd or a new epoll instance whose number names none costs one load
+ * and never takes ep_lock, so no path that opens or closes an fd while
+ * ep_lock is held (a signal handler, a sanitizer's report) can deadlock on
+ * it.  Numbers from EP_NAMED_MAX on always take the lock.
+ */
+#define EP_NAMED_MAX    65536
+static uint8_t ep_named[EP_NAMED_MAX];
+
+static bool
+ep_name_maybe(int fd)
+{
+	return fd < 0 || fd >= EP_NAMED_MAX ||
+	    __atomic_load_n(&ep_named[fd], __ATOMIC_ACQUIRE) != 0;
+}
+
+static void
+ep_name_mark(int fd, bool on)
+{
+	if (fd >= 0 && fd < EP_NAMED_MAX)
+		__atomic_store_n(&ep_named[fd], on, __ATOMIC_RELEASE);
+}
 
 bool
 epoll_any(void)
@@ -164,6 +187,7 @@ ep_name_add(int fd, struct ep *ep)
 	n->fd = fd;
 	n->ep = ep;
 	HASH_ADD_INT(ep_names, fd, n);
+	ep_name_mark(fd, true);
 	ep->names++;
 	if (ep->epfd < 0)
 		ep->epfd = fd;
@@ -227,6 +251,7 @@ ep_unname(int fd)
 		return NULL;
 	ep = n->ep;
 	HASH_DEL(ep_names, n);
+	ep_name_mark(fd, false);
 	free(n);
 	ep->names--;
 	if (ep->epfd == fd) {
@@ -251,6 +276,9 @@ epoll_closed(int fd, struct session *s, bool last)
 	int neps = 0, ngone = 0, other = -1, i, j;
 
 	if (!epoll_any())
+		return;
+	if ((s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+	    && !ep_name_maybe(fd))
 		return;
 	pthread_mutex_lock(&ep_lock);
 	if ((ep = ep_unname(fd)) != NULL)
