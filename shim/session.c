@@ -2097,6 +2097,19 @@ rx_ready(struct session *s)
 	    record_peek(s->rbuf + s->rstart, s->rend - s->rstart, &wl) != 0;
 }
 
+/*
+ * POLLHUP for both directions shut by the program: SHUT_RD stays in the
+ * shim (see session_shutdown), so the kernel cannot say it; TCP does
+ * (RCV_SHUTDOWN and SEND_SHUTDOWN).  Read without locks: two flags that
+ * only ever go from false to true.
+ */
+static short
+both_shut(const struct session *s)
+{
+	return __atomic_load_n(&s->rd_shut, __ATOMIC_RELAXED) &&
+	    __atomic_load_n(&s->tx_shut, __ATOMIC_RELAXED) ? POLLHUP : 0;
+}
+
 short
 session_poll_prep(struct session *s, short want, short *kev)
 {
@@ -2147,7 +2160,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 	} else {
 		*kev |= wr;
 	}
-	return ready;
+	return ready | both_shut(s);
 }
 
 short
@@ -2238,7 +2251,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	}
 	if (session_state(s) == SESSION_DEAD)
 		out |= (short)(rd | wr | POLLERR);
-	return out;
+	return out | both_shut(s);
 }
 
 int

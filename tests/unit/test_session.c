@@ -1498,6 +1498,7 @@ test_shutdown_rd(void)
 {
 	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
 	uint8_t buf[64];
+	short kev;
 
 	CHECK_INT_EQ(send1(w->sa, w->a1, "queued", 6, 0), 6);
 	pump(w);
@@ -1515,6 +1516,13 @@ test_shutdown_rd(void)
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 4);
 	CHECK_MEM_EQ(buf, "late", 4);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 0);
+	/* Not hung up while it may still write; both ways shut: POLLHUP,
+	 * as TCP's SHUTDOWN_MASK (ready_diff: HUP missing after SHUT_RDWR). */
+	CHECK_INT_EQ(session_poll_prep(w->sb, POLLOUT, &kev) & POLLHUP, 0);
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR), 0);
+	CHECK_INT_EQ(session_poll_prep(w->sb, POLLOUT, &kev) & POLLHUP, POLLHUP);
+	CHECK_INT_EQ(session_poll_after(w->sb, w->b1, POLLIN, 0) & POLLHUP,
+	    POLLHUP);
 	wire_free(w);
 }
 
