@@ -613,6 +613,58 @@ buf_trim(uint8_t *buf, size_t len, size_t *hiwat, uint64_t *last)
 }
 
 /*
+ * What a failed session reports, as TCP does after a reset: readable and
+ * writable (the next call fails at once), hung up, POLLRDHUP if asked, and
+ * POLLERR while its error is pending: not yet returned by a call or
+ * SO_ERROR (TCP's sk_err).
+ */
+static short
+dead_events(const struct session *s, short want)
+{
+	short ev = (short)(want & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM |
+	    POLLRDHUP)) | POLLHUP;
+
+	if (!__atomic_load_n(&s->err_reported, __ATOMIC_RELAXED))
+		ev |= POLLERR;
+	return ev;
+}
+
+/*
+ * An open session whose pull took a kernel error (the peer's reset) while
+ * data was still to be read: TCP's socket says POLLERR (and the rest of a
+ * reset) until the error is returned; the kernel's does not any more, the
+ * pull consumed it.
+ */
+static short
+kerr_events(const struct session *s, short want)
+{
+	if (__atomic_load_n(&s->kerr, __ATOMIC_RELAXED) == 0 ||
+	    __atomic_load_n(&s->err_reported, __ATOMIC_RELAXED))
+		return 0;
+	return (short)(want & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM |
+	    POLLRDHUP)) | POLLHUP | POLLERR;
+}
+
+/* A pull from the kernel failed with E while data is left (rx_lock). */
+static void
+rx_kerr(struct session *s, int e)
+{
+	if (e != EAGAIN && e != EINTR && e != 0 && s->kerr == 0)
+		__atomic_store_n(&s->kerr, e, __ATOMIC_RELAXED);
+}
+
+/* A call returned R: once a failed session's error is returned, it is no
+ * longer pending (SO_ERROR 0, no POLLERR), as TCP's sk_err. */
+static ssize_t
+told(struct session *s, ssize_t r)
+{
+	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -EOPNOTSUPP &&
+	    session_state(s) == SESSION_DEAD)
+		__atomic_store_n(&s->err_reported, true, __ATOMIC_RELAXED);
+	return r;
+}
+
+/*
  * A pull from the kernel put N more bytes of ciphertext at rend, into SPACE
  * bytes of room; BY_POLL: the poll path made it.  What every pull records:
  * epoll hears of new data (rx_gen), and whether the kernel may hold more
@@ -1336,6 +1388,8 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			return -ECONNRESET;
 		}
 		r = -errno;
+		if (have > 0)
+			rx_kerr(s, -r);
 		if (have > 0 || (s->rd_shut && r == -EAGAIN))
 			goto out;
 		if (r != -EAGAIN && r != -EINTR)
@@ -1476,6 +1530,8 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			return total > 0 ? (ssize_t)total : -ECONNRESET;
 		}
 		r = -errno;
+		if (total > 0)
+			rx_kerr(s, -r);
 		if (total > 0 || (s->rd_shut && r == -EAGAIN))
 			return (ssize_t)total;
 		if (r != -EAGAIN && r != -EINTR)
@@ -1513,11 +1569,11 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		return -EOPNOTSUPP;
 	}
 	if ((r = hs_from_call(s, fd, flags)) < 0)
-		return r;
+		return told(s, r);
 	if (session_state(s) == SESSION_PLAIN)
 		return plain_recv(s, fd, iov, iovcnt, flags);
 	slock(s, &s->rx_lock);
-	r = rx_locked(s, fd, iov, iovcnt, flags);
+	r = told(s, rx_locked(s, fd, iov, iovcnt, flags));
 	rx_trim(s);
 	LOG(LOG_DEBUG, "fd %d: read %zu -> %zd (left %zu plain, %zu sealed)",
 	    fd, iov_total(iov, iovcnt), r, s->ptlen, s->rend - s->rstart);
@@ -1713,13 +1769,13 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	if ((r = hs_from_call(s, fd, flags)) < 0) {
 		if (r == -EAGAIN)
 			r = tx_early(s, iov, iovcnt);
-		return r;
+		return told(s, r);
 	}
 	slock(s, &s->tx_lock);
 	if (session_state(s) == SESSION_PLAIN)
 		r = plain_send(s, fd, iov, iovcnt, flags);
 	else
-		r = tx_locked(s, fd, iov, iovcnt, flags);
+		r = told(s, tx_locked(s, fd, iov, iovcnt, flags));
 	LOG(LOG_DEBUG, "fd %d: write %zu -> %zd (queued %zu)", fd,
 	    iov_total(iov, iovcnt), r, s->tend - s->toff);
 	sunlock(&s->tx_lock);
@@ -2057,6 +2113,11 @@ session_so_error(struct session *s)
 	if (session_state(s) == SESSION_DEAD && !s->err_reported) {
 		s->err_reported = true;
 		e = s->initiator && !s->was_open ? ECONNREFUSED : s->err;
+	} else if (session_state(s) == SESSION_OPEN && s->kerr != 0 &&
+	    !s->err_reported) {
+		/* The peer's reset, taken by our pull: pending as on TCP. */
+		s->err_reported = true;
+		e = s->kerr;
 	}
 	return e;
 }
@@ -2128,7 +2189,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 		return 0;
 	}
 	if (st == SESSION_DEAD)
-		return (short)(rd | wr | POLLERR);
+		return dead_events(s, want);
 	if (st != SESSION_OPEN) {
 		/* Watch for what the handshake needs, not what was asked. */
 		*kev |= st == SESSION_HS_SEND1 ? POLLOUT : POLLIN;
@@ -2160,7 +2221,7 @@ session_poll_prep(struct session *s, short want, short *kev)
 	} else {
 		*kev |= wr;
 	}
-	return ready | both_shut(s);
+	return ready | both_shut(s) | kerr_events(s, want);
 }
 
 short
@@ -2190,7 +2251,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		if (r == -EAGAIN || r == -EINTR)
 			return 0;
 		if (r < 0)
-			return (short)(rd | wr | POLLERR);
+			return dead_events(s, want);
 		/* Open now: report what is true without asking the kernel. */
 		out = session_poll_prep(s, want, &kev);
 		if (wr && stry(s, &s->tx_lock) == 0) {
@@ -2201,7 +2262,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		return out;
 	}
 	if (session_state(s) == SESSION_DEAD)
-		return (short)(rd | wr | POLLERR);
+		return dead_events(s, want);
 
 	if (rd && (krev & (POLLIN | POLLRDNORM | POLLHUP | POLLERR))) {
 		if (stry(s, &s->rx_lock) == 0) {
@@ -2219,6 +2280,8 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 					rx_pulled(s, (size_t)n, SESSION_RBUF -
 					    s->rend, true);
 				/* 0 or an error: the next read reports it. */
+				if (n < 0)
+					rx_kerr(s, errno);
 				if (n <= 0 && !(n < 0 && errno == EAGAIN))
 					out |= rd;
 			} else {
@@ -2250,8 +2313,8 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		}
 	}
 	if (session_state(s) == SESSION_DEAD)
-		out |= (short)(rd | wr | POLLERR);
-	return out | both_shut(s);
+		out |= dead_events(s, want);
+	return out | both_shut(s) | kerr_events(s, want);
 }
 
 int
@@ -2288,6 +2351,8 @@ session_inq(struct session *s, int fd)
 			break;
 		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
 		if (got <= 0) {
+			if (got < 0)
+				rx_kerr(s, errno);
 			s->rx_more = false;
 			s->rx_polled = false;
 			break;

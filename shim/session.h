@@ -107,7 +107,11 @@ struct session {
 	const struct policy_rule *rule;
 	char             peer[64];      /* printable peer address */
 	int              err;           /* errno for calls on a DEAD session */
-	bool             err_reported;  /* SO_ERROR already said it */
+	bool             err_reported;  /* a call or SO_ERROR returned the
+	                                 * error: no longer pending */
+	int              kerr;          /* a kernel error (the peer's reset)
+	                                 * our pull took while data was left:
+	                                 * pending for poll and SO_ERROR */
 	bool             was_open;      /* the handshake had completed */
 	bool             logged_end;    /* atomic: the end line was written */
 	int              end_result;    /* enum session_end, once DEAD */
