@@ -12,7 +12,8 @@ postgresql openssh-server openssh-client
 memcached python3-pymemcache
 varnish
 uwsgi-core uwsgi-plugin-python3
-python3-twisted"
+python3-twisted
+haproxy"
 
 missing=()
 # shellcheck disable=SC2086
