@@ -55,7 +55,8 @@ ustop() {
     assertFileContains "uwsgi: clean shutdown" "$TD/uwsgi.err" "goodbye to uWSGI"
     assertFileNotContains "uwsgi: no worker died of a signal" "$TD/uwsgi.err" "killed by signal|segmentation|SIGSEGV|SIGABRT"
     cap_stop
-    cap_check --preface "$PREFACE_HEX" --marker "$M" --marker "/file/" --min-conns "$1" --min-bytes "$2"
+    # (half of BYTES: tcpdump may drop packets on a loaded machine)
+    cap_check --preface "$PREFACE_HEX" --marker "$M" --marker "/file/" --min-conns "$1" --min-bytes $(($2 / 2))
     assertEquals "capture: preface on every connection, no plaintext" 0 $?
 }
 
