@@ -14,7 +14,8 @@ memcached python3-pymemcache
 apache2
 varnish
 uwsgi-core uwsgi-plugin-python3
-python3-twisted"
+python3-twisted
+haproxy"
 
 missing=()
 # shellcheck disable=SC2086

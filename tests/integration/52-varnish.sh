@@ -87,11 +87,18 @@ test_cache_and_pass_keepalive() {
     capcheck 4 $((3 * 3 * (BIG + 2 * UP)))
 }
 
+# Fails intermittently today (about 1 run in 3): the cache child panics,
+# SIGSEGV (SI_KERNEL) in the cache-epoll thread.  That thread entered
+# epoll_wait (timeout 100 s) before the process had any sealed epoll
+# registration, so the shim passed the wait straight to the kernel; a
+# worker then ADDs a sealed fd, which the shim registers under its tag
+# (0x5e4a1ed0 << 32 | id), and when that fd is ready before the waiter
+# comes back the raw tag reaches varnish as its struct waited pointer.
 # 8 connections at once, each asking for its own file: 8 concurrent misses
 # fetched from the origin over several pooled backend connections, then
-# the same files again as hits, and a small file and a 404 on the way.
+# the same files again as hits, and a shared small file on the way.
 test_parallel_misses_then_hits() {
-    local k args=()
+    local k
     vstart || { [ $? = 2 ] || fail "varnish did not start"; return 0; }
     for k in 1 2 3 4 5 6 7 8; do
         mkmarked "$TD/www/f$k.bin" $((UP + k * 4099)) "$M"
@@ -108,7 +115,6 @@ test_parallel_misses_then_hits() {
         assertEquals "origin: f$k.bin fetched once" 1 "$(origin_count GET "/f$k.bin")"
     done
     assertEquals "origin: small.bin fetched once" 1 "$(origin_count GET /small.bin)"
-
     vstop
     capcheck 9 $((8 * UP))
 }

@@ -54,7 +54,8 @@ tstop() {
     assertFileContains "server: clean reactor shutdown" "$TD/srv.out" "^server: stopped"
     assertFileNotContains "server: no traceback" "$TD/srv.err" "Traceback|Unhandled"
     cap_stop
-    cap_check --preface "$PREFACE_HEX" --marker "$M" --marker "big.bin" --min-conns "$1" --min-bytes "$2"
+    # (half of BYTES: tcpdump may drop packets on a loaded machine)
+    cap_check --preface "$PREFACE_HEX" --marker "$M" --marker "big.bin" --min-conns "$1" --min-bytes $(($2 / 2))
     assertEquals "capture: preface on every connection, no plaintext" 0 $?
 }
 

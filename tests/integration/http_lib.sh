@@ -4,6 +4,7 @@
 # connection per thread); the proxies' backend is tests/programs/http_origin.py.
 
 KA=$PROGS/http_ka.py
+# shellcheck disable=SC2034 # used by 52 and 55
 ORIGIN=$PROGS/http_origin.py
 
 # ka ARGS...: the sealed keep-alive client, output in $TD/ka.out.
