@@ -122,7 +122,10 @@ class Stream:
 
 
 def connections(path):
-    conns = {}   # (client, server) -> {"c2s": Stream, "s2c": Stream}
+    # (client, server) -> the current {"c2s": Stream, "s2c": Stream}.  A
+    # new SYN on the address pair of a connection that has ended (a reset
+    # leaves no TIME_WAIT, so the port comes back at once) starts another.
+    conns = {}
     order = []
     for lt, fr in packets(path):
         r = parse(lt, fr)
@@ -130,16 +133,22 @@ def connections(path):
             continue
         src, sport, dst, dport, seq, flags, payload = r
         a, b = (src, sport), (dst, dport)
+        syn = flags & SYN and not flags & ACK
+        if syn and (a, b) in conns:
+            old = conns[(a, b)]
+            if old["c2s"].isn != seq and (old["c2s"].fin or old["c2s"].rst or
+                                          old["s2c"].fin or old["s2c"].rst):
+                del conns[(a, b)]
         if (a, b) in conns:
             conns[(a, b)]["c2s"].add(seq, flags, payload)
         elif (b, a) in conns:
             conns[(b, a)]["s2c"].add(seq, flags, payload)
-        elif flags & SYN and not flags & ACK:
+        elif syn:
             conns[(a, b)] = {"c2s": Stream(), "s2c": Stream()}
-            order.append((a, b))
+            order.append(((a, b), conns[(a, b)]))
             conns[(a, b)]["c2s"].add(seq, flags, payload)
         # packets of connections whose SYN was not captured are ignored
-    return [(k, conns[k]) for k in order]
+    return order
 
 
 def main():
