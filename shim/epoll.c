@@ -268,12 +268,33 @@ ep_unname(int fd)
 	return ep_unused(ep) ? ep : NULL;
 }
 
+/*
+ * The instances that shadow S, at most EP_CLOSE_MAX, into EPS (ep_lock
+ * held: they stay alive while they do).  Returns how many.
+ */
+static int
+ep_watchers(struct session *s, struct ep **eps)
+{
+	struct ep_reg *r;
+	int n = 0, j;
+
+	pthread_mutex_lock(&ep_news_lock);
+	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
+		for (j = 0; j < n && eps[j] != r->ep; j++)
+			;
+		if (j == n && n < EP_CLOSE_MAX)
+			eps[n++] = r->ep;
+	}
+	pthread_mutex_unlock(&ep_news_lock);
+	return n;
+}
+
 void
 epoll_closed(int fd, struct session *s, bool last)
 {
 	struct ep *eps[EP_CLOSE_MAX], *gone[EP_CLOSE_MAX + 1], *ep;
 	struct ep_reg *r;
-	int neps = 0, ngone = 0, other = -1, i, j;
+	int neps = 0, ngone = 0, other = -1, i;
 
 	if (!epoll_any())
 		return;
@@ -284,15 +305,7 @@ epoll_closed(int fd, struct session *s, bool last)
 	if ((ep = ep_unname(fd)) != NULL)
 		gone[ngone++] = ep;
 	if (s != NULL && __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE)) {
-		/* The instances that shadow S; alive while they do. */
-		pthread_mutex_lock(&ep_news_lock);
-		DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
-			for (j = 0; j < neps && eps[j] != r->ep; j++)
-				;
-			if (j == neps && neps < EP_CLOSE_MAX)
-				eps[neps++] = r->ep;
-		}
-		pthread_mutex_unlock(&ep_news_lock);
+		neps = ep_watchers(s, eps);
 		/* Another fd of the session, for orphaned shadows' I/O. */
 		if (!last && neps > 0)
 			other = fdtab_find(s);
@@ -357,20 +370,13 @@ epoll_dup(int fd, struct session *s)
 {
 	struct ep *eps[EP_CLOSE_MAX], *ep;
 	struct ep_reg *r, *other;
-	int neps = 0, i, j;
+	int neps = 0, i;
 
 	if (!epoll_any() || s == NULL ||
 	    __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
 		return;
 	pthread_mutex_lock(&ep_lock);
-	pthread_mutex_lock(&ep_news_lock);
-	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
-		for (j = 0; j < neps && eps[j] != r->ep; j++)
-			;
-		if (j == neps && neps < EP_CLOSE_MAX)
-			eps[neps++] = r->ep;
-	}
-	pthread_mutex_unlock(&ep_news_lock);
+	neps = ep_watchers(s, eps);
 	for (i = 0; i < neps; i++) {
 		ep = eps[i];
 		pthread_mutex_lock(&ep->lock);
