@@ -51,13 +51,13 @@ void epoll_touch(struct session *s);
 /*
  * Registrations made before a socket was sealed (epoll_pre.c).
  * epoll_pre_socket(fd): socket() made TCP socket FD: a candidate.
- * epoll_pre_maybe(): is any socket a candidate?  One atomic load.
+ * epoll_pre_is(fd): is FD a candidate?  One atomic load.
  * epoll_pre_ctl(epfd, op, fd, ev): the program's successful epoll_ctl.
  * epoll_pre_done(fd, s): connect() sealed FD as session S (its noted
  * registrations become shadows), or left it plain or closed it (S NULL).
  */
 void epoll_pre_socket(int fd);
-bool epoll_pre_maybe(void);
+bool epoll_pre_is(int fd);
 void epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
 void epoll_pre_done(int fd, struct session *s);
 

@@ -11,14 +11,18 @@
  *
  * So every TCP socket made by socket() is a candidate until connect() (or
  * close) decides it, and the program's epoll_ctl calls on a candidate are
- * noted (epoll fd, events, data).  When connect() seals the socket, each
+ * noted (epoll fd, events, data).  Candidacy is one byte per fd number,
+ * lock-free, so socket(), close() and epoll_ctl() pay one atomic store or
+ * load; only an epoll_ctl on a candidate, and the connect() or close() that
+ * decides one with notes, take pre_lock.  Numbers from PRE_MAX on are not
+ * candidates (a process holding that many fds): their early registrations
+ * stay the program's own, as before this module, which readiness can get
+ * wrong but which never carries a byte.  When connect() seals the socket, each
  * noted registration becomes a shadow (ep_add with EPOLL_CTL_MOD: the
  * kernel registration gets the shim's tag and events, the program keeps
- * its own); when connect() leaves it plain, the notes go.  Candidates are
- * few and short-lived, kept in one hash behind pre_lock (a leaf lock:
- * taken alone, or before ep_lock when converting).  Programs that never
- * make a TCP socket pay nothing; others one atomic load per epoll_ctl and
- * a locked hash step per socket() and connect().
+ * its own); when connect() leaves it plain, the notes go.  Notes are few
+ * and short-lived, kept in one hash behind pre_lock (a leaf lock: taken
+ * alone, or before ep_lock when converting).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,9 +51,11 @@ struct pre {
 	UT_hash_handle  hh;
 };
 
+#define PRE_MAX 65536
+
 static pthread_mutex_t pre_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pre *pre_head;
-static int pre_count;                   /* atomic: candidates */
+static struct pre *pre_head;            /* notes, by fd */
+static uint8_t pre_cand[PRE_MAX];       /* atomic: candidates */
 
 static void
 pre_free(struct pre *p)
@@ -68,33 +74,34 @@ pre_take(int fd)
 	struct pre *p;
 
 	HASH_FIND_INT(pre_head, &fd, p);
-	if (p != NULL) {
+	if (p != NULL)
 		HASH_DEL(pre_head, p);
-		__atomic_sub_fetch(&pre_count, 1, __ATOMIC_RELAXED);
-	}
 	return p;
 }
 
 bool
-epoll_pre_maybe(void)
+epoll_pre_is(int fd)
 {
-	return __atomic_load_n(&pre_count, __ATOMIC_RELAXED) > 0;
+	return fd >= 0 && fd < PRE_MAX &&
+	    __atomic_load_n(&pre_cand[fd], __ATOMIC_ACQUIRE) != 0;
 }
 
 void
 epoll_pre_socket(int fd)
 {
-	struct pre *p, *old;
+	struct pre *old;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return;         /* then it is only as before: untracked */
-	p->fd = fd;
-	pthread_mutex_lock(&pre_lock);
-	if ((old = pre_take(fd)) != NULL)
-		pre_free(old);  /* closed behind our back */
-	HASH_ADD_INT(pre_head, fd, p);
-	__atomic_add_fetch(&pre_count, 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&pre_lock);
+	if (fd < 0 || fd >= PRE_MAX)
+		return;
+	if (epoll_pre_is(fd)) {
+		/* The number was closed behind our back: its notes go. */
+		pthread_mutex_lock(&pre_lock);
+		old = pre_take(fd);
+		pthread_mutex_unlock(&pre_lock);
+		if (old != NULL)
+			pre_free(old);
+	}
+	__atomic_store_n(&pre_cand[fd], 1, __ATOMIC_RELEASE);
 }
 
 void
@@ -103,10 +110,16 @@ epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 	struct pre_reg *r, **rp;
 	struct pre *p;
 
+	if (!epoll_pre_is(fd))
+		return;
 	pthread_mutex_lock(&pre_lock);
 	HASH_FIND_INT(pre_head, &fd, p);
-	if (p == NULL)
-		goto out;
+	if (p == NULL) {
+		if (op == EPOLL_CTL_DEL || (p = calloc(1, sizeof(*p))) == NULL)
+			goto out;       /* (no memory: untracked, as before) */
+		p->fd = fd;
+		HASH_ADD_INT(pre_head, fd, p);
+	}
 	for (rp = &p->regs; *rp != NULL && (*rp)->epfd != epfd; rp = &(*rp)->next)
 		;
 	r = *rp;
@@ -141,8 +154,9 @@ epoll_pre_done(int fd, struct session *s)
 	struct ep *ep;
 	int e;
 
-	if (!epoll_pre_maybe())
+	if (!epoll_pre_is(fd))
 		return;
+	__atomic_store_n(&pre_cand[fd], 0, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&pre_lock);
 	p = pre_take(fd);
 	pthread_mutex_unlock(&pre_lock);

@@ -33,8 +33,7 @@ close_fd(int fd)
 	struct session *s;
 	bool last;
 
-	if (epoll_pre_maybe())
-		epoll_pre_done(fd, NULL);
+	epoll_pre_done(fd, NULL);
 	if ((s = fdtab_take(fd, &last)) == NULL) {
 		epoll_closed(fd, NULL, false);
 		return;
@@ -48,7 +47,7 @@ close_fd(int fd)
 int
 hook_close_fd(int fd)
 {
-	if (fdtab_maybe(fd) || epoll_any())
+	if (fdtab_maybe(fd) || epoll_any() || epoll_pre_is(fd))
 		close_fd(fd);
 	return real_close(fd);
 }

@@ -50,7 +50,7 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		r = real_epoll_ctl(epfd, op, fd, ev);
 	else
 		r = (int)hook_ret(epoll_ctl_sealed(epfd, op, fd, ev));
-	if (r == 0 && epoll_pre_maybe()) {
+	if (r == 0 && epoll_pre_is(fd)) {
 		/* A TCP socket not connected yet: connect() may seal it. */
 		epoll_pre_ctl(epfd, op, fd, ev);
 	}
