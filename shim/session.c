@@ -666,20 +666,18 @@ told(struct session *s, ssize_t r)
 
 /*
  * A pull from the kernel put N more bytes of ciphertext at rend, into SPACE
- * bytes of room; BY_POLL: the poll path made it.  What every pull records:
- * epoll hears of new data (rx_gen), and whether the kernel may hold more
- * (rx_more, the pull filled the room) is kept with who asked (rx_polled;
- * the short-read rule in rx_locked no longer trusts a pull it did not make).
+ * bytes of room.  What every pull records: epoll hears of new data
+ * (rx_gen), and whether the kernel may hold more (rx_more, the pull filled
+ * the room).
  */
 static void
-rx_pulled(struct session *s, size_t n, size_t space, bool by_poll)
+rx_pulled(struct session *s, size_t n, size_t space)
 {
 	s->rend += n;
 	if (s->rend > s->rx_hiwat)
 		s->rx_hiwat = s->rend;
 	s->rx_gen++;
 	s->rx_more = n == space;
-	s->rx_polled = by_poll;
 }
 
 /* After a read (rx_lock held): an emptied, paused buffer gives back its pages. */
@@ -785,7 +783,7 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 		    MSG_DONTWAIT);
 		if (n > 0) {
 			/* Records may follow message 2 in the same pull. */
-			rx_pulled(s, (size_t)n, SESSION_RBUF - s->rend, false);
+			rx_pulled(s, (size_t)n, SESSION_RBUF - s->rend);
 			continue;
 		}
 		if (n == 0)
@@ -1375,7 +1373,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		else
 			n = real_read(fd, s->rbuf + s->rend, space);
 		if (n > 0) {
-			rx_pulled(s, (size_t)n, space, false);
+			rx_pulled(s, (size_t)n, space);
 			drained = !s->rx_more;
 			continue;
 		}
@@ -1466,10 +1464,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				n = real_recv(fd, s->rbuf + s->rend, space,
 				    MSG_DONTWAIT);
 				if (n > 0) {
-					rx_pulled(s, (size_t)n, space, false);
+					rx_pulled(s, (size_t)n, space);
 				} else {
 					s->rx_more = false;
-					s->rx_polled = false;
 				}
 			}
 			return (ssize_t)total;
@@ -1482,7 +1479,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * this very read that did not fill the buffer (drained) says
 		 * the kernel is empty now.  An earlier pull says nothing
 		 * about data that arrived after it: skipping the look when
-		 * the poll path made the last pull (rx_polled) returned A
+		 * the poll path had made the last pull returned A
 		 * alone while the kernel already held B, which TCP's read
 		 * would have returned with it (tests/helpers/ready_diff.c
 		 * found it: a peer write after an epoll_wait that reported
@@ -1518,7 +1515,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		else
 			n = real_read(fd, s->rbuf + s->rend, space);
 		if (n > 0) {
-			rx_pulled(s, (size_t)n, space, false);
+			rx_pulled(s, (size_t)n, space);
 			drained = !s->rx_more;
 			continue;
 		}
@@ -1995,7 +1992,7 @@ rx_unread(struct session *s, int fd)
 		n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
 		if (n <= 0)
 			return s->rstart != s->rend;
-		rx_pulled(s, (size_t)n, space, false);
+		rx_pulled(s, (size_t)n, space);
 	}
 }
 
@@ -2278,7 +2275,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
 				if (n > 0)
 					rx_pulled(s, (size_t)n, SESSION_RBUF -
-					    s->rend, true);
+					    s->rend);
 				/* 0 or an error: the next read reports it. */
 				if (n < 0)
 					rx_kerr(s, errno);
@@ -2354,10 +2351,9 @@ session_inq(struct session *s, int fd)
 			if (got < 0)
 				rx_kerr(s, errno);
 			s->rx_more = false;
-			s->rx_polled = false;
 			break;
 		}
-		rx_pulled(s, (size_t)got, space, false);
+		rx_pulled(s, (size_t)got, space);
 		if (!s->rx_more)
 			break;
 	}

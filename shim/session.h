@@ -129,7 +129,6 @@ struct session {
 	bool             rx_eof;        /* end-of-stream mark received */
 	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
 	bool             rx_more;       /* the last pull filled the buffer */
-	bool             rx_polled;     /* ... and was made by the poll path */
 	unsigned int     rx_gen;        /* counts pulls from the kernel */
 	size_t           rx_hiwat;      /* rbuf bytes touched since trimmed */
 	uint64_t         rx_trimmed;    /* ms, last trim */
