@@ -154,13 +154,44 @@ await_line(int epfd, int fd, uint64_t data, int n)
 	}
 }
 
-struct early { int epfd; int n; struct epoll_event ev[8]; };
+/*
+ * Until thread TID sits in an epoll wait in the kernel (its
+ * /proc/self/task/TID/syscall names epoll_wait or epoll_pwait), at most
+ * 10 s: the scenarios need the wait to have begun, not a guess at when.
+ */
+static void
+await_in_epoll(pid_t tid)
+{
+	char path[64], buf[64];
+	FILE *f;
+	long nr;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	for (i = 0; i < 10000; i++) {
+		if ((f = fopen(path, "r")) != NULL) {
+			nr = -1;
+			if (fgets(buf, sizeof(buf), f) != NULL)
+				nr = strtol(buf, NULL, 10);
+			fclose(f);
+			if (nr == SYS_epoll_wait || nr == SYS_epoll_pwait)
+				return;
+		}
+		usleep(1000);
+	}
+	fprintf(stderr, "epoll_tags: FAIL: thread %d never waited in epoll\n",
+	    (int)tid);
+	exit(1);
+}
+
+struct early { int epfd; int n; pid_t tid; struct epoll_event ev[8]; };
 
 static void *
 early_waiter(void *arg)
 {
 	struct early *w = arg;
 
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	do
 		w->n = epoll_wait(w->epfd, w->ev, 8, 10000);
 	while (w->n < 0 && errno == EINTR);
@@ -178,8 +209,12 @@ scenario_early(void)
 		die("epoll_create1");
 	if (pthread_create(&t, NULL, early_waiter, &w) != 0)
 		die("pthread_create");
-	usleep(200000);         /* the waiter is in the kernel by now */
+	while (__atomic_load_n(&w.tid, __ATOMIC_ACQUIRE) == 0)
+		usleep(1000);
+	/* Dialling registers nothing: the first sealed registration is the
+	 * reg() below, made while the waiter is blocked in the kernel. */
 	fd = dial();
+	await_in_epoll(w.tid);
 	reg(w.epfd, fd, 1000, EPOLLIN);
 	if (write(fd, "\1", 1) != 1)
 		die("write");
@@ -221,14 +256,14 @@ scenario_dup(bool close_orig)
 		close(epfd);
 }
 
-struct closer { int epfd; };
+struct closer { int epfd; pid_t waiter; };
 
 static void *
 closer(void *arg)
 {
 	struct closer *c = arg;
 
-	usleep(200000);
+	await_in_epoll(c->waiter);
 	close(c->epfd);
 	return NULL;
 }
@@ -245,6 +280,7 @@ scenario_thread(void)
 		die("epoll_create1");
 	fd = dial();
 	reg(c.epfd, fd, 3000, EPOLLIN);
+	c.waiter = (pid_t)syscall(SYS_gettid);
 	if (pthread_create(&t, NULL, closer, &c) != 0)
 		die("pthread_create");
 	k = epoll_wait(c.epfd, ev, 8, 500);

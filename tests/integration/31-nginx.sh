@@ -82,20 +82,6 @@ http {
 EOF
 }
 
-# curl_usable: curl runs under the sanitizer runtime that sealed programs
-# get first in LD_PRELOAD (here, without the shim). On Debian 12 curl
-# deadlocks in setlocale() at start under the asan and tsan runtimes alone,
-# so with SAN set these tests are skipped, never run unsealed.
-CURL_USABLE=
-curl_usable() {
-    if [ -z "$CURL_USABLE" ]; then
-        CURL_USABLE=yes
-        [ -z "$SAN_RT" ] || timeout 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" \
-            curl -s -o /dev/null file:///dev/null || CURL_USABLE=no
-    fi
-    [ "$CURL_USABLE" = yes ]
-}
-
 # nginx_start: the sealed master as background "srv" (-e: no default log).
 # Returns 2 (and skips the test's asserts) when curl cannot run here.
 nginx_start() {

@@ -37,20 +37,10 @@ scenario_setup() {
     [ -x "$APACHE" ] || echo "50-apache: apache2 missing (make install-deps)" >&2
 }
 
-# curl_usable: as in 31-nginx: under the sanitizer runtimes alone curl
-# deadlocks at start on Debian 12.  There the same GETs are made by a
+# Where curl cannot run (curl_usable, lib.sh) the same GETs are made by a
 # sealed python client (tests/programs/http_get.py), so apache2 is still
 # tested under the sanitizer; a test is skipped only if neither runs, and
 # never run unsealed.
-CURL_USABLE=
-curl_usable() {
-    if [ -z "$CURL_USABLE" ]; then
-        CURL_USABLE=yes
-        [ -z "$SAN_RT" ] || timeout 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" \
-            curl -s -o /dev/null file:///dev/null || CURL_USABLE=no
-    fi
-    [ "$CURL_USABLE" = yes ]
-}
 
 # apache_setup MPM: policy, document root and $TD/httpd.conf for MPM
 # (event|prefork); sets PORT, URL, MARK.  Returns 2 when the test cannot

@@ -186,6 +186,20 @@ san_can_run() {
     return 1
 }
 
+# curl_usable: can curl run under the sanitizer runtime that sealed
+# programs get first in LD_PRELOAD?  On Debian 12 curl deadlocks in
+# setlocale() at start under the asan and tsan runtimes alone; tests then
+# skip curl (or use another client), never run it unsealed.
+CURL_USABLE=
+curl_usable() {
+    if [ -z "$CURL_USABLE" ]; then
+        CURL_USABLE=yes
+        [ -z "$SAN_RT" ] || timeout 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" \
+            curl -s -o /dev/null file:///dev/null || CURL_USABLE=no
+    fi
+    [ "$CURL_USABLE" = yes ]
+}
+
 # sealed CMD...: run CMD with the shim and $POLICY (bounded by $TMO).
 sealed() {
     timeout -k 5 "$TMO" env LD_PRELOAD="$PRELOAD" SOCKSEAL_POLICY="$POLICY" \
