@@ -128,7 +128,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	 * whether a non-blocking connect finished). */
 	if ((s = fdtab_get(fd)) != NULL) {
 		r = session_state(s);
-		e = session_so_error(s);
+		e = session_so_error(s, fd);
 		session_put(s);
 		if (r == SESSION_OPEN)
 			return -EISCONN;

@@ -48,6 +48,11 @@ int epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
  */
 void epoll_touch(struct session *s);
 
+/* epoll_waited(s): is a thread blocked in the kernel's wait of an epoll
+ * instance that shadows S (it would miss a change the kernel does not
+ * see)?  Takes ep_news_lock. */
+bool epoll_waited(struct session *s);
+
 /*
  * Registrations made before a socket was sealed (epoll_pre.c).
  * epoll_pre_socket(fd): socket() made TCP socket FD: a candidate.

@@ -53,6 +53,7 @@ struct ep {
 	int             epfd;       /* a name, for epoll_ctl; -1: none */
 	int             names;      /* ep_lock */
 	int             refs;       /* atomic: ep_all + calls in progress */
+	int             waiting;    /* atomic: threads in its kernel wait */
 	pthread_mutex_t lock;
 	struct ep_reg  *regs;       /* by fd */
 	struct ep_reg  *ids;        /* by id */

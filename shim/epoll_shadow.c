@@ -52,6 +52,25 @@ epoll_touch(struct session *s)
 	pthread_mutex_unlock(&ep_news_lock);
 }
 
+bool
+epoll_waited(struct session *s)
+{
+	struct ep_reg *r;
+	bool waited = false;
+
+	if (s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+		return false;
+	pthread_mutex_lock(&ep_news_lock);
+	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
+		if (__atomic_load_n(&r->ep->waiting, __ATOMIC_RELAXED) > 0) {
+			waited = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ep_news_lock);
+	return waited;
+}
+
 void
 ep_pend(struct ep *ep, struct ep_reg *r, uint32_t rev)
 {

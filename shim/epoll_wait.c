@@ -68,12 +68,21 @@ ep_prep(struct ep *ep, uint64_t *hsdl)
 			hs = session_state(r->s) < SESSION_OPEN;
 		}
 		rev = ep_sync(ep, r) & (r->uev | EPOLLERR | EPOLLHUP);
-		/* Edge-triggered: buffered data is news after an ADD/MOD, or
-		 * when more was pulled from the kernel since the program was
-		 * last told. */
+		/*
+		 * Edge-triggered: buffered data is news after an ADD/MOD, or
+		 * when more was pulled from the kernel (or the socket shut
+		 * down) since the program was last told.  The edge holds all
+		 * that is true then, as TCP's does: the kernel's side too.
+		 */
 		if (rev != 0 && (!(r->uev & EPOLLET) || r->report ||
-		    r->seen_gen != session_rx_gen(r->s)))
+		    r->seen_gen != session_rx_gen(r->s))) {
+			if ((r->uev & EPOLLET) && r->io_fd >= 0)
+				rev |= (uint32_t)(unsigned short)
+				    session_poll_now(r->s, r->io_fd,
+				    ep_want(r)) & (r->uev | EPOLLERR |
+				    EPOLLHUP);
 			ep_pend(ep, r, rev);
+		}
 		if (hs) {
 			if (*hsdl == 0 || r->s->hs_deadline < *hsdl)
 				*hsdl = r->s->hs_deadline;
@@ -285,9 +294,15 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 				ms = left;
 		}
 
+		/* Counted while blocked: a shutdown() elsewhere wakes us. */
+		if (ms != 0)
+			__atomic_add_fetch(&ep->waiting, 1, __ATOMIC_RELAXED);
 		n = kernel_wait(epfd, events, max, ms, mask, use_mask);
-		if (n < 0) {
+		if (n < 0)
 			e = errno;
+		if (ms != 0)
+			__atomic_sub_fetch(&ep->waiting, 1, __ATOMIC_RELAXED);
+		if (n < 0) {
 			out = -1;
 			break;
 		}

@@ -66,7 +66,7 @@ shutdown(int fd, int how)
 
 	if ((s = fdtab_get(fd)) == NULL)
 		return real_shutdown(fd, how);
-	r = session_shutdown(s, fd, how);
+	r = session_shutdown(s, fd, how, how != SHUT_WR && epoll_waited(s));
 	epoll_touch(s);
 	session_put(s);
 	return (int)hook_ret(r);

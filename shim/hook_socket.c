@@ -77,7 +77,7 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	    len == NULL || *len < (socklen_t)sizeof(int) ||
 	    (s = fdtab_get(fd)) == NULL)
 		return real_getsockopt(fd, level, name, val, len);
-	e = session_so_error(s);
+	e = session_so_error(s, fd);
 	session_put(s);
 	if (e == 0)
 		return real_getsockopt(fd, level, name, val, len);

@@ -97,9 +97,18 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 		if (hsdl != 0 && (ms < 0 || (uint64_t)ms > (hsdl > now ? hsdl - now : 0)))
 			ms = hsdl > now ? (long)(hsdl - now) : 0;
 
+		/* Counted while blocked: a shutdown() elsewhere wakes us. */
+		for (i = 0; ms != 0 && i < n; i++)
+			if (ss[i] != NULL)
+				__atomic_add_fetch(&ss[i]->pollers, 1,
+				    __ATOMIC_RELAXED);
 		r = kernel_poll(fds, n, ms, mask, use_mask);
+		e = errno;
+		for (i = 0; ms != 0 && i < n; i++)
+			if (ss[i] != NULL)
+				__atomic_sub_fetch(&ss[i]->pollers, 1,
+				    __ATOMIC_RELAXED);
 		if (r < 0) {
-			e = errno;
 			for (i = 0; i < n; i++)
 				fds[i].events = want[i];
 			count = -1;

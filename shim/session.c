@@ -34,6 +34,7 @@
 #include "real.h"
 #include "record.h"
 #include "session.h"
+#include "tcpstate.h"
 #include "tsan.h"
 
 #define SESSION_RBUF    (3 * 65536 + 1024)
@@ -332,6 +333,13 @@ session_put(struct session *s)
 
 static bool rx_ready(struct session *s);
 
+/* shutdown(SHUT_RD) sets it without rx_lock (it must never wait for a
+ * blocked reader): read atomically. */
+static inline bool
+rd_shut(const struct session *s)
+{
+	return __atomic_load_n(&s->rd_shut, __ATOMIC_RELAXED);
+}
 
 static void
 sunlock(pthread_mutex_t *m)
@@ -541,6 +549,9 @@ session_fail_as(struct session *s, int result, int err, const char *why)
 		return;
 	s->err = err;
 	s->end_result = result;
+	/* The program already had the reset from a write: not pending. */
+	if (__atomic_load_n(&s->rst_told, __ATOMIC_RELAXED))
+		__atomic_store_n(&s->err_reported, true, __ATOMIC_RELAXED);
 	snprintf(s->why, sizeof(s->why), "%s", why);
 	__atomic_store_n(&s->state, SESSION_DEAD, __ATOMIC_RELEASE);
 	hs_uncount(s);
@@ -645,12 +656,30 @@ kerr_events(const struct session *s, short want)
 	    POLLRDHUP)) | POLLHUP | POLLERR;
 }
 
-/* A pull from the kernel failed with E while data is left (rx_lock). */
+/* A call of ours took the kernel's error E, the program not told. */
 static void
 rx_kerr(struct session *s, int e)
 {
-	if (e != EAGAIN && e != EINTR && e != 0 && s->kerr == 0)
-		__atomic_store_n(&s->kerr, e, __ATOMIC_RELAXED);
+	int none = 0;
+
+	if (e != EAGAIN && e != EINTR && e != 0 &&
+	    !__atomic_load_n(&s->rst_told, __ATOMIC_RELAXED))
+		(void)__atomic_compare_exchange_n(&s->kerr, &none, e, false,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/*
+ * Everything before the reset that an earlier call of ours took from the
+ * kernel (kerr) is read: now the reset itself, as TCP's read returns its
+ * sk_err once the queue is empty.
+ */
+static ssize_t
+rx_kerr_fail(struct session *s)
+{
+	int e = s->kerr;
+
+	session_fail(s, e, strerror(e));
+	return -e;
 }
 
 /* A call returned R: once a failed session's error is returned, it is no
@@ -665,6 +694,58 @@ told(struct session *s, ssize_t r)
 }
 
 /*
+ * Endings (docs/endings.md).  Our end-of-stream mark is data to TCP, where
+ * TCP's end is a FIN: a peer that has closed answers the mark with a
+ * reset, where a FIN draws none.  So a reset after our mark is TCP's clean end when it is the
+ * mark's alone:
+ *   - the peer ended its stream with its own mark (one closing with unread
+ *     data resets without it, as TCP does), and
+ *   - it had acknowledged every byte we sent before our mark (bytes that
+ *     arrived after its close draw TCP's reset too; the peer's kernel
+ *     answers them with the reset, never an acknowledgement).
+ * Then the kernel's pending error is taken (SO_ERROR) and never shown: no
+ * POLLERR, SO_ERROR 0, reads end at 0, as after TCP's exchange of FINs.
+ * Looks only when the kernel reports an error on a session that sent its
+ * mark; the locks are tried, never waited for (then: not now).
+ */
+static bool rx_mark_seen(struct session *s, int fd);
+
+static bool
+end_was_clean(struct session *s, int fd)
+{
+	struct tcpstate ts;
+	uint64_t need = 0;
+	bool ok = false;
+	socklen_t len = sizeof(int);
+	int e, saved;
+
+	if (__atomic_load_n(&s->kclean, __ATOMIC_ACQUIRE))
+		return true;
+	if (session_state(s) != SESSION_OPEN || session_sandboxed ||
+	    !__atomic_load_n(&s->tx_shut, __ATOMIC_RELAXED))
+		return false;
+	if (stry(s, &s->tx_lock) == 0) {
+		ok = s->toff == s->tend;
+		need = s->mark_at;
+		sunlock(&s->tx_lock);
+	}
+	if (!ok || stry(s, &s->rx_lock) != 0)
+		return false;
+	ok = rx_mark_seen(s, fd) && s->kerr == 0;
+	sunlock(&s->rx_lock);
+	if (!ok || tcpstate_get(fd, &ts) < 0 || ts.state != TCPSTATE_CLOSE ||
+	    ts.acked < need)
+		return false;
+	saved = errno;
+	(void)real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+	errno = saved;
+	__atomic_store_n(&s->kclean, true, __ATOMIC_RELEASE);
+	LOG(LOG_DEBUG, "fd %d: the peer's reset answered our end-of-stream "
+	    "mark: a clean end", fd);
+	return true;
+}
+
+/*
  * A pull from the kernel put N more bytes of ciphertext at rend, into SPACE
  * bytes of room.  What every pull records: epoll hears of new data
  * (rx_gen), and whether the kernel may hold more (rx_more, the pull filled
@@ -676,7 +757,7 @@ rx_pulled(struct session *s, size_t n, size_t space)
 	s->rend += n;
 	if (s->rend > s->rx_hiwat)
 		s->rx_hiwat = s->rend;
-	s->rx_gen++;
+	__atomic_add_fetch(&s->rx_gen, 1, __ATOMIC_RELAXED);
 	s->rx_more = n == space;
 }
 
@@ -747,6 +828,7 @@ tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 			n = real_write(fd, s->tbuf + s->toff, s->tend - s->toff);
 		if (n > 0) {
 			s->toff += (size_t)n;
+			s->wire_out += (uint64_t)n;
 			continue;
 		}
 		if (n == 0)
@@ -1333,7 +1415,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
 {
 	size_t want = iov_total(iov, iovcnt), have, space;
-	int kflags = s->rd_shut ? MSG_DONTWAIT : flags & MSG_DONTWAIT;
+	int kflags = rd_shut(s) ? MSG_DONTWAIT : flags & MSG_DONTWAIT;
 	bool drained = false;
 	ssize_t n;
 	int r;
@@ -1379,7 +1461,11 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		}
 		/* An end without the mark: the read that comes to it fails. */
 		if (n == 0) {
-			if (have > 0 || s->rd_shut)
+			if (have > 0)
+				goto out;
+			if (s->kerr != 0)
+				return rx_kerr_fail(s);
+			if (rd_shut(s))
 				goto out;
 			session_fail(s, ECONNRESET,
 			    "connection ended without end-of-stream mark (truncated)");
@@ -1388,7 +1474,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		r = -errno;
 		if (have > 0)
 			rx_kerr(s, -r);
-		if (have > 0 || (s->rd_shut && r == -EAGAIN))
+		if (have > 0 || (rd_shut(s) && r == -EAGAIN))
 			goto out;
 		if (r != -EAGAIN && r != -EINTR)
 			session_fail(s, -r, strerror(-r));
@@ -1425,7 +1511,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	 * kernel socket is not shut for reading (session_shutdown): look at
 	 * it without waiting.
 	 */
-	if (s->rd_shut)
+	if (rd_shut(s))
 		kflags = MSG_DONTWAIT;
 	for (;;) {
 		/* Deliver what is buffered, opening whole records in place. */
@@ -1520,7 +1606,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			continue;
 		}
 		if (n == 0) {
-			if (s->rd_shut)
+			if (s->kerr != 0 && total == 0)
+				return rx_kerr_fail(s);
+			if (rd_shut(s))
 				return (ssize_t)total;
 			session_fail(s, ECONNRESET,
 			    "connection ended without end-of-stream mark (truncated)");
@@ -1529,7 +1617,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		r = -errno;
 		if (total > 0)
 			rx_kerr(s, -r);
-		if (total > 0 || (s->rd_shut && r == -EAGAIN))
+		if (total > 0 || (rd_shut(s) && r == -EAGAIN))
 			return (ssize_t)total;
 		if (r != -EAGAIN && r != -EINTR)
 			session_fail(s, -r, strerror(-r));
@@ -1652,6 +1740,32 @@ tx_broken(struct session *s, int r)
 	s->toff = s->tend;
 }
 
+/*
+ * A write after our end (shutdown, or a write that failed): TCP returns the
+ * socket's pending error first (the peer's reset, sk_err), then EPIPE with
+ * SIGPIPE.  The pending error is ours if a call of ours took it (kerr),
+ * else the kernel's: an empty send() returns it as TCP's write would.
+ */
+static ssize_t
+tx_after_shut(struct session *s, int fd, int flags)
+{
+	int e = EPIPE;
+
+	if (s->kerr != 0 &&
+	    !__atomic_exchange_n(&s->err_reported, true, __ATOMIC_RELAXED)) {
+		e = s->kerr;
+	} else if (!session_sandboxed &&
+	    real_send(fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+	    errno != EAGAIN) {
+		e = errno;
+		if (e == ECONNRESET)
+			__atomic_store_n(&s->rst_told, true, __ATOMIC_RELAXED);
+	}
+	if (e == EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return -e;
+}
+
 static ssize_t
 tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
@@ -1662,11 +1776,8 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 
 	if (session_state(s) == SESSION_DEAD)
 		return -s->err;
-	if (s->tx_shut) {
-		if (!(flags & MSG_NOSIGNAL))
-			raise(SIGPIPE);
-		return -EPIPE;
-	}
+	if (s->tx_shut)
+		return tx_after_shut(s, fd, flags);
 	if ((r = tbuf_alloc(s)) < 0)
 		return r;
 	/* Whatever an earlier call left queued goes first. */
@@ -1696,6 +1807,13 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 err:
 	if (r == -EAGAIN || r == -EINTR)
 		return total > 0 ? (ssize_t)total : r;
+	/* The reset our pull took is what the first failing call returns,
+	 * as TCP's sk_err; the kernel, its error taken, says EPIPE. */
+	if (r == -EPIPE && s->kerr != 0 &&
+	    !__atomic_exchange_n(&s->err_reported, true, __ATOMIC_RELAXED))
+		r = -s->kerr;
+	else if (r == -ECONNRESET || r == -EPIPE)
+		__atomic_store_n(&s->rst_told, true, __ATOMIC_RELAXED);
 	tx_broken(s, r);
 	return total > 0 ? (ssize_t)total : r;
 }
@@ -1789,22 +1907,51 @@ tx_eof(struct session *s, int fd, uint64_t deadline)
 		return 0;
 	if ((r = tbuf_alloc(s)) < 0)
 		return r;
+	s->mark_at = s->wire_out + (s->tend - s->toff);
 	s->tend += record_seal(&s->tx, NULL, 0, s->tbuf + s->tend);
-	s->tx_shut = true;
+	__atomic_store_n(&s->tx_shut, true, __ATOMIC_RELAXED);
 	r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, deadline);
-	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT)
+	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT) {
+		/* TCP's FIN would have left the reset pending: so do we. */
+		if (r == -ECONNRESET || r == -EPIPE)
+			rx_kerr(s, -r);
 		tx_broken(s, r);
+	}
 	return r;
 }
 
-int
-session_shutdown(struct session *s, int fd, int how)
+/*
+ * What TCP's shutdown(SHUT_RD) returns, ours staying in the shim: ENOTCONN
+ * once the kernel's socket is closed (a reset, or both ends done), else 0.
+ */
+static int
+shut_rd_answer(struct session *s, int fd)
 {
-	bool queued = false, marked = false;
+	struct tcpstate ts;
+
+	if (__atomic_load_n(&s->kerr, __ATOMIC_RELAXED) != 0)
+		return -ENOTCONN;
+	if (session_sandboxed || tcpstate_get(fd, &ts) < 0)
+		return 0;
+	return ts.state == TCPSTATE_CLOSE ? -ENOTCONN : 0;
+}
+
+int
+session_shutdown(struct session *s, int fd, int how, bool waited)
+{
+	bool queued = false, marked = false, wake = false;
 	int r;
 
 	if (session_state(s) == SESSION_PLAIN)
 		return real_shutdown(fd, how) < 0 ? -errno : 0;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	/* After a reset TCP's socket is closed: ENOTCONN, and the waits on
+	 * it are woken all the same (rx_gen: see below). */
+	if (session_state(s) == SESSION_DEAD) {
+		__atomic_add_fetch(&s->rx_gen, 1, __ATOMIC_RELAXED);
+		return -ENOTCONN;
+	}
 	if (how == SHUT_WR || how == SHUT_RDWR) {
 		/* The mark needs keys: finish the handshake first (bounded). */
 		if (session_state(s) < SESSION_OPEN)
@@ -1826,18 +1973,39 @@ session_shutdown(struct session *s, int fd, int how)
 			LOG(LOG_INFO, "end-of-stream to %s not sent yet: %s",
 			    s->peer, strerror(-r));
 	}
+	/*
+	 * Never waits for rx_lock: a reader blocked in the kernel holds it,
+	 * and shutdown() from another thread is how programs wake one.  A
+	 * thread that may be blocked in the kernel on it (a reader holding
+	 * rx_lock, a poll or an epoll wait) is woken as TCP's SHUT_RD wakes
+	 * it, by the kernel's (see below).
+	 */
 	if (how == SHUT_RD || how == SHUT_RDWR) {
-		slock(s, &s->rx_lock);
-		s->rd_shut = true;
-		sunlock(&s->rx_lock);
+		__atomic_store_n(&s->rd_shut, true, __ATOMIC_RELAXED);
+		wake = waited ||
+		    __atomic_load_n(&s->pollers, __ATOMIC_RELAXED) > 0;
+		if (!wake && stry(s, &s->rx_lock) == 0)
+			sunlock(&s->rx_lock);
+		else
+			wake = true;
 	}
+	/* TCP's shutdown wakes every wait on the socket (inet_shutdown's
+	 * state change), so an edge-triggered registration reports what is
+	 * true now: so do ours (rx_gen is their edge). */
+	__atomic_add_fetch(&s->rx_gen, 1, __ATOMIC_RELAXED);
 	/*
 	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
 	 * the peer's end-of-stream mark (data, to TCP) with a reset that
 	 * destroys our unsent records.  Reads behave as TCP's all the same:
-	 * what is there, then 0 without waiting (rx_locked).
+	 * what is there, then 0 without waiting (rx_locked).  Except when a
+	 * thread waits in the kernel now: only the kernel's SHUT_RD wakes it
+	 * (docs/endings.md has the price).
 	 */
-	if (how == SHUT_RD || queued)
+	if (wake)
+		(void)real_shutdown(fd, SHUT_RD);
+	if (how == SHUT_RD)
+		return shut_rd_answer(s, fd);
+	if (queued)
 		return 0;
 	if (real_shutdown(fd, SHUT_WR) == 0)
 		return 0;
@@ -2103,9 +2271,12 @@ session_forgotten(struct session *s)
 }
 
 int
-session_so_error(struct session *s)
+session_so_error(struct session *s, int fd)
 {
 	int e = 0;
+
+	/* The kernel's error, if it is our mark's reset, is taken here. */
+	(void)end_was_clean(s, fd);
 
 	if (session_state(s) == SESSION_DEAD && !s->err_reported) {
 		s->err_reported = true;
@@ -2119,19 +2290,13 @@ session_so_error(struct session *s)
 	return e;
 }
 
-/*
- * Has the peer ended its stream?  True once the end-of-stream mark was
- * opened, or when a whole empty record (which can only be the mark; a
- * forgery fails on the read) is buffered behind unread data.  rx_lock held.
- */
+/* Is a whole empty record (only the mark can be one; a forgery fails on
+ * the read) buffered behind unread data?  rx_lock held. */
 static bool
-rx_hup(struct session *s)
+rx_mark_buffered(struct session *s)
 {
 	size_t off, wl;
 
-	/* As TCP's RCV_SHUTDOWN: the peer's end, or our own SHUT_RD. */
-	if (s->rx_eof || s->rd_shut)
-		return true;
 	if (s->rbuf == NULL)
 		return false;
 	for (off = s->rstart; off < s->rend; off += wl) {
@@ -2143,13 +2308,52 @@ rx_hup(struct session *s)
 	return false;
 }
 
+/*
+ * Has the peer ended its stream?  True once the end-of-stream mark was
+ * opened, or when a whole empty record (which can only be the mark; a
+ * forgery fails on the read) is buffered behind unread data.  rx_lock held.
+ */
+static bool
+rx_hup(struct session *s)
+{
+	/* As TCP's RCV_SHUTDOWN: the peer's end, or our own SHUT_RD. */
+	return s->rx_eof || rd_shut(s) || rx_mark_buffered(s);
+}
+
+/*
+ * Has the peer's end-of-stream mark come (rx_lock held)?  Takes what the
+ * kernel still holds first, without waiting: after a reset its queue is
+ * still there to read, the mark in it.  A pull's error is kept (kerr): the
+ * kernel gave it to us, not to the program.
+ */
+static bool
+rx_mark_seen(struct session *s, int fd)
+{
+	size_t space;
+	ssize_t got;
+
+	while (!s->rx_eof) {
+		rbuf_compact_keep(s);
+		if ((space = SESSION_RBUF - s->rend) == 0)
+			break;
+		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		if (got <= 0) {
+			if (got < 0)
+				rx_kerr(s, errno);
+			break;
+		}
+		rx_pulled(s, (size_t)got, space);
+	}
+	return s->rx_eof || rx_mark_buffered(s);
+}
+
 /* Is a whole record (or plaintext, or the end) waiting?  rx_lock held. */
 static bool
 rx_ready(struct session *s)
 {
 	size_t wl;
 
-	if (s->ptlen > 0 || s->rx_eof || s->rd_shut)
+	if (s->ptlen > 0 || s->rx_eof || rd_shut(s))
 		return true;
 	return s->rbuf != NULL &&
 	    record_peek(s->rbuf + s->rstart, s->rend - s->rstart, &wl) != 0;
@@ -2164,7 +2368,7 @@ rx_ready(struct session *s)
 static short
 both_shut(const struct session *s)
 {
-	return __atomic_load_n(&s->rd_shut, __ATOMIC_RELAXED) &&
+	return rd_shut(s) &&
 	    __atomic_load_n(&s->tx_shut, __ATOMIC_RELAXED) ? POLLHUP : 0;
 }
 
@@ -2260,6 +2464,10 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	}
 	if (session_state(s) == SESSION_DEAD)
 		return dead_events(s, want);
+	if ((krev & POLLERR) && end_was_clean(s, fd)) {
+		krev &= (short)~POLLERR;
+		out &= (short)~POLLERR;
+	}
 
 	if (rd && (krev & (POLLIN | POLLRDNORM | POLLHUP | POLLERR))) {
 		if (stry(s, &s->rx_lock) == 0) {
@@ -2294,13 +2502,24 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 		} else {
 			out |= krev & rd;
 		}
+	} else if ((rd || (want & POLLRDHUP)) && stry(s, &s->rx_lock) == 0) {
+		/* Woken for something else (writability, our shutdown): TCP
+		 * reports all that is true, buffered plaintext included. */
+		if (rd && rx_ready(s))
+			out |= rd;
+		if ((want & POLLRDHUP) && rx_hup(s))
+			out |= POLLRDHUP;
+		sunlock(&s->rx_lock);
 	}
 	if (krev & (POLLOUT | POLLWRNORM)) {
 		if (stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend && s->tbuf != NULL) {
 				r = tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, 0);
-				if (r < 0 && r != -EAGAIN && r != -EINTR)
+				if (r < 0 && r != -EAGAIN && r != -EINTR) {
+					if (r == -ECONNRESET || r == -EPIPE)
+						rx_kerr(s, -r);
 					tx_broken(s, r);
+				}
 			}
 			if (s->toff >= s->tend)
 				out |= wr;
@@ -2314,6 +2533,33 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	return out | both_shut(s) | kerr_events(s, want);
 }
 
+/*
+ * All that is true of S now, as TCP's wake-up reports it: what the session
+ * knows, and what the kernel's socket says (room to write, a hang-up, a
+ * reset), translated as any kernel event is.  For an edge the session's
+ * own news made.  One poll(); none in a sandbox (its filter may not allow
+ * it: then the session's view alone, the kernel's own edges bringing the
+ * rest).
+ */
+short
+session_poll_now(struct session *s, int fd, short want)
+{
+	struct pollfd p = { .fd = fd };
+	short ready, kev = 0;
+	int saved;
+
+	ready = session_poll_prep(s, want, &kev);
+	if (session_sandboxed || (session_state(s) != SESSION_OPEN &&
+	    session_state(s) != SESSION_DEAD))
+		return ready;
+	p.events = (short)(kev | (want & (POLLOUT | POLLWRNORM)));
+	saved = errno;
+	if (real_poll(&p, 1, 0) != 1)
+		p.revents = 0;
+	errno = saved;
+	return ready | session_poll_after(s, fd, want, p.revents);
+}
+
 int
 session_inq(struct session *s, int fd)
 {
@@ -2321,8 +2567,9 @@ session_inq(struct session *s, int fd)
 	ssize_t got;
 	int r;
 
+	/* TCP's FIONREAD fails only on a listener: after a reset it is 0. */
 	if (session_state(s) == SESSION_DEAD)
-		return -s->err;
+		return 0;
 	if (session_state(s) == SESSION_PLAIN)
 		return real_ioctl(fd, FIONREAD, &r) < 0 ? -errno : r;
 	slock(s, &s->rx_lock);

@@ -89,6 +89,8 @@ struct session {
 					  * handshakes in flight */
 			void *ep_watch; /* atomic: epoll.c's registrations
 					 * of this session (see there) */
+			int pollers;    /* atomic: threads in a kernel poll
+					 * on it (ready.c) */
 		};
 		char pad[SESSION_PRIVLEN];
 	};
@@ -110,8 +112,11 @@ struct session {
 	bool             err_reported;  /* a call or SO_ERROR returned the
 	                                 * error: no longer pending */
 	int              kerr;          /* a kernel error (the peer's reset)
-	                                 * our pull took while data was left:
-	                                 * pending for poll and SO_ERROR */
+	                                 * a call of ours took that the
+	                                 * program was not given: pending for
+	                                 * poll, SO_ERROR, the last read */
+	bool             rst_told;      /* a write gave the program the
+	                                 * kernel's reset: nothing pending */
 	bool             was_open;      /* the handshake had completed */
 	bool             logged_end;    /* atomic: the end line was written */
 	int              end_result;    /* enum session_end, once DEAD */
@@ -129,7 +134,8 @@ struct session {
 	bool             rx_eof;        /* end-of-stream mark received */
 	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
 	bool             rx_more;       /* the last pull filled the buffer */
-	unsigned int     rx_gen;        /* counts pulls from the kernel */
+	unsigned int     rx_gen;        /* counts pulls from the kernel and
+	                                 * shutdowns: epoll's edges */
 	size_t           rx_hiwat;      /* rbuf bytes touched since trimmed */
 	uint64_t         rx_trimmed;    /* ms, last trim */
 
@@ -142,6 +148,11 @@ struct session {
 	size_t           early_len;
 	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
 	uint64_t         tx_trimmed;    /* ms, last trim */
+	uint64_t         wire_out;      /* bytes handed to the kernel */
+	uint64_t         mark_at;       /* wire_out before our end-of-stream
+	                                 * mark (end_was_clean) */
+	bool             kclean;        /* atomic: the kernel's reset was
+	                                 * TCP's clean end (end_was_clean) */
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */
@@ -238,10 +249,12 @@ ssize_t session_send(struct session *s, int fd, const struct iovec *iov,
     int iovcnt, int flags);
 
 /*
- * session_shutdown(s, fd, how): send the end-of-stream mark for SHUT_WR /
- * SHUT_RDWR, then the real shutdown().  Returns 0 or -errno.
+ * session_shutdown(s, fd, how, waited): send the end-of-stream mark for
+ * SHUT_WR / SHUT_RDWR, then the real shutdown().  WAITED: a thread may be
+ * blocked in an epoll wait that covers S (epoll_waited()), which only the
+ * kernel's own SHUT_RD wakes.  Returns 0 or -errno.
  */
-int session_shutdown(struct session *s, int fd, int how);
+int session_shutdown(struct session *s, int fd, int how, bool waited);
 
 /*
  * session_close_last(s, fd): FD, the last fd of S in this process, is about
@@ -278,7 +291,7 @@ enum session_end { SESSION_END_OK = 0, SESSION_END_FAILED,
 	SESSION_END_REFUSED, SESSION_END_TIMEOUT };
 
 /* session_so_error(s): the pending error for getsockopt(SO_ERROR), once. */
-int session_so_error(struct session *s);
+int session_so_error(struct session *s, int fd);
 
 /*
  * Readiness, for ready.c.  session_poll_prep(s, want, &kev) returns the
@@ -296,8 +309,13 @@ short session_poll_after(struct session *s, int fd, short want, short krev);
  */
 int session_inq(struct session *s, int fd);
 
+/* session_poll_now(s, fd, want): all that is true of S now, the kernel's
+ * socket asked too (one poll): an edge as TCP's wake-ups report it. */
+short session_poll_now(struct session *s, int fd, short want);
+
 /* session_rx_gen(s): changes whenever ciphertext is pulled from the
- * kernel (epoll's edge-triggered registrations report it as new data). */
+ * kernel or the program shuts the socket down (epoll's edge-triggered
+ * registrations report what is true then, as TCP's wake-ups do). */
 static inline unsigned int
 session_rx_gen(const struct session *s)
 {

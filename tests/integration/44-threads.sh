@@ -7,7 +7,8 @@
 # half-close at the end of each direction.  Client side in a separate
 # sealed process, then everything in one sealed process.  With SAN=tsan
 # (build/tsan shim, TSan runtime first in PRELOAD) no ThreadSanitizer
-# report may appear.
+# report may appear.  And shutdown() from another thread wakes a blocked
+# reader or poller (tests/helpers/shutdown_wake).
 . "$(dirname "$0")/lib.sh"
 
 HELPER=$B/tests/thread_conns
@@ -97,6 +98,35 @@ test_one_process_both_sides() {
     assert_side client "$TD/both.out"
     assertFileNotContains "no shim failure" "$TD/both.err" "failed|truncat"
     assert_no_tsan "$TD/both.err"
+}
+
+# shutdown() from another thread wakes a thread blocked on the socket in
+# read, recv, poll or epoll_wait, as on TCP (tests/helpers/shutdown_wake.c):
+# the same outcome sealed as plain, never "STALL".  The shim held the read
+# lock across a blocking read and kept SHUT_RD to itself, so shutdown()
+# waited for the reader and no waiter was ever woken.
+test_shutdown_wakes_blocked_thread() {
+    local wake=$B/tests/shutdown_wake port pport mode how plain seal rc
+    [ -x "$wake" ] || { fail "$wake missing"; return 0; }
+    port=$(free_port)
+    pport=$(free_port)
+    setup_policy "$port" || { fail "policy"; return 0; }
+    cap_start "$port" || { fail "no capture"; return 0; }
+    for mode in read recv poll epoll; do
+        for how in rd rdwr; do
+            plain=$(timeout 20 "$wake" "$pport" "$mode" "$how" 2>&1 | tr '\n' ' ')
+            rc=0
+            seal=$(sealed timeout 20 "$wake" "$port" "$mode" "$how" 2>"$TD/wake.err" |
+                tr '\n' ' ') || rc=$?
+            assertContains "$mode/$how plain TCP: woken" "$plain" "waiter $mode"
+            assertEquals "$mode/$how: sealed as plain TCP" "$plain" "$seal"
+            assertNotContains "$mode/$how: no stall" "$seal" "STALL"
+            assert_no_tsan "$TD/wake.err"
+        done
+    done
+    cap_stop
+    cap_check --preface "$PREFACE_HEX" --min-conns 8 >/dev/null
+    assertEquals "capture: every connection sealed" 0 $?
 }
 
 . shunit2

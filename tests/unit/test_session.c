@@ -650,9 +650,9 @@ test_handshake_timeout(void)
 	r = session_handshake(w->sb, w->b1, true);
 	CHECK_INT_EQ(r, -ECONNRESET);
 	CHECK_INT_EQ(session_state(w->sb), SESSION_DEAD);
-	CHECK_INT_EQ(session_so_error(w->sa), ECONNREFUSED);
-	CHECK_INT_EQ(session_so_error(w->sa), 0);   /* once */
-	CHECK_INT_EQ(session_so_error(w->sb), ECONNRESET);
+	CHECK_INT_EQ(session_so_error(w->sa, w->a1), ECONNREFUSED);
+	CHECK_INT_EQ(session_so_error(w->sa, w->a1), 0);   /* once */
+	CHECK_INT_EQ(session_so_error(w->sb, w->b1), ECONNRESET);
 	wire_free(w);
 }
 
@@ -791,7 +791,7 @@ test_shutdown_eof(void)
 		struct relay rl;
 
 		relay_start(&rl, w);
-		CHECK_INT_EQ(session_shutdown(w->sa, w->a1, SHUT_WR), 0);
+		CHECK_INT_EQ(session_shutdown(w->sa, w->a1, SHUT_WR, false), 0);
 		relay_stop(&rl);
 	}
 	CHECK(w->sa->tx_shut);
@@ -875,7 +875,7 @@ test_truncation(void)
 	CHECK_INT_EQ(session_state(w->sb), SESSION_DEAD);
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), -ECONNRESET);
 	CHECK_INT_EQ(send1(w->sb, w->b1, "x", 1, MSG_NOSIGNAL), -ECONNRESET);
-	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR) < 0 ||
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR, false) < 0 ||
 	    !w->sb->tx_shut, 1);
 	/* readable, hung up; the error was returned, so no longer pending
 	 * (POLLERR), as TCP's after a reset */
@@ -1422,7 +1422,7 @@ test_poll(void)
 	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), -ECONNRESET);
 	CHECK_INT_EQ(session_poll_prep(w->sb, POLLIN, &kev) &
 	    (POLLIN | POLLERR | POLLHUP), POLLIN | POLLHUP);
-	CHECK_INT_EQ(session_so_error(w->sb), 0);
+	CHECK_INT_EQ(session_so_error(w->sb, w->b1), 0);
 	wire_free(w);
 
 	/* during the handshake: readiness drives it */
@@ -1508,7 +1508,7 @@ test_shutdown_rd(void)
 
 	CHECK_INT_EQ(send1(w->sa, w->a1, "queued", 6, 0), 6);
 	pump(w);
-	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_RD), 0);
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_RD, false), 0);
 	/* readable, and RDHUP as on TCP (RCV_SHUTDOWN) */
 	CHECK_INT_EQ(session_poll_after(w->sb, w->b1, POLLIN | POLLRDHUP,
 	    POLLIN) & (POLLIN | POLLRDHUP), POLLIN | POLLRDHUP);
@@ -1525,7 +1525,7 @@ test_shutdown_rd(void)
 	/* Not hung up while it may still write; both ways shut: POLLHUP,
 	 * as TCP's SHUTDOWN_MASK (ready_diff: HUP missing after SHUT_RDWR). */
 	CHECK_INT_EQ(session_poll_prep(w->sb, POLLOUT, &kev) & POLLHUP, 0);
-	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR), 0);
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR, false), 0);
 	CHECK_INT_EQ(session_poll_prep(w->sb, POLLOUT, &kev) & POLLHUP, POLLHUP);
 	CHECK_INT_EQ(session_poll_after(w->sb, w->b1, POLLIN, 0) & POLLHUP,
 	    POLLHUP);
@@ -1558,7 +1558,7 @@ test_close_unread(void)
 	wire_free(w);
 
 	w = open_pair(POLICY_CIPHER_DEFAULT);
-	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR), 0);
+	CHECK_INT_EQ(session_shutdown(w->sb, w->b1, SHUT_WR, false), 0);
 	pump(w);
 	CHECK_INT_EQ(send1(w->sa, w->a1, "bye", 3, 0), 3);
 	session_close_last(w->sa, w->a1);
@@ -1653,7 +1653,7 @@ test_exit_after_timed_out_shutdown(void)
 		sent += (size_t)n;
 	}
 	CHECK(sent > 0 && sent < len);
-	session_shutdown(w->sa, w->a1, SHUT_WR);
+	session_shutdown(w->sa, w->a1, SHUT_WR, false);
 	CHECK(w->sa->tx_shut);
 	CHECK(w->sa->toff < w->sa->tend);
 	/* exit with the socket still open; a relay thread drains meanwhile */
