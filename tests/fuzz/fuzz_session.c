@@ -491,10 +491,10 @@ op_poll(struct fz *f)
 	}
 	/* SO_ERROR: the failure once, then 0; nothing while alive. */
 	if (session_state(f->s) == SESSION_DEAD) {
-		(void)session_so_error(f->s);
-		FZ_ASSERT(session_so_error(f->s) == 0);
+		(void)session_so_error(f->s, f->sfd);
+		FZ_ASSERT(session_so_error(f->s, f->sfd) == 0);
 	} else {
-		FZ_ASSERT(session_so_error(f->s) == 0);
+		FZ_ASSERT(session_so_error(f->s, f->sfd) == 0);
 	}
 	q = session_inq(f->s, f->sfd);
 	if (q > 0 && f->opmode && !f->junk && !f->eos && !f->rd_shut &&
@@ -535,7 +535,7 @@ op_shutdown(struct fz *f, int how)
 		return;
 	if (how != SHUT_WR)
 		f->rd_shut = true;
-	(void)session_shutdown(f->s, f->sfd, how);
+	(void)session_shutdown(f->s, f->sfd, how, false);
 	peer_pump(f);
 }
 
