@@ -39,6 +39,7 @@ struct ep_reg {
 	bool            disabled;   /* EPOLLONESHOT fired: waits for MOD */
 	bool            report;     /* EPOLLET: report buffered data once */
 	unsigned int    seen_gen;   /* EPOLLET: session_rx_gen() last told */
+	unsigned int    seen_st;    /* EPOLLET: session_st_gen() last told */
 	bool            news;       /* on ep->news (ep_news_lock) */
 	bool            pend;       /* on ep->pend (ep->lock) */
 	struct ep_reg  *nprev, *nnext;  /* ep->news (ep_news_lock) */

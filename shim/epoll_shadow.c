@@ -123,8 +123,11 @@ ep_sync(struct ep *ep, struct ep_reg *r)
 	ready = session_poll_prep(r->s, ep_want(r), &k);
 	want = ep_kevents(r, k);
 	/* An orphan's registration cannot be changed any more (Linux has
-	 * no handle on it either); it keeps what it had. */
-	if (want != r->kev && !r->orphan && ep->epfd >= 0) {
+	 * no handle on it either); it keeps what it had.  Nor a failed
+	 * session's edge-triggered one: the kernel has nothing more to say,
+	 * and a MOD would re-arm its edge, an event TCP never gives. */
+	if (want != r->kev && !r->orphan && ep->epfd >= 0 &&
+	    !((r->uev & EPOLLET) && session_state(r->s) == SESSION_DEAD)) {
 		kev.events = want;
 		kev.data.u64 = ep_tag(r);
 		if (real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->fd, &kev) == 0)
@@ -290,6 +293,7 @@ ep_event(struct ep *ep, struct ep_reg *r, uint32_t kevents)
 	if (rev != 0) {
 		r->report = false;
 		r->seen_gen = session_rx_gen(r->s);
+		r->seen_st = session_st_gen(r->s);
 	}
 	return rev;
 }

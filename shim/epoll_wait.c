@@ -42,7 +42,7 @@ ep_prep(struct ep *ep, uint64_t *hsdl)
 {
 	struct ep_reg *r, *tmp, *list = NULL, *keep = NULL;
 	uint32_t rev;
-	bool hs;
+	bool hs, edge, state;
 
 	pthread_mutex_lock(&ep_news_lock);
 	DL_FOREACH_SAFE2(ep->news, r, tmp, nnext) {
@@ -72,17 +72,24 @@ ep_prep(struct ep *ep, uint64_t *hsdl)
 		 * Edge-triggered: buffered data is news after an ADD/MOD, or
 		 * when more was pulled from the kernel (or the socket shut
 		 * down) since the program was last told.  The edge holds all
-		 * that is true then, as TCP's does: the kernel's side too.
+		 * that is true then, as TCP's does: the kernel's side too
+		 * (a shutdown wakes a registration for EPOLLOUT alone).
 		 */
-		if (rev != 0 && (!(r->uev & EPOLLET) || r->report ||
-		    r->seen_gen != session_rx_gen(r->s))) {
-			if ((r->uev & EPOLLET) && r->io_fd >= 0)
-				rev |= (uint32_t)(unsigned short)
-				    session_poll_now(r->s, r->io_fd,
-				    ep_want(r)) & (r->uev | EPOLLERR |
-				    EPOLLHUP);
+		/* A shutdown wakes every registration (TCP's state change);
+		 * new data only those that asked for it (TCP's data wake-up
+		 * is keyed EPOLLIN), and the peer's end those that asked
+		 * for EPOLLRDHUP (its FIN). */
+		state = r->seen_st != session_st_gen(r->s);
+		edge = state || r->report ||
+		    (r->seen_gen != session_rx_gen(r->s) &&
+		    ((r->uev & (EPOLLIN | EPOLLRDNORM)) || (rev & EPOLLRDHUP)));
+		if ((r->uev & EPOLLET) && (state || (rev != 0 && edge)) &&
+		    r->io_fd >= 0)
+			rev |= (uint32_t)(unsigned short)session_poll_now(r->s,
+			    r->io_fd, ep_want(r)) & (r->uev | EPOLLERR |
+			    EPOLLHUP);
+		if (rev != 0 && (!(r->uev & EPOLLET) || edge))
 			ep_pend(ep, r, rev);
-		}
 		if (hs) {
 			if (*hsdl == 0 || r->s->hs_deadline < *hsdl)
 				*hsdl = r->s->hs_deadline;
@@ -119,6 +126,7 @@ ep_report(struct ep *ep, struct epoll_event *ev, int out, int max)
 		ep_unpend(ep, r);
 		r->report = false;
 		r->seen_gen = session_rx_gen(r->s);
+		r->seen_st = session_st_gen(r->s);
 		if (r->uev & EPOLLONESHOT)
 			ep_disarm(ep, r);
 		else if (!(r->uev & EPOLLET))

@@ -1947,9 +1947,9 @@ session_shutdown(struct session *s, int fd, int how, bool waited)
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
 	/* After a reset TCP's socket is closed: ENOTCONN, and the waits on
-	 * it are woken all the same (rx_gen: see below). */
+	 * it are woken all the same (st_gen: see below). */
 	if (session_state(s) == SESSION_DEAD) {
-		__atomic_add_fetch(&s->rx_gen, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->st_gen, 1, __ATOMIC_RELAXED);
 		return -ENOTCONN;
 	}
 	if (how == SHUT_WR || how == SHUT_RDWR) {
@@ -1991,8 +1991,8 @@ session_shutdown(struct session *s, int fd, int how, bool waited)
 	}
 	/* TCP's shutdown wakes every wait on the socket (inet_shutdown's
 	 * state change), so an edge-triggered registration reports what is
-	 * true now: so do ours (rx_gen is their edge). */
-	__atomic_add_fetch(&s->rx_gen, 1, __ATOMIC_RELAXED);
+	 * true now: so do ours (st_gen is their edge). */
+	__atomic_add_fetch(&s->st_gen, 1, __ATOMIC_RELAXED);
 	/*
 	 * SHUT_RD stays in the shim: a kernel socket shut for reading answers
 	 * the peer's end-of-stream mark (data, to TCP) with a reset that
@@ -2536,28 +2536,45 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 /*
  * All that is true of S now, as TCP's wake-up reports it: what the session
  * knows, and what the kernel's socket says (room to write, a hang-up, a
- * reset), translated as any kernel event is.  For an edge the session's
- * own news made.  One poll(); none in a sandbox (its filter may not allow
- * it: then the session's view alone, the kernel's own edges bringing the
- * rest).
+ * reset).  For an edge the session's own news made.  One poll(), and no
+ * pull: taking the kernel's data here would hide it from the other
+ * registrations of the socket, which the kernel reports in the same wait
+ * (an edge for that data comes with them).  None in a sandbox (its filter
+ * may not allow it: then the session's view alone, the kernel's own edges
+ * bringing the rest).
  */
 short
 session_poll_now(struct session *s, int fd, short want)
 {
-	struct pollfd p = { .fd = fd };
-	short ready, kev = 0;
+	struct pollfd p;
+	short ready, kev = 0, out;
+	bool queued = true;
 	int saved;
 
 	ready = session_poll_prep(s, want, &kev);
-	if (session_sandboxed || (session_state(s) != SESSION_OPEN &&
-	    session_state(s) != SESSION_DEAD))
+	if (session_sandboxed || session_state(s) != SESSION_OPEN)
 		return ready;
-	p.events = (short)(kev | (want & (POLLOUT | POLLWRNORM)));
+	p.fd = fd;
+	p.events = (short)(want & (POLLOUT | POLLWRNORM | POLLRDHUP));
 	saved = errno;
 	if (real_poll(&p, 1, 0) != 1)
 		p.revents = 0;
 	errno = saved;
-	return ready | session_poll_after(s, fd, want, p.revents);
+	if ((p.revents & POLLERR) && end_was_clean(s, fd))
+		p.revents &= (short)~POLLERR;
+	/* The kernel's RDHUP: the peer's FIN (after its mark) or reset is
+	 * in, as TCP's RDHUP says, pulled or not. */
+	out = ready | (p.revents & (POLLERR | POLLHUP)) |
+	    (p.revents & want & POLLRDHUP);
+	if (p.revents & (POLLOUT | POLLWRNORM)) {
+		if (stry(s, &s->tx_lock) == 0) {
+			queued = s->toff < s->tend;
+			sunlock(&s->tx_lock);
+		}
+		if (!queued)
+			out |= p.revents & (POLLOUT | POLLWRNORM);
+	}
+	return out;
 }
 
 int

@@ -134,8 +134,10 @@ struct session {
 	bool             rx_eof;        /* end-of-stream mark received */
 	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
 	bool             rx_more;       /* the last pull filled the buffer */
-	unsigned int     rx_gen;        /* counts pulls from the kernel and
-	                                 * shutdowns: epoll's edges */
+	unsigned int     rx_gen;        /* counts pulls from the kernel:
+	                                 * epoll's edges for new data */
+	unsigned int     st_gen;        /* atomic: counts shutdowns: edges
+	                                 * for every registration */
 	size_t           rx_hiwat;      /* rbuf bytes touched since trimmed */
 	uint64_t         rx_trimmed;    /* ms, last trim */
 
@@ -309,13 +311,21 @@ short session_poll_after(struct session *s, int fd, short want, short krev);
  */
 int session_inq(struct session *s, int fd);
 
+/* session_st_gen(s): changes whenever the program shuts the socket down:
+ * TCP's state change wakes every registration, whatever it asked for. */
+static inline unsigned int
+session_st_gen(const struct session *s)
+{
+	return __atomic_load_n(&s->st_gen, __ATOMIC_RELAXED);
+}
+
 /* session_poll_now(s, fd, want): all that is true of S now, the kernel's
  * socket asked too (one poll): an edge as TCP's wake-ups report it. */
 short session_poll_now(struct session *s, int fd, short want);
 
 /* session_rx_gen(s): changes whenever ciphertext is pulled from the
- * kernel or the program shuts the socket down (epoll's edge-triggered
- * registrations report what is true then, as TCP's wake-ups do). */
+ * kernel (epoll's edge-triggered registrations report it as new data, as
+ * TCP's data wake-ups do). */
 static inline unsigned int
 session_rx_gen(const struct session *s)
 {

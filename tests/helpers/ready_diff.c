@@ -859,12 +859,15 @@ static uint8_t *rbuf[2], *wbuf, *ebuf;
  * pulls data from the kernel after a report, because it cannot tell sealed
  * bytes that arrived before the report from later ones, and must never
  * give fewer edges than TCP (nginx waits for one when a read returns more
- * than FIONREAD said); the end-of-stream mark is such data too.  An edge
+ * than FIONREAD said); the end-of-stream mark is such data too.  Likewise
+ * EPOLLOUT: TCP's write-space wake-ups follow the bytes in flight and the
+ * send buffer's state, and sealing changes both (records are larger than
+ * their plaintext), so one may come where plain TCP's did not.  An edge
  * reports what is true at that moment, as TCP's every wake-up does.  So an
  * extra event is accepted only on a registration that is EPOLLET without
- * EPOLLONESHOT, when it holds EPOLLIN and/or EPOLLRDHUP (the data that
- * made it), and its events are exactly what plain TCP's socket has now of
- * what the registration asked for, with EPOLLERR and EPOLLHUP.
+ * EPOLLONESHOT, when it holds EPOLLIN, EPOLLRDHUP or EPOLLOUT (what made
+ * it), and its events are exactly what plain TCP's socket has now of what
+ * the registration asked for, with EPOLLERR and EPOLLHUP.
  * Registrations by data, as the program last set them (plain side).
  */
 #define REGS 4096
@@ -936,7 +939,7 @@ extra_et_edge_ok(const struct conn *c, const struct res *rp,
 		    regs_seen[how % REGS].ev : 0;
 		x = rs->ev[j].events;
 		if (!(ev & EPOLLET) || (ev & EPOLLONESHOT) ||
-		    !(x & (EPOLLIN | EPOLLRDHUP)) ||
+		    !(x & (EPOLLIN | EPOLLRDHUP | EPOLLOUT)) ||
 		    x != (now & (ev | EPOLLERR | EPOLLHUP)))
 			return false;
 	}
