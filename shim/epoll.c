@@ -151,9 +151,9 @@ ep_unused(struct ep *ep)
 
 	if (ep->names > 0)
 		return false;
-	pthread_mutex_lock(&ep->lock);
+	ep_mlock(&ep->lock);
 	empty = ep->ids == NULL;
-	pthread_mutex_unlock(&ep->lock);
+	ep_munlock(&ep->lock);
 	if (!empty)
 		return false;
 	DL_DELETE(ep_all, ep);
@@ -205,7 +205,7 @@ ep_get(int epfd, bool create)
 	struct ep *ep = NULL, *e;
 	int tries = 0;
 
-	pthread_mutex_lock(&ep_lock);
+	ep_mlock(&ep_lock);
 	HASH_FIND_INT(ep_names, &epfd, n);
 	if (n != NULL) {
 		ep = n->ep;
@@ -232,7 +232,7 @@ ep_get(int epfd, bool create)
 	}
 	if (ep != NULL)
 		__atomic_add_fetch(&ep->refs, 1, __ATOMIC_ACQ_REL);
-	pthread_mutex_unlock(&ep_lock);
+	ep_munlock(&ep_lock);
 	return ep;
 }
 
@@ -278,14 +278,14 @@ ep_watchers(struct session *s, struct ep **eps)
 	struct ep_reg *r;
 	int n = 0, j;
 
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
 		for (j = 0; j < n && eps[j] != r->ep; j++)
 			;
 		if (j == n && n < EP_CLOSE_MAX)
 			eps[n++] = r->ep;
 	}
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 	return n;
 }
 
@@ -301,7 +301,7 @@ epoll_closed(int fd, struct session *s, bool last)
 	if ((s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
 	    && !ep_name_maybe(fd))
 		return;
-	pthread_mutex_lock(&ep_lock);
+	ep_mlock(&ep_lock);
 	if ((ep = ep_unname(fd)) != NULL)
 		gone[ngone++] = ep;
 	if (s != NULL && __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE)) {
@@ -312,18 +312,18 @@ epoll_closed(int fd, struct session *s, bool last)
 	}
 	for (i = 0; i < neps; i++) {
 		ep = eps[i];
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 		/* This instance's shadows of S change only under ep->lock,
 		 * which is held; the walk itself needs ep_news_lock, and
 		 * starts over after a drop (a shadow of another instance may
 		 * go meanwhile).  A handled shadow no longer matches. */
 		for (;;) {
-			pthread_mutex_lock(&ep_news_lock);
+			ep_mlock(&ep_news_lock);
 			for (r = s->ep_watch; r != NULL; r = r->wnext)
 				if (r->ep == ep && (last || r->io_fd == fd ||
 				    (r->fd == fd && !r->orphan)))
 					break;
-			pthread_mutex_unlock(&ep_news_lock);
+			ep_munlock(&ep_news_lock);
 			if (r == NULL)
 				break;
 			if (last) {
@@ -356,11 +356,11 @@ epoll_closed(int fd, struct session *s, bool last)
 			if (r->io_fd == fd)
 				r->io_fd = other;
 		}
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep->lock);
 		if (last && ngone <= EP_CLOSE_MAX && ep_unused(ep))
 			gone[ngone++] = ep;
 	}
-	pthread_mutex_unlock(&ep_lock);
+	ep_munlock(&ep_lock);
 	for (i = 0; i < ngone; i++)
 		ep_put(gone[i]);
 }
@@ -375,13 +375,13 @@ epoll_dup(int fd, struct session *s)
 	if (!epoll_any() || s == NULL ||
 	    __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
 		return;
-	pthread_mutex_lock(&ep_lock);
+	ep_mlock(&ep_lock);
 	neps = ep_watchers(s, eps);
 	for (i = 0; i < neps; i++) {
 		ep = eps[i];
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 		HASH_FIND_INT(ep->regs, &fd, other);
-		pthread_mutex_lock(&ep_news_lock);
+		ep_mlock(&ep_news_lock);
 		for (r = s->ep_watch; r != NULL && other == NULL; r = r->wnext) {
 			if (r->ep != ep || !r->orphan || r->fd != fd)
 				continue;
@@ -394,10 +394,10 @@ epoll_dup(int fd, struct session *s)
 			HASH_ADD_INT(ep->regs, fd, r);
 			break;
 		}
-		pthread_mutex_unlock(&ep_news_lock);
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep_news_lock);
+		ep_munlock(&ep->lock);
 	}
-	pthread_mutex_unlock(&ep_lock);
+	ep_munlock(&ep_lock);
 }
 
 void
@@ -412,7 +412,7 @@ epoll_closed_range(unsigned int first, unsigned int last)
 		return;
 	while (more) {
 		more = false;
-		pthread_mutex_lock(&ep_lock);
+		ep_mlock(&ep_lock);
 		HASH_ITER(hh, ep_names, n, tmp) {
 			if ((unsigned int)n->fd < first || (unsigned int)n->fd > last)
 				continue;
@@ -423,7 +423,7 @@ epoll_closed_range(unsigned int first, unsigned int last)
 			if ((ep = ep_unname(n->fd)) != NULL)
 				gone[ngone++] = ep;
 		}
-		pthread_mutex_unlock(&ep_lock);
+		ep_munlock(&ep_lock);
 		for (i = 0; i < ngone; i++)
 			ep_put(gone[i]);
 		ngone = 0;
@@ -435,10 +435,10 @@ ep_prefork(void)
 {
 	struct ep *ep;
 
-	pthread_mutex_lock(&ep_lock);
+	ep_mlock(&ep_lock);
 	DL_FOREACH(ep_all, ep)
-		pthread_mutex_lock(&ep->lock);
-	pthread_mutex_lock(&ep_news_lock);
+		ep_mlock(&ep->lock);
+	ep_mlock(&ep_news_lock);
 }
 
 static void
@@ -446,10 +446,10 @@ ep_postfork_parent(void)
 {
 	struct ep *ep;
 
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 	DL_FOREACH(ep_all, ep)
-		pthread_mutex_unlock(&ep->lock);
-	pthread_mutex_unlock(&ep_lock);
+		ep_munlock(&ep->lock);
+	ep_munlock(&ep_lock);
 }
 
 static void

@@ -14,6 +14,8 @@
 #include <sys/epoll.h>
 #include <uthash.h>
 
+#include "tsan.h"
+
 struct session;
 
 #define EP_TAG          0x5e4a1ed0U     /* high half of the kernel data */
@@ -68,6 +70,25 @@ struct ep_name {
 	struct ep      *ep;
 	UT_hash_handle  hh;
 };
+
+/*
+ * The epoll locks, told to ThreadSanitizer too (tsan.h): its epoll_wait
+ * interceptor hides the locks taken inside it, and it reported the
+ * accesses they guard as races.
+ */
+static inline void
+ep_mlock(pthread_mutex_t *m)
+{
+	pthread_mutex_lock(m);
+	TSAN_ACQUIRE(m);
+}
+
+static inline void
+ep_munlock(pthread_mutex_t *m)
+{
+	TSAN_RELEASE(m);
+	pthread_mutex_unlock(m);
+}
 
 /* epoll.c's state: see the lock order at the top of epoll.c. */
 extern pthread_mutex_t ep_lock;

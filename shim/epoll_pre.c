@@ -95,9 +95,9 @@ epoll_pre_socket(int fd)
 		return;
 	if (epoll_pre_is(fd)) {
 		/* The number was closed behind our back: its notes go. */
-		pthread_mutex_lock(&pre_lock);
+		ep_mlock(&pre_lock);
 		old = pre_take(fd);
-		pthread_mutex_unlock(&pre_lock);
+		ep_munlock(&pre_lock);
 		if (old != NULL)
 			pre_free(old);
 	}
@@ -112,7 +112,7 @@ epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 
 	if (!epoll_pre_is(fd))
 		return;
-	pthread_mutex_lock(&pre_lock);
+	ep_mlock(&pre_lock);
 	HASH_FIND_INT(pre_head, &fd, p);
 	if (p == NULL) {
 		if (op == EPOLL_CTL_DEL || (p = calloc(1, sizeof(*p))) == NULL)
@@ -142,7 +142,7 @@ epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 	r->events = ev->events & ~EPOLLEXCLUSIVE;
 	r->data = ev->data;
 out:
-	pthread_mutex_unlock(&pre_lock);
+	ep_munlock(&pre_lock);
 }
 
 void
@@ -157,9 +157,9 @@ epoll_pre_done(int fd, struct session *s)
 	if (!epoll_pre_is(fd))
 		return;
 	__atomic_store_n(&pre_cand[fd], 0, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&pre_lock);
+	ep_mlock(&pre_lock);
 	p = pre_take(fd);
-	pthread_mutex_unlock(&pre_lock);
+	ep_munlock(&pre_lock);
 	if (p == NULL)
 		return;
 	LL_FOREACH(p->regs, r) {
@@ -169,9 +169,9 @@ epoll_pre_done(int fd, struct session *s)
 			continue;
 		ev.events = r->events;
 		ev.data = r->data;
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 		e = ep_add(ep, r->epfd, EPOLL_CTL_MOD, fd, s, &ev);
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep->lock);
 		ep_put(ep);
 		if (e < 0)
 			LOG(LOG_WARN, "fd %d: its epoll registration (epoll fd "

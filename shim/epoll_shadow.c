@@ -27,12 +27,12 @@ static uint32_t ep_next_id;         /* atomic: never reused */
 void
 ep_push(struct ep_reg *r)
 {
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	if (!r->news) {
 		r->news = true;
 		DL_APPEND2(r->ep->news, r, nprev, nnext);
 	}
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 }
 
 void
@@ -42,14 +42,14 @@ epoll_touch(struct session *s)
 
 	if (s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
 		return;
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
 		if (!r->news) {
 			r->news = true;
 			DL_APPEND2(r->ep->news, r, nprev, nnext);
 		}
 	}
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 }
 
 bool
@@ -60,14 +60,14 @@ epoll_waited(struct session *s)
 
 	if (s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
 		return false;
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
 		if (__atomic_load_n(&r->ep->waiting, __ATOMIC_RELAXED) > 0) {
 			waited = true;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 	return waited;
 }
 
@@ -101,13 +101,13 @@ ep_drop(struct ep *ep, struct ep_reg *r)
 		HASH_DEL(ep->regs, r);
 	HASH_DELETE(hid, ep->ids, r);
 	ep_unpend(ep, r);
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	if (r->news)
 		DL_DELETE2(ep->news, r, nprev, nnext);
 	w = r->s->ep_watch;
 	DL_DELETE2(w, r, wprev, wnext);
 	__atomic_store_n(&r->s->ep_watch, w, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 	session_put(r->s);
 	free(r);
 }
@@ -177,13 +177,13 @@ ep_add(struct ep *ep, int epfd, int op, int fd, struct session *s,
 	r->kev = kev.events;
 	HASH_ADD_INT(ep->regs, fd, r);
 	HASH_ADD(hid, ep->ids, id, sizeof(r->id), r);
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	w = s->ep_watch;
 	DL_APPEND2(w, r, wprev, wnext);
 	__atomic_store_n(&s->ep_watch, w, __ATOMIC_RELEASE);
 	r->news = true;
 	DL_APPEND2(ep->news, r, nprev, nnext);
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 	return 0;
 }
 
@@ -201,7 +201,7 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 		session_put(s);
 		return real_epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
 	}
-	pthread_mutex_lock(&ep->lock);
+	ep_mlock(&ep->lock);
 	HASH_FIND_INT(ep->regs, &fd, r);
 	if (r != NULL && r->s != s) {
 		/* A shadow of a socket this number no longer names. */
@@ -262,7 +262,7 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 		break;
 	}
 out:
-	pthread_mutex_unlock(&ep->lock);
+	ep_munlock(&ep->lock);
 	ep_put(ep);
 	session_put(s);
 	return ret;

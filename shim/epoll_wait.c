@@ -44,14 +44,14 @@ ep_prep(struct ep *ep, uint64_t *hsdl)
 	uint32_t rev;
 	bool hs, edge, state;
 
-	pthread_mutex_lock(&ep_news_lock);
+	ep_mlock(&ep_news_lock);
 	DL_FOREACH_SAFE2(ep->news, r, tmp, nnext) {
 		DL_DELETE2(ep->news, r, nprev, nnext);
 		r->news = false;
 		r->cnext = list;
 		list = r;
 	}
-	pthread_mutex_unlock(&ep_news_lock);
+	ep_munlock(&ep_news_lock);
 
 	*hsdl = 0;
 	for (r = list; r != NULL; r = tmp) {
@@ -177,13 +177,13 @@ ep_resolve(int epfd, struct ep *skip, const struct epoll_event *e,
 	uint32_t id = (uint32_t)e->data.u64;
 	int ret = -1;
 
-	pthread_mutex_lock(&ep_lock);
+	ep_mlock(&ep_lock);
 	DL_FOREACH(ep_all, ep) {
 		if (ep == skip)
 			continue;
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 		HASH_FIND(hid, ep->ids, &id, sizeof(id), r);
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep->lock);
 		if (r != NULL) {
 			found = ep;
 			break;
@@ -195,11 +195,11 @@ ep_resolve(int epfd, struct ep *skip, const struct epoll_event *e,
 			(void)ep_name_add(epfd, found);
 		__atomic_add_fetch(&found->refs, 1, __ATOMIC_ACQ_REL);
 	}
-	pthread_mutex_unlock(&ep_lock);
+	ep_munlock(&ep_lock);
 	if (found != NULL) {
-		pthread_mutex_lock(&found->lock);
+		ep_mlock(&found->lock);
 		ret = ep_one(found, e, out);
-		pthread_mutex_unlock(&found->lock);
+		ep_munlock(&found->lock);
 		ep_put(found);
 	}
 	if (ret < 0) {
@@ -225,7 +225,7 @@ ep_translate(int epfd, struct ep *ep, struct epoll_event *ev, int n)
 	int i, out = 0, r, foreign = 0;
 
 	if (ep != NULL)
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 	for (i = 0; i < n; i++) {
 		e = ev[i];
 		if (!ep_tagged(&e)) {
@@ -242,7 +242,7 @@ ep_translate(int epfd, struct ep *ep, struct epoll_event *ev, int n)
 		}
 	}
 	if (ep != NULL)
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep->lock);
 	if (foreign == 0)
 		return out;
 	n = out;
@@ -285,9 +285,9 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 		deadline = now_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 		immediate = ep_prep(ep, &hsdl);
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep->lock);
 
 		now = now_ms();
 		if (immediate)
@@ -316,9 +316,9 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 		}
 		out = ep_translate(epfd, ep, events, n);
 		/* Buffered readiness the kernel could not know about. */
-		pthread_mutex_lock(&ep->lock);
+		ep_mlock(&ep->lock);
 		out = ep_report(ep, events, out, max);
-		pthread_mutex_unlock(&ep->lock);
+		ep_munlock(&ep->lock);
 
 		if (out > 0 || (timeout_ms >= 0 && now_ms() >= deadline))
 			break;
