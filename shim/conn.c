@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "real.h"
 #include "session.h"
+#include "standin.h"
 #include "conn.h"
 
 /*
@@ -91,7 +92,11 @@ conn_plain(int fd, const struct sockaddr *sa, socklen_t len)
 	return real_connect(fd, sa, len) < 0 ? -errno : 0;
 }
 
-/* Is FD a TCP stream socket? */
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+/* Is FD a TCP stream socket (MPTCP included: TCP on the wire)? */
 static bool
 conn_is_tcp(int fd)
 {
@@ -104,7 +109,7 @@ conn_is_tcp(int fd)
 	l = sizeof(proto);
 	if (real_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
 		return true;    /* old kernels: a stream INET socket is TCP */
-	return proto == IPPROTO_TCP;
+	return proto == IPPROTO_TCP || proto == IPPROTO_MPTCP;
 }
 
 int
@@ -113,7 +118,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	const struct policy_rule *rule;
 	struct session *s;
 	char peer[64];
-	int r, e;
+	int r, e, kfd;
 
 	if (sa == NULL || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
@@ -146,14 +151,37 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		    session_max_handshakes());
 		return -ENOBUFS;
 	}
-	r = real_connect(fd, sa, len);
+	/* The program never holds the wire: from here on its fd is the
+	 * stand-in, and the socket connects on the shim's kfd. */
+	epoll_pre_detach(fd);
+	if ((kfd = standin_swap(fd, STANDIN_INIT | STANDIN_USED)) < 0) {
+		epoll_pre_reattach(fd);
+		LOG(LOG_WARN, "connect to %s (rule %s:%d) refused: no "
+		    "descriptor for the sealed socket: %s",
+		    log_addr(sa, peer, sizeof(peer)), rule->file, rule->line,
+		    strerror(-kfd));
+		return kfd == -EMFILE || kfd == -ENFILE ? kfd : -ENOBUFS;
+	}
+	r = real_connect(kfd, sa, len);
 	e = errno;
-	if (r < 0 && e != EINPROGRESS && e != EINTR)
+	if (r < 0 && e != EINPROGRESS && e != EINTR) {
+		standin_undo(fd, kfd);
+		epoll_pre_reattach(fd);
 		return -e;
-	if ((s = session_new(fd, rule, true, sa)) == NULL)
+	}
+	if ((s = session_new(kfd, rule, true, sa)) == NULL) {
+		/* The stand-in stays: nothing unsealed reaches the wire. */
+		(void)real_shutdown(kfd, SHUT_RDWR);
+		standin_mark(kfd, false);
+		real_close(kfd);
+		epoll_pre_done(fd, NULL);
 		return -ENOMEM;
+	}
+	session_set_kfd(s, kfd, fd, STANDIN_INIT | STANDIN_USED);
 	if (fdtab_set(fd, s) < 0) {
+		(void)real_shutdown(kfd, SHUT_RDWR);
 		session_put(s);
+		epoll_pre_done(fd, NULL);
 		return -ENOMEM;
 	}
 	/* Registered with epoll before connect(): translated from now on. */
@@ -170,7 +198,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		session_put(s);
 		return -e;
 	}
-	r = session_handshake(s, fd, session_fd_blocking(fd));
+	r = session_handshake(s, fd, session_fd_blocking(kfd));
 	if (r == -EAGAIN) {
 		session_put(s);
 		return -EINPROGRESS;
@@ -191,12 +219,12 @@ conn_accepted(int fd)
 	struct sockaddr_storage local, peer;
 	socklen_t l = sizeof(local), pl = sizeof(peer);
 	struct session *s;
-	int saved = errno;
+	int saved = errno, kfd;
 
 	fdtab_drop(fd);
 	if (!shim_has_accept_rules())
 		return 0;
-	if (getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||
+	if (real_getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||
 	    (local.ss_family != AF_INET && local.ss_family != AF_INET6)) {
 		errno = saved;
 		return 0;
@@ -207,10 +235,20 @@ conn_accepted(int fd)
 		errno = saved;
 		return 0;
 	}
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+	if (real_getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		memset(&peer, 0, sizeof(peer));
-	if ((s = session_new(fd, rule, false, (struct sockaddr *)&peer)) == NULL)
+	if ((kfd = standin_swap(fd, 0)) < 0) {
+		LOG(LOG_WARN, "connection from %s refused: no descriptor for "
+		    "the sealed socket: %s", log_addr((struct sockaddr *)&peer,
+		    (char [64]){ 0 }, 64), strerror(-kfd));
+		return kfd;
+	}
+	if ((s = session_new(kfd, rule, false, (struct sockaddr *)&peer)) == NULL) {
+		standin_mark(kfd, false);
+		real_close(kfd);
 		return -ENOMEM;
+	}
+	session_set_kfd(s, kfd, fd, 0);
 	if (fdtab_set(fd, s) < 0) {
 		session_put(s);
 		return -ENOMEM;
@@ -221,47 +259,90 @@ conn_accepted(int fd)
 }
 
 /*
- * Adopt FD, a socket this image inherited (exec): if it is a connected TCP
- * socket that a rule seals, give it a session that starts its handshake on
- * the program's first use.  Accept rules are tried first, against the local
- * address (a server's accepted connection, as sshd and inetd hand over);
- * then connect rules, against the peer.  A socket that carried sealed bytes
- * before exec cannot be continued: its new handshake meets the peer's
- * records and the connection fails closed.  Several fds on one socket
- * (dup'ed onto 0 and 1) share one session.
+ * Adopt FD, a socket this image inherited (exec), if a rule seals it.
+ *
+ * A stand-in (its tag names a kfd this image inherited too) is the
+ * previous image's sealed connection: the session continues on the kfd in
+ * the role the tag says.  One whose handshake had not begun (sshd's
+ * re-exec, before any byte) starts it afresh; one already under way cannot
+ * be resumed here and fails closed; a permissive rule's plaintext client
+ * stays plaintext.  If no rule of this image seals a fresh one, the
+ * program gets its socket back.
+ *
+ * A connected TCP socket (a parent without the shim handed it over: inetd,
+ * socat EXEC) that a rule seals gets a stand-in and a session that starts
+ * its handshake on the program's first use.  Accept rules are tried first,
+ * against the local address (a server's accepted connection, as sshd and
+ * inetd hand over); then connect rules, against the peer.
+ *
+ * Several fds on one socket (dup'ed onto 0 and 1) share one session.
  */
 static int
 conn_adopt(int fd, struct session **seen, int *nseen)
 {
-	const struct policy_rule *rule;
+	const struct policy_rule *rule = NULL;
 	struct sockaddr_storage local, peer;
 	socklen_t l = sizeof(local), pl = sizeof(peer);
 	struct session *s;
 	struct stat st;
-	bool initiator = false;
-	int i;
+	unsigned int flags = 0;
+	bool initiator = false, tagged;
+	int i, kfd;
 
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+	if (standin_is_kfd(fd) || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	kfd = standin_find(fd, &flags);
+	tagged = kfd >= 0;
+	if (tagged && fstat(kfd, &st) < 0)
 		return 0;
 	for (i = 0; i < *nseen; i++) {
-		if (seen[i]->dev == st.st_dev && seen[i]->ino == st.st_ino)
-			return fdtab_set(fd, seen[i]) < 0 ? -ENOMEM : 1;
+		if (seen[i]->dev != st.st_dev || seen[i]->ino != st.st_ino)
+			continue;
+		/* Another fd on the socket itself: it gets the stand-in. */
+		if (!tagged) {
+			int fdfl = real_fcntl(fd, F_GETFD, 0);
+
+			if (real_dup3(seen[i]->pfd, fd, fdfl >= 0 &&
+			    (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+				return -errno;
+		}
+		return fdtab_set(fd, seen[i]) < 0 ? -ENOMEM : 1;
 	}
-	if (!conn_is_tcp(fd) ||
-	    getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+	if (!tagged)
+		kfd = fd;
+	if (!conn_is_tcp(kfd) ||
+	    real_getsockname(kfd, (struct sockaddr *)&local, &l) < 0 ||
+	    real_getpeername(kfd, (struct sockaddr *)&peer, &pl) < 0)
 		return 0;
-	rule = policy_match(shim_policy(), POLICY_ACCEPT,
-	    (struct sockaddr *)&local, l);
-	if (rule == NULL || rule->plain) {
+	if (!tagged || !(flags & STANDIN_INIT))
+		rule = policy_match(shim_policy(), POLICY_ACCEPT,
+		    (struct sockaddr *)&local, l);
+	if ((rule == NULL || rule->plain) && (!tagged || (flags & STANDIN_INIT))) {
 		rule = policy_match(shim_policy(), POLICY_CONNECT,
 		    (struct sockaddr *)&peer, pl);
 		initiator = true;
 	}
-	if (rule == NULL || rule->plain)
+	if (rule == NULL || rule->plain) {
+		/* Not sealed here.  A connection that never moved a sealed
+		 * byte is the program's; one that did stays on its stand-in,
+		 * whose every call fails. */
+		if (tagged && !(flags & (STANDIN_USED | STANDIN_PLAIN)))
+			standin_undo(fd, kfd);
+		else if (tagged)
+			LOG(LOG_WARN, "inherited sealed connection on fd %d: "
+			    "no rule of this image seals it; it stays closed",
+			    fd);
 		return 0;
-	if ((s = session_new(fd, rule, initiator, (struct sockaddr *)&peer)) == NULL)
+	}
+	if (!tagged) {
+		if ((kfd = standin_swap(fd, initiator ? STANDIN_INIT : 0)) < 0)
+			return kfd;
+		flags = initiator ? STANDIN_INIT : 0;
+	}
+	if ((s = session_new(kfd, rule, initiator, (struct sockaddr *)&peer)) == NULL)
 		return -ENOMEM;
+	session_set_kfd(s, kfd, fd, flags);
+	session_adopt_as(s, flags);
 	if (fdtab_set(fd, s) < 0) {
 		session_put(s);
 		return -ENOMEM;

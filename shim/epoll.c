@@ -347,7 +347,7 @@ epoll_closed(int fd, struct session *s, bool last)
 					 * changes something.) */
 					if (kev.events != r->kev &&
 					    real_epoll_ctl(ep->epfd,
-					    EPOLL_CTL_MOD, fd, &kev) == 0)
+					    EPOLL_CTL_MOD, r->kfd, &kev) == 0)
 						r->kev = kev.events;
 				}
 				HASH_DEL(ep->regs, r);
@@ -393,6 +393,42 @@ epoll_dup(int fd, struct session *s)
 				r->io_fd = fd;
 			HASH_ADD_INT(ep->regs, fd, r);
 			break;
+		}
+		ep_munlock(&ep_news_lock);
+		ep_munlock(&ep->lock);
+	}
+	ep_munlock(&ep_lock);
+}
+
+void
+epoll_kfd_moved(struct session *s, int old, int kfd)
+{
+	struct ep *eps[EP_CLOSE_MAX], *ep;
+	struct epoll_event kev;
+	struct ep_reg *r;
+	int neps, i;
+
+	if (!epoll_any() || s == NULL ||
+	    __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+		return;
+	ep_mlock(&ep_lock);
+	neps = ep_watchers(s, eps);
+	for (i = 0; i < neps; i++) {
+		ep = eps[i];
+		ep_mlock(&ep->lock);
+		ep_mlock(&ep_news_lock);
+		for (r = s->ep_watch; r != NULL; r = r->wnext) {
+			if (r->ep != ep || r->kfd != old || ep->epfd < 0)
+				continue;
+			/* The kernel keys it by number: register it anew
+			 * under the new one, the same tag and events. */
+			kev.events = r->kev == EP_FORCE ? ep_kevents(r,
+			    ep_want(r)) : r->kev;
+			kev.data.u64 = ep_tag(r);
+			(void)real_epoll_ctl(ep->epfd, EPOLL_CTL_DEL, old, NULL);
+			if (real_epoll_ctl(ep->epfd, EPOLL_CTL_ADD, kfd, &kev) == 0)
+				r->kev = kev.events;
+			r->kfd = kfd;
 		}
 		ep_munlock(&ep_news_lock);
 		ep_munlock(&ep->lock);

@@ -60,11 +60,16 @@ bool epoll_waited(struct session *s);
  * epoll_pre_ctl(epfd, op, fd, ev): the program's successful epoll_ctl.
  * epoll_pre_done(fd, s): connect() sealed FD as session S (its noted
  * registrations become shadows), or left it plain or closed it (S NULL).
+ * epoll_pre_detach(fd): the noted registrations leave the kernel (FD's
+ * socket is about to move to a kfd); epoll_pre_reattach(fd): they come
+ * back (the sealed connect() failed at once and FD has its socket again).
  */
 void epoll_pre_socket(int fd);
 bool epoll_pre_is(int fd);
 void epoll_pre_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
 void epoll_pre_done(int fd, struct session *s);
+void epoll_pre_detach(int fd);
+void epoll_pre_reattach(int fd);
 
 /*
  * epoll_closed(fd, s, last): FD is being closed.  If it is an epoll
@@ -78,6 +83,10 @@ void epoll_closed(int fd, struct session *s, bool last);
 /* epoll_dup(fd, s): FD became a copy of a fd of session S (dup, dup2,
  * F_DUPFD): a registration still held under that number comes back. */
 void epoll_dup(int fd, struct session *s);
+
+/* epoll_kfd_moved(s, old, kfd): S's socket moves from kfd OLD to KFD (the
+ * program dup2'ed onto OLD): its kernel registrations follow. */
+void epoll_kfd_moved(struct session *s, int old, int kfd);
 
 /* epoll_closed_range(first, last): close_range() closes these numbers:
  * forget the epoll instances they name. */

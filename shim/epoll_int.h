@@ -32,6 +32,11 @@ struct ep_reg {
 	uint32_t        id;         /* in the kernel's data: never reused */
 	bool            orphan;     /* fd closed, a dup keeps it registered */
 	int             io_fd;      /* an fd of the session to do I/O with */
+	int             kfd;        /* what the kernel has registered: the
+	                             * session's kfd, or kown (standin.h) */
+	int             kown;       /* a kfd copy of its own (a second fd of
+	                             * the session in one instance), or -1 */
+	pid_t           kown_pid;   /* the process that registered kown */
 	struct session *s;          /* referenced */
 	struct ep      *ep;         /* the instance */
 	uint32_t        uev;        /* the program's events and flags */

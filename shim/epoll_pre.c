@@ -17,10 +17,11 @@
  * decides one with notes, take pre_lock.  Numbers from PRE_MAX on are not
  * candidates (a process holding that many fds): their early registrations
  * stay the program's own, as before this module, which readiness can get
- * wrong but which never carries a byte.  When connect() seals the socket, each
- * noted registration becomes a shadow (ep_add with EPOLL_CTL_MOD: the
- * kernel registration gets the shim's tag and events, the program keeps
- * its own); when connect() leaves it plain, the notes go.  Notes are few
+ * wrong but which never carries a byte.  When connect() seals the socket, its
+ * noted registrations leave the kernel before the stand-in takes the
+ * number (epoll_pre_detach: the kernel keys them by file and number, and
+ * the socket moves to the shim's kfd), and each becomes a shadow
+ * registered on the kfd; when connect() leaves it plain, the notes go.  Notes are few
  * and short-lived, kept in one hash behind pre_lock (a leaf lock: taken
  * alone, or before ep_lock when converting).
  */
@@ -145,6 +146,41 @@ out:
 	ep_munlock(&pre_lock);
 }
 
+/* Each noted registration of FD, to the kernel with OP (the program's
+ * own events and data). */
+static void
+pre_kernel(int fd, int op)
+{
+	struct epoll_event ev;
+	struct pre_reg *r;
+	struct pre *p;
+
+	if (!epoll_pre_is(fd))
+		return;
+	ep_mlock(&pre_lock);
+	HASH_FIND_INT(pre_head, &fd, p);
+	if (p != NULL) {
+		LL_FOREACH(p->regs, r) {
+			ev.events = r->events;
+			ev.data = r->data;
+			(void)real_epoll_ctl(r->epfd, op, fd, &ev);
+		}
+	}
+	ep_munlock(&pre_lock);
+}
+
+void
+epoll_pre_detach(int fd)
+{
+	pre_kernel(fd, EPOLL_CTL_DEL);
+}
+
+void
+epoll_pre_reattach(int fd)
+{
+	pre_kernel(fd, EPOLL_CTL_ADD);
+}
+
 void
 epoll_pre_done(int fd, struct session *s)
 {
@@ -170,7 +206,7 @@ epoll_pre_done(int fd, struct session *s)
 		ev.events = r->events;
 		ev.data = r->data;
 		ep_mlock(&ep->lock);
-		e = ep_add(ep, r->epfd, EPOLL_CTL_MOD, fd, s, &ev);
+		e = ep_add(ep, r->epfd, EPOLL_CTL_ADD, fd, s, &ev);
 		ep_munlock(&ep->lock);
 		ep_put(ep);
 		if (e < 0)

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "real.h"
 #include "session.h"
+#include "standin.h"
 #include "epoll.h"
 #include "epoll_int.h"
 
@@ -108,6 +109,15 @@ ep_drop(struct ep *ep, struct ep_reg *r)
 	DL_DELETE2(w, r, wprev, wnext);
 	__atomic_store_n(&r->s->ep_watch, w, __ATOMIC_RELEASE);
 	ep_munlock(&ep_news_lock);
+	if (r->kown >= 0) {
+		/* Its registration goes with it, here; a child that
+		 * inherited it leaves the parent's alone. */
+		if (r->kown_pid == getpid() && ep->epfd >= 0)
+			(void)real_epoll_ctl(ep->epfd, EPOLL_CTL_DEL, r->kown,
+			    NULL);
+		standin_mark(r->kown, false);
+		real_close(r->kown);
+	}
 	session_put(r->s);
 	free(r);
 }
@@ -130,7 +140,7 @@ ep_sync(struct ep *ep, struct ep_reg *r)
 	    !((r->uev & EPOLLET) && session_state(r->s) == SESSION_DEAD)) {
 		kev.events = want;
 		kev.data.u64 = ep_tag(r);
-		if (real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->fd, &kev) == 0)
+		if (real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->kfd, &kev) == 0)
 			r->kev = want;
 	}
 	return (uint32_t)(unsigned short)ready;
@@ -144,7 +154,7 @@ ep_disarm(struct ep *ep, struct ep_reg *r)
 	kev.data.u64 = ep_tag(r);
 	r->disabled = true;
 	if (!r->orphan && ep->epfd >= 0 &&
-	    real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->fd, &kev) == 0)
+	    real_epoll_ctl(ep->epfd, EPOLL_CTL_MOD, r->kfd, &kev) == 0)
 		r->kev = EPOLLONESHOT;
 }
 
@@ -159,6 +169,8 @@ ep_add(struct ep *ep, int epfd, int op, int fd, struct session *s,
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -ENOMEM;
 	r->fd = r->io_fd = fd;
+	r->kfd = session_kfd(s, fd);
+	r->kown = -1;
 	r->id = __atomic_fetch_add(&ep_next_id, 1, __ATOMIC_RELAXED);
 	r->s = s;
 	r->ep = ep;
@@ -168,10 +180,25 @@ ep_add(struct ep *ep, int epfd, int op, int fd, struct session *s,
 	(void)session_poll_prep(s, ep_want(r), &k);
 	kev.events = ep_kevents(r, k);
 	kev.data.u64 = ep_tag(r);
-	if (real_epoll_ctl(epfd, op, fd, &kev) < 0) {
+	if (real_epoll_ctl(epfd, op, r->kfd, &kev) < 0) {
 		int e = errno;
-		free(r);
-		return -e;
+
+		/* Another fd of the session is registered already: the
+		 * kernel knows the socket once per number, so this one gets
+		 * a number of its own. */
+		if (e != EEXIST || op != EPOLL_CTL_ADD || r->kfd == fd ||
+		    (r->kown = standin_dup(r->kfd)) < 0 ||
+		    real_epoll_ctl(epfd, op, r->kown, &kev) < 0) {
+			e = r->kown >= 0 ? errno : e;
+			if (r->kown >= 0) {
+				standin_mark(r->kown, false);
+				real_close(r->kown);
+			}
+			free(r);
+			return -e;
+		}
+		r->kfd = r->kown;
+		r->kown_pid = getpid();
 	}
 	session_ref(s);
 	r->kev = kev.events;
@@ -244,7 +271,7 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 			(void)session_poll_prep(s, ep_want(r), &k);
 			kev.events = ep_kevents(r, k);
 			kev.data.u64 = ep_tag(r);
-			if (real_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &kev) < 0) {
+			if (real_epoll_ctl(epfd, EPOLL_CTL_MOD, r->kfd, &kev) < 0) {
 				ret = -errno;
 				break;
 			}
@@ -254,8 +281,10 @@ epoll_ctl_sealed(int epfd, int op, int fd, struct epoll_event *ev)
 		ret = 0;
 		break;
 	case EPOLL_CTL_DEL:
+		ret = real_epoll_ctl(epfd, op, r->kfd, ev) < 0 ? -errno : 0;
+		if (r->kown >= 0)
+			r->kown_pid = 0;        /* deleted already */
 		ep_drop(ep, r);
-		ret = real_epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
 		break;
 	default:
 		ret = -EINVAL;

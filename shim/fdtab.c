@@ -212,6 +212,39 @@ fdtab_snapshot(int *fds, struct session **ss, int max)
 }
 
 int
+fdtab_fds_of(struct session *s, int *fds, int max)
+{
+	struct fdent *e, *tmp;
+	int n = 0;
+
+	tab_rdlock();
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s == s && n < max)
+			fds[n++] = e->fd;
+	}
+	tab_unlock();
+	return n;
+}
+
+struct session *
+fdtab_kfd_owner(int kfd)
+{
+	struct fdent *e, *tmp;
+	struct session *s = NULL;
+
+	tab_rdlock();
+	HASH_ITER(hh, fdtab_head, e, tmp) {
+		if (e->s->kfd == kfd) {
+			s = e->s;
+			session_ref(s);
+			break;
+		}
+	}
+	tab_unlock();
+	return s;
+}
+
+int
 fdtab_find(struct session *s)
 {
 	struct fdent *e, *tmp;

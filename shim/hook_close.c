@@ -6,12 +6,25 @@
  * Closing the last fd of a session in this process sends the end-of-stream
  * mark first (or arms a reset for a failed session).  dup2/dup3 onto a
  * sealed fd close it implicitly, so they do the same for the target.
+ *
+ * The shim's own descriptors (kfds, standin.h) are not the program's: a
+ * close, dup or fcntl of one fails with EBADF as on a number nothing holds,
+ * close_range and closefrom go around them, and dup2 onto one moves it
+ * first.  A kfd is inherited across exec exactly when one of the program's
+ * fds on its stand-in is (kfd_sync).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,11 +33,49 @@
 #include "log.h"
 #include "real.h"
 #include "session.h"
+#include "nofile.h"
+#include "standin.h"
 #include "hook.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+
+/*
+ * S's kfd is close-on-exec unless one of the program's fds on S is not:
+ * an exec'd image gets the socket exactly when it gets a stand-in for it.
+ */
+static void
+kfd_sync(struct session *s)
+{
+	int fds[64], n, i, fl, k, inherit = 0;
+
+	if (s == NULL || (k = session_kfd(s, -1)) < 0)
+		return;
+	n = fdtab_fds_of(s, fds, 64);
+	for (i = 0; i < n && !inherit; i++)
+		if ((fl = real_fcntl(fds[i], F_GETFD, 0)) >= 0 &&
+		    !(fl & FD_CLOEXEC))
+			inherit = 1;
+	if ((fl = real_fcntl(k, F_GETFD, 0)) >= 0 &&
+	    ((fl & FD_CLOEXEC) != 0) == inherit)
+		(void)real_fcntl(k, F_SETFD, inherit ? fl & ~FD_CLOEXEC :
+		    fl | FD_CLOEXEC);
+}
+
+/* kfd_sync for FD's session, if it has one. */
+static void
+kfd_sync_fd(int fd)
+{
+	struct session *s;
+	int saved = errno;
+
+	if ((s = fdtab_get(fd)) != NULL) {
+		kfd_sync(s);
+		session_put(s);
+	}
+	errno = saved;
+}
 
 /* FD is going away: run the session's close path if it was the last fd. */
 static void
@@ -40,16 +91,55 @@ close_fd(int fd)
 	}
 	if (last)
 		session_close_last(s, fd);
+	else
+		kfd_sync(s);
 	epoll_closed(fd, s, last);
 	session_put(s);
+}
+
+/* FD is one of the shim's: the program sees no such descriptor. */
+static int
+not_yours(void)
+{
+	errno = EBADF;
+	return -1;
 }
 
 int
 hook_close_fd(int fd)
 {
+	if (standin_is_kfd(fd))
+		return not_yours();
 	if (fdtab_maybe(fd) || epoll_any() || epoll_pre_is(fd))
 		close_fd(fd);
 	return real_close(fd);
+}
+
+/*
+ * The program dup2's onto FD2, which is a kfd: without the shim nothing
+ * would be there, so the kfd moves first.  Above the program's own limit
+ * the kernel would refuse the number: EBADF, as it would.
+ */
+static int
+kfd_vacate(int fd2)
+{
+	struct session *s;
+	struct rlimit rl;
+	int k;
+
+	if (nofile_get(&rl) == 0 && (rlim_t)fd2 >= rl.rlim_cur)
+		return -EBADF;
+	if ((s = fdtab_kfd_owner(fd2)) == NULL)
+		return -EBUSY;          /* an epoll copy (kown): rare */
+	if ((k = standin_dup(fd2)) < 0) {
+		session_put(s);
+		return -errno;
+	}
+	epoll_kfd_moved(s, fd2, k);
+	session_move_kfd(s, k);
+	standin_mark(fd2, false);
+	session_put(s);
+	return 0;
 }
 
 HOOK int
@@ -90,6 +180,7 @@ dup_track(int fd, int newfd)
 			return -1;
 		}
 		epoll_dup(newfd, s);
+		kfd_sync(s);
 		session_put(s);
 	} else if (fdtab_maybe(newfd)) {
 		fdtab_drop(newfd);
@@ -101,7 +192,24 @@ dup_track(int fd, int newfd)
 HOOK int
 dup(int fd)
 {
+	if (standin_is_kfd(fd))
+		return not_yours();
 	return dup_track(fd, real_dup(fd));
+}
+
+/* dup2/dup3's checks: -1 with errno set when the call must not go on. */
+static int
+dup_onto_check(int fd, int fd2)
+{
+	int r;
+
+	if (standin_is_kfd(fd))
+		return not_yours();
+	if (fd != fd2 && standin_is_kfd(fd2) && (r = kfd_vacate(fd2)) < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
 }
 
 /* FD2 became a copy of another fd: if it is stderr, logs follow it. */
@@ -116,6 +224,8 @@ dup_onto(int fd, int fd2)
 HOOK int
 dup2(int fd, int fd2)
 {
+	if (dup_onto_check(fd, fd2) < 0)
+		return -1;
 	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
 	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
@@ -125,18 +235,48 @@ dup2(int fd, int fd2)
 HOOK int
 dup3(int fd, int fd2, int flags)
 {
+	if (dup_onto_check(fd, fd2) < 0)
+		return -1;
 	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
 	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
 	return dup_onto(fd, dup_track(fd, real_dup3(fd, fd2, flags)));
 }
 
+/*
+ * fcntl on a sealed fd: the descriptor's own flags (F_GETFD/F_SETFD) and
+ * copies are the stand-in's; the file's status flags, owner and signal are
+ * the socket's, and O_NONBLOCK is kept on both so that the stand-in fails
+ * as the socket would block or not.
+ */
 static int
 fcntl_common(int fd, int cmd, long arg)
 {
+	struct session *s;
+	int r, e;
+
+	if (standin_is_kfd(fd))
+		return not_yours();
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return dup_track(fd, real_fcntl(fd, cmd, arg));
-	return real_fcntl(fd, cmd, arg);
+	if (!fdtab_maybe(fd))
+		return real_fcntl(fd, cmd, arg);
+	if (cmd == F_GETFD)
+		return real_fcntl(fd, cmd, arg);
+	if (cmd == F_SETFD) {
+		r = real_fcntl(fd, cmd, arg);
+		kfd_sync_fd(fd);
+		return r;
+	}
+	if ((s = fdtab_get(fd)) == NULL)
+		return real_fcntl(fd, cmd, arg);
+	r = real_fcntl(session_kfd(s, fd), cmd, arg);
+	e = errno;
+	if (cmd == F_SETFL && r == 0)
+		(void)real_fcntl(fd, cmd, arg);
+	session_put(s);
+	errno = e;
+	return r;
 }
 
 HOOK int
@@ -163,15 +303,45 @@ fcntl64(int fd, int cmd, ...)
 	return fcntl_common(fd, cmd, arg);
 }
 
+/* Apply the kernel's close_range to [FIRST, LAST] minus the shim's own
+ * descriptors. */
+static int
+close_gaps(unsigned int first, unsigned int last, int flags)
+{
+	enum { BATCH = 256 };
+	int k[BATCH], n, i, r = 0;
+	unsigned int lo = first;
+
+	for (;;) {
+		n = standin_kfds(lo, last, k, BATCH);
+		for (i = 0; i < n; i++) {
+			if ((unsigned int)k[i] > lo &&
+			    real_close_range(lo, (unsigned int)k[i] - 1, flags) < 0)
+				r = -1;
+			lo = (unsigned int)k[i] + 1;
+			if (lo == 0)            /* k was ~0U */
+				return r;
+		}
+		if (n < BATCH)
+			break;
+	}
+	if (lo <= last && real_close_range(lo, last, flags) < 0)
+		r = -1;
+	return r;
+}
+
 HOOK int
 close_range(unsigned int first, unsigned int last, int flags)
 {
 	enum { BATCH = 256 };
-	int fds[BATCH], n, i;
+	int fds[BATCH], n, i, r, e;
 	struct session *ss[BATCH];
-
 	int found;
 
+	if (first > last) {
+		errno = EINVAL;
+		return -1;
+	}
 	/* Snapshot in batches until no sealed fd is left in the range. */
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
 		do {
@@ -189,27 +359,51 @@ close_range(unsigned int first, unsigned int last, int flags)
 	}
 	if (!(flags & CLOSE_RANGE_CLOEXEC))
 		epoll_closed_range(first, last);
-	return real_close_range(first, last, flags);
+	r = close_gaps(first, last, flags);
+	e = errno;
+	if (flags & CLOSE_RANGE_CLOEXEC) {
+		n = fdtab_snapshot(fds, ss, BATCH);
+		for (i = 0; i < n; i++) {
+			kfd_sync(ss[i]);
+			session_put(ss[i]);
+		}
+	}
+	errno = e;
+	return r;
 }
 
 HOOK void
 closefrom(int lowfd)
 {
-	static void (*f)(int);
+	struct dirent *d;
+	DIR *dir;
+	int fd, saved = errno;
 
-	(void)close_range((unsigned int)(lowfd < 0 ? 0 : lowfd), ~0U, 0);
-	/* close_range did the work; closefrom only adds what it cannot
-	 * fail at (it falls back to closing one by one in libc). */
-	if (f == NULL)
-		f = (void (*)(int))real_sym_lookup("closefrom");
-	if (f != NULL)
-		f(lowfd);
+	if (close_range((unsigned int)(lowfd < 0 ? 0 : lowfd), ~0U, 0) == 0 ||
+	    errno != ENOSYS) {
+		errno = saved;
+		return;
+	}
+	/* No close_range (an old kernel): one by one, as libc would. */
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			fd = atoi(d->d_name);
+			if (d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
+			    fd >= lowfd && fd != dirfd(dir))
+				(void)hook_close_fd(fd);
+		}
+		closedir(dir);
+	}
+	errno = saved;
 }
 
 /*
  * syscall(): node (libuv) closes sockets with syscall(SYS_close, fd), which
- * bypasses close().  Only the numbers that end or copy an fd are looked
- * at; everything else goes to libc's syscall() with its six arguments.
+ * bypasses close(), and other programs read and write that way.  The
+ * numbers that end, copy, connect, accept or move bytes on an fd go to the
+ * shim's own functions of the same name (on an unsealed fd those are the
+ * kernel's); everything else goes to libc's syscall() with its six
+ * arguments.  (A raw syscall instruction reaches the stand-in and fails.)
  */
 HOOK long
 syscall(long n, ...)
@@ -235,6 +429,72 @@ syscall(long n, ...)
 		return dup2((int)a[0], (int)a[1]);
 	case SYS_dup3:
 		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_fcntl:
+		return fcntl((int)a[0], (int)a[1], a[2]);
+	case SYS_read:
+		return read((int)a[0], (void *)a[1], (size_t)a[2]);
+	case SYS_write:
+		return write((int)a[0], (const void *)a[1], (size_t)a[2]);
+	case SYS_readv:
+		return readv((int)a[0], (const struct iovec *)a[1], (int)a[2]);
+	case SYS_writev:
+		return writev((int)a[0], (const struct iovec *)a[1], (int)a[2]);
+	case SYS_recvfrom:
+		return recvfrom((int)a[0], (void *)a[1], (size_t)a[2],
+		    (int)a[3], (struct sockaddr *)a[4], (socklen_t *)a[5]);
+	case SYS_sendto:
+		return sendto((int)a[0], (const void *)a[1], (size_t)a[2],
+		    (int)a[3], (const struct sockaddr *)a[4], (socklen_t)a[5]);
+	case SYS_recvmsg:
+		return recvmsg((int)a[0], (struct msghdr *)a[1], (int)a[2]);
+	case SYS_sendmsg:
+		return sendmsg((int)a[0], (const struct msghdr *)a[1],
+		    (int)a[2]);
+	case SYS_recvmmsg:
+		return recvmmsg((int)a[0], (struct mmsghdr *)a[1],
+		    (unsigned int)a[2], (int)a[3], (struct timespec *)a[4]);
+	case SYS_sendmmsg:
+		return sendmmsg((int)a[0], (struct mmsghdr *)a[1],
+		    (unsigned int)a[2], (int)a[3]);
+	case SYS_connect:
+		return connect((int)a[0], (const struct sockaddr *)a[1],
+		    (socklen_t)a[2]);
+	case SYS_accept:
+		return accept((int)a[0], (struct sockaddr *)a[1],
+		    (socklen_t *)a[2]);
+	case SYS_accept4:
+		return accept4((int)a[0], (struct sockaddr *)a[1],
+		    (socklen_t *)a[2], (int)a[3]);
+	case SYS_shutdown:
+		return shutdown((int)a[0], (int)a[1]);
+	case SYS_getsockopt:
+		return getsockopt((int)a[0], (int)a[1], (int)a[2],
+		    (void *)a[3], (socklen_t *)a[4]);
+	case SYS_setsockopt:
+		return setsockopt((int)a[0], (int)a[1], (int)a[2],
+		    (const void *)a[3], (socklen_t)a[4]);
+	case SYS_getsockname:
+		return getsockname((int)a[0], (struct sockaddr *)a[1],
+		    (socklen_t *)a[2]);
+	case SYS_getpeername:
+		return getpeername((int)a[0], (struct sockaddr *)a[1],
+		    (socklen_t *)a[2]);
+	case SYS_ioctl:
+		return ioctl((int)a[0], (unsigned long)a[1], (void *)a[2]);
+	case SYS_poll:
+		return poll((struct pollfd *)a[0], (nfds_t)a[1], (int)a[2]);
+	case SYS_epoll_ctl:
+		return epoll_ctl((int)a[0], (int)a[1], (int)a[2],
+		    (struct epoll_event *)a[3]);
+	case SYS_epoll_wait:
+		return epoll_wait((int)a[0], (struct epoll_event *)a[1],
+		    (int)a[2], (int)a[3]);
+	case SYS_epoll_pwait:
+		return epoll_pwait((int)a[0], (struct epoll_event *)a[1],
+		    (int)a[2], (int)a[3], (const sigset_t *)a[4]);
+	case SYS_sendfile:
+		return sendfile((int)a[0], (int)a[1], (off_t *)a[2],
+		    (size_t)a[3]);
 	case SYS_seccomp:
 		hook_sandbox();
 		break;

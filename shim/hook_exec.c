@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fdtab.h"
+#include "nofile.h"
 #include "real.h"
 #include "hook.h"
 
@@ -43,8 +44,10 @@ fork(void)
 #define EXEC_WRAP(call) do { \
 	int r_, e_; \
 	fdtab_exec(true); \
+	nofile_exec(true); \
 	r_ = (call); \
 	e_ = errno; \
+	nofile_exec(false); \
 	fdtab_exec(false); \
 	errno = e_; \
 	return r_; \

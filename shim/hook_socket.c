@@ -1,5 +1,8 @@
 /*
- * hook_socket: socket, connect, accept, accept4, getsockopt.
+ * hook_socket: socket, connect, accept, accept4, and the calls that reach a
+ * sealed socket's options and names (getsockopt, setsockopt, ioctl,
+ * getsockname, getpeername): on a sealed fd they go to the socket itself,
+ * the kfd, never to the stand-in the program holds (standin.h).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -67,20 +70,62 @@ accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 	return accepted(real_accept4(fd, sa, len, flags));
 }
 
+/* Run CALL with K the socket behind FD (its kfd when sealed), the
+ * session referenced meanwhile; R gets the result, errno kept. */
+#define ON_SOCKET(fd, k, r, call) do { \
+	struct session *s_ = fdtab_get(fd); \
+	int k = s_ != NULL ? session_kfd(s_, (fd)) : (fd), e_; \
+	(r) = (call); \
+	e_ = errno; \
+	session_put(s_); \
+	errno = e_; \
+} while (0)
+
+HOOK int
+getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	int r;
+
+	if (!fdtab_maybe(fd))
+		return real_getsockname(fd, sa, len);
+	ON_SOCKET(fd, k, r, real_getsockname(k, sa, len));
+	return r;
+}
+
+HOOK int
+getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	int r;
+
+	if (!fdtab_maybe(fd))
+		return real_getpeername(fd, sa, len);
+	ON_SOCKET(fd, k, r, real_getpeername(k, sa, len));
+	return r;
+}
+
 HOOK int
 getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct session *s;
-	int e;
+	int e, r;
 
+	if (!fdtab_maybe(fd))
+		return real_getsockopt(fd, level, name, val, len);
 	if (level != SOL_SOCKET || name != SO_ERROR || val == NULL ||
 	    len == NULL || *len < (socklen_t)sizeof(int) ||
-	    (s = fdtab_get(fd)) == NULL)
-		return real_getsockopt(fd, level, name, val, len);
+	    (s = fdtab_get(fd)) == NULL) {
+		ON_SOCKET(fd, k, r, real_getsockopt(k, level, name, val, len));
+		return r;
+	}
 	e = session_so_error(s, fd);
+	if (e == 0) {
+		r = real_getsockopt(session_kfd(s, fd), level, name, val, len);
+		e = errno;
+		session_put(s);
+		errno = e;
+		return r;
+	}
 	session_put(s);
-	if (e == 0)
-		return real_getsockopt(fd, level, name, val, len);
 	*(int *)val = e;
 	*len = sizeof(int);
 	return 0;
@@ -94,10 +139,15 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 HOOK int
 setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
+	int r;
+
 	if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT &&
 	    val != NULL && len >= (socklen_t)sizeof(int))
 		return (int)hook_ret(conn_fastopen(fd, *(const int *)val != 0));
-	return real_setsockopt(fd, level, name, val, len);
+	if (!fdtab_maybe(fd))
+		return real_setsockopt(fd, level, name, val, len);
+	ON_SOCKET(fd, k, r, real_setsockopt(k, level, name, val, len));
+	return r;
 }
 
 HOOK int
@@ -111,8 +161,12 @@ ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if ((req != FIONREAD) || (s = fdtab_get(fd)) == NULL)
+	if (!fdtab_maybe(fd))
 		return real_ioctl(fd, req, arg);
+	if (req != FIONREAD || (s = fdtab_get(fd)) == NULL) {
+		ON_SOCKET(fd, k, n, real_ioctl(k, req, arg));
+		return n;
+	}
 	/* FIONREAD/SIOCINQ: plaintext a read would return now. */
 	n = session_inq(s, fd);
 	epoll_touch(s);

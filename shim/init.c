@@ -23,6 +23,7 @@
 #include "real.h"
 #include "reload.h"
 #include "session.h"
+#include "nofile.h"
 #include "init.h"
 
 #define DEFAULT_POLICY "/etc/sockseal/policy"
@@ -51,6 +52,7 @@ init_run(void)
 	int saved = errno;
 
 	real_init();
+	nofile_init();
 	log_init();
 	session_init();
 	fdtab_atfork();

@@ -47,6 +47,7 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 	struct session *ss_stack[READY_STACK], **ss = ss_stack;
 	short want_stack[READY_STACK], *want = want_stack;
 	short pre_stack[READY_STACK], *pre = pre_stack;
+	int ofd_stack[READY_STACK], *ofd = ofd_stack;
 	uint64_t deadline = 0, now, hsdl;
 	long ms;
 	nfds_t i;
@@ -58,16 +59,19 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 		ss = calloc(n, sizeof(*ss));
 		want = calloc(n, sizeof(*want));
 		pre = calloc(n, sizeof(*pre));
-		if (ss == NULL || want == NULL || pre == NULL) {
+		ofd = calloc(n, sizeof(*ofd));
+		if (ss == NULL || want == NULL || pre == NULL || ofd == NULL) {
 			free(ss);
 			free(want);
 			free(pre);
+			free(ofd);
 			return kernel_poll(fds, n, timeout_ms, mask, use_mask);
 		}
 	}
 	for (i = 0; i < n; i++) {
 		ss[i] = fdtab_get(fds[i].fd);
 		want[i] = fds[i].events;
+		ofd[i] = fds[i].fd;
 	}
 	if (timeout_ms >= 0)
 		deadline = now_ms() + (uint64_t)timeout_ms;
@@ -97,13 +101,20 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 		if (hsdl != 0 && (ms < 0 || (uint64_t)ms > (hsdl > now ? hsdl - now : 0)))
 			ms = hsdl > now ? (long)(hsdl - now) : 0;
 
-		/* Counted while blocked: a shutdown() elsewhere wakes us. */
-		for (i = 0; ms != 0 && i < n; i++)
-			if (ss[i] != NULL)
+		/* Counted while blocked: a shutdown() elsewhere wakes us.  The
+		 * kernel is asked about the socket, not the stand-in. */
+		for (i = 0; i < n; i++) {
+			if (ss[i] == NULL)
+				continue;
+			fds[i].fd = session_kfd(ss[i], ofd[i]);
+			if (ms != 0)
 				__atomic_add_fetch(&ss[i]->pollers, 1,
 				    __ATOMIC_RELAXED);
+		}
 		r = kernel_poll(fds, n, ms, mask, use_mask);
 		e = errno;
+		for (i = 0; i < n; i++)
+			fds[i].fd = ofd[i];
 		for (i = 0; ms != 0 && i < n; i++)
 			if (ss[i] != NULL)
 				__atomic_sub_fetch(&ss[i]->pollers, 1,
@@ -141,6 +152,7 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 		free(ss);
 		free(want);
 		free(pre);
+		free(ofd);
 	}
 	if (count < 0)
 		errno = e;

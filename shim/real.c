@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <sys/resource.h>
 
 #include "real.h"
 
@@ -78,6 +79,9 @@ REAL(int, epoll_pwait, (int epfd, struct epoll_event *ev, int max, int ms, const
 REAL(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *mask), (epfd, ev, max, ts, mask))
 REAL(int, setsockopt, (int fd, int level, int name, const void *val, socklen_t len), (fd, level, name, val, len))
 REAL(FILE *, fdopen, (int fd, const char *mode), (fd, mode))
+REAL(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
+REAL(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
+REAL(int, prlimit, (pid_t pid, int res, const struct rlimit *n, struct rlimit *o), (pid, res, n, o))
 REAL(ssize_t, splice, (int in, off_t *inoff, int out, off_t *outoff, size_t len, unsigned int flags), (in, inoff, out, outoff, len, flags))
 
 /*

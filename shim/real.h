@@ -76,6 +76,11 @@ int     real_ioctl(int fd, unsigned long req, void *arg);
 int     real_setsockopt(int fd, int level, int name, const void *val,
     socklen_t len);
 FILE   *real_fdopen(int fd, const char *mode);
+int     real_getsockname(int fd, struct sockaddr *sa, socklen_t *len);
+int     real_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
+struct rlimit;
+int     real_prlimit(pid_t pid, int res, const struct rlimit *n,
+    struct rlimit *o);
 ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
     size_t len, unsigned int flags);
 

@@ -34,6 +34,7 @@
 #include "real.h"
 #include "record.h"
 #include "session.h"
+#include "standin.h"
 #include "tcpstate.h"
 #include "tsan.h"
 
@@ -290,6 +291,9 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	s = p;
 	s->maplen = session_maplen();
 	s->refs = 1;
+	s->kfd = -1;
+	s->pfd = -1;
+	s->tagflags = 0;
 	session_mutex_init(&s->rx_lock);
 	session_mutex_init(&s->tx_lock);
 	session_mutex_init(&s->hold_lock);
@@ -327,8 +331,57 @@ session_put(struct session *s)
 	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	hs_uncount(s);
+	if (s->kfd >= 0) {
+		standin_mark(s->kfd, false);
+		(void)real_close(s->kfd);
+		s->kfd = -1;
+	}
 	/* Other processes may still hold it: only this view goes away. */
 	session_unmap(s);
+}
+
+/* The descriptor for S's kernel I/O, whichever fd the caller has. */
+static inline int
+sfd(const struct session *s, int fd)
+{
+	return session_kfd(s, fd);
+}
+
+void
+session_set_kfd(struct session *s, int kfd, int pfd, unsigned int flags)
+{
+	struct stat st;
+
+	s->kfd = kfd;
+	s->pfd = pfd;
+	s->tagflags = flags;
+	s->sino = fstat(pfd, &st) == 0 ? st.st_ino : 0;
+	standin_mark(kfd, true);
+}
+
+/* The stand-in's tag gets FLAG too, if its program fd is still it (an
+ * exec'd image must not take a used connection for a fresh one). */
+static void
+session_tag(struct session *s, unsigned int flag)
+{
+	struct stat st;
+	int saved = errno;
+
+	if (s->kfd < 0 || (s->tagflags & flag) || session_sandboxed)
+		return;
+	s->tagflags |= flag;
+	if (fstat(s->pfd, &st) == 0 && st.st_ino == s->sino && s->sino != 0)
+		(void)standin_retag(s->pfd, s->kfd, s->tagflags);
+	errno = saved;
+}
+
+void
+session_move_kfd(struct session *s, int kfd)
+{
+	s->kfd = kfd;
+	s->tagflags |= 0x10;    /* force the retag below */
+	session_tag(s, 0);
+	s->tagflags &= ~0x10u;
 }
 
 static bool rx_ready(struct session *s);
@@ -860,6 +913,7 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 	ssize_t n;
 	int r;
 
+	session_tag(s, STANDIN_USED);
 	while (s->rend - s->rstart < need) {
 		n = real_recv(fd, s->rbuf + s->rend, SESSION_RBUF - s->rend,
 		    MSG_DONTWAIT);
@@ -1109,8 +1163,22 @@ hs_plain(struct session *s)
 	}
 	__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
 	hs_uncount(s);
+	session_tag(s, STANDIN_PLAIN);
 	LOG(LOG_INFO, "plaintext connection from %s accepted (rule %s:%d is "
 	    "permissive)", s->peer, s->rule->file, s->rule->line);
+}
+
+void
+session_adopt_as(struct session *s, unsigned int flags)
+{
+	s->tagflags = flags;
+	if (flags & STANDIN_PLAIN) {
+		__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
+		hs_uncount(s);
+	} else if (flags & STANDIN_USED) {
+		session_fail(s, ECONNRESET, "its handshake or sealed bytes "
+		    "began before exec; the new image cannot continue it");
+	}
 }
 
 /* One pass of the machine; both locks held. */
@@ -1216,6 +1284,7 @@ session_handshake(struct session *s, int fd, bool may_block)
 {
 	int r;
 
+	fd = sfd(s, fd);
 	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
 		return 0;
 	slock(s, &s->rx_lock);
@@ -1648,6 +1717,7 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 {
 	ssize_t r;
 
+	fd = sfd(s, fd);
 	if (flags & (MSG_OOB | MSG_ERRQUEUE | MSG_TRUNC)) {
 		LOG(LOG_WARN, "recv flags 0x%x unsupported on a sealed socket",
 		    flags);
@@ -1877,6 +1947,7 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 {
 	ssize_t r;
 
+	fd = sfd(s, fd);
 	if (flags & MSG_OOB) {
 		LOG(LOG_WARN, "MSG_OOB unsupported on a sealed socket");
 		return -EOPNOTSUPP;
@@ -1942,6 +2013,7 @@ session_shutdown(struct session *s, int fd, int how, bool waited)
 	bool queued = false, marked = false, wake = false;
 	int r;
 
+	fd = sfd(s, fd);
 	if (session_state(s) == SESSION_PLAIN)
 		return real_shutdown(fd, how) < 0 ? -errno : 0;
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
@@ -2187,6 +2259,7 @@ session_close_last(struct session *s, int fd)
 {
 	int saved = errno;
 
+	fd = sfd(s, fd);
 	if (others_hold(s, true)) {
 		/* Another process carries the stream on (fork). */
 		LOG(LOG_DEBUG, "connection %s %s left to another process",
@@ -2225,6 +2298,7 @@ session_exit(struct session *s, int fd)
 	struct stat st;
 	int saved = errno;
 
+	fd = sfd(s, fd);
 	/*
 	 * Only the last live process holding the connection ends it: a
 	 * forked child exiting must not speak on its parent's connection.
@@ -2275,6 +2349,7 @@ session_so_error(struct session *s, int fd)
 {
 	int e = 0;
 
+	fd = sfd(s, fd);
 	/* The kernel's error, if it is our mark's reset, is taken here. */
 	(void)end_was_clean(s, fd);
 
@@ -2435,6 +2510,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 	ssize_t n;
 	int r;
 
+	fd = sfd(s, fd);
 	if (session_state(s) == SESSION_PLAIN) {
 		if ((krev & POLLOUT) && stry(s, &s->tx_lock) == 0) {
 			if (s->toff < s->tend)
@@ -2551,6 +2627,7 @@ session_poll_now(struct session *s, int fd, short want)
 	bool queued = true;
 	int saved;
 
+	fd = sfd(s, fd);
 	ready = session_poll_prep(s, want, &kev);
 	if (session_sandboxed || session_state(s) != SESSION_OPEN)
 		return ready;
@@ -2584,6 +2661,7 @@ session_inq(struct session *s, int fd)
 	ssize_t got;
 	int r;
 
+	fd = sfd(s, fd);
 	/* TCP's FIONREAD fails only on a listener: after a reset it is 0. */
 	if (session_state(s) == SESSION_DEAD)
 		return 0;

@@ -91,6 +91,12 @@ struct session {
 					 * of this session (see there) */
 			int pollers;    /* atomic: threads in a kernel poll
 					 * on it (ready.c) */
+			int kfd;        /* the TCP socket (standin.h), this
+					 * process's number; -1: the fd the
+					 * caller passes is the socket */
+			int pfd;        /* a program fd on the stand-in */
+			ino_t sino;     /* the stand-in's inode */
+			unsigned int tagflags; /* its tag's flags */
 		};
 		char pad[SESSION_PRIVLEN];
 	};
@@ -172,6 +178,30 @@ struct session {
  */
 struct session *session_new(int fd, const struct policy_rule *rule,
     bool initiator, const struct sockaddr *peer);
+
+/*
+ * session_set_kfd(s, kfd, pfd, flags): S's socket is KFD, the stand-in the
+ * program holds is PFD, tagged with FLAGS (standin.h).  From then on the
+ * session does its I/O on KFD whatever fd its callers pass, and closes
+ * KFD when its last reference in this process goes.
+ */
+void session_set_kfd(struct session *s, int kfd, int pfd, unsigned int flags);
+
+/* session_kfd(s, fd): the descriptor to do S's kernel I/O with. */
+static inline int
+session_kfd(const struct session *s, int fd)
+{
+	return s->kfd >= 0 ? s->kfd : fd;
+}
+
+/* session_move_kfd(s, kfd): S's socket now lives on KFD (the program
+ * dup2'ed onto the old one); the stand-in's tag follows. */
+void session_move_kfd(struct session *s, int kfd);
+
+/* session_adopt_as(s, flags): an exec'd image found S's stand-in tagged
+ * with FLAGS: a handshake already under way cannot be resumed (fail
+ * closed), a plaintext client stays plaintext. */
+void session_adopt_as(struct session *s, unsigned int flags);
 
 /*
  * Handshakes in flight.  A session counts from session_new() until its
