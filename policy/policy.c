@@ -870,10 +870,15 @@ addr_match(const struct policy_rule *r, int family, const uint8_t *a)
 }
 
 /*
- * The address and port of SA, as rules see them: an IPv4-mapped IPv6
+ * The address and port of SA, as rules see them (every length the kernel
+ * accepts for the family): an IPv4-mapped IPv6
  * address becomes IPv4.  Returns the family (AF_INET, AF_INET6) with A
  * (4 or 16 bytes) and *PORT set, or 0 for anything else.
  */
+#ifndef SIN6_LEN_RFC2133
+#define SIN6_LEN_RFC2133 24
+#endif
+
 static int
 addr_norm(const struct sockaddr *sa, socklen_t salen, uint8_t a[16],
     uint16_t *port)
@@ -889,8 +894,12 @@ addr_norm(const struct sockaddr *sa, socklen_t salen, uint8_t a[16],
 		*port = ntohs(s4.sin_port);
 		return AF_INET;
 	}
-	if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(s6)) {
-		memcpy(&s6, sa, sizeof(s6));
+	/* The kernel takes a sockaddr_in6 without its scope id (RFC 2133's
+	 * 24 bytes) too: so does the match. */
+	if (sa->sa_family == AF_INET6 && salen >= (socklen_t)SIN6_LEN_RFC2133) {
+		memset(&s6, 0, sizeof(s6));
+		memcpy(&s6, sa, salen < (socklen_t)sizeof(s6) ? salen :
+		    sizeof(s6));
 		*port = ntohs(s6.sin6_port);
 		if (memcmp(s6.sin6_addr.s6_addr, v4mapped, sizeof(v4mapped)) == 0) {
 			memcpy(a, s6.sin6_addr.s6_addr + 12, 4);

@@ -212,12 +212,15 @@ dup_onto_check(int fd, int fd2)
 	return 0;
 }
 
-/* FD2 became a copy of another fd: if it is stderr, logs follow it. */
+/* FD2 became a copy of another fd: if it is stderr, logs follow it; a
+ * standard stream on a sealed fd goes through the shim. */
 static int
 dup_onto(int fd, int fd2)
 {
 	if (fd2 == STDERR_FILENO)
 		log_stderr_moved();
+	if (fd2 >= 0 && fd2 <= 2)
+		hook_stdio_moved(fd2);
 	return fd2;
 }
 

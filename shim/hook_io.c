@@ -131,6 +131,20 @@ __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 	return recvfrom(fd, buf, len, flags, sa, salen);
 }
 
+/*
+ * TCP Fast Open with a destination (sendto, sendmsg, sendmmsg) would put
+ * the data in the SYN, before any handshake: FD connects normally instead
+ * (sealed or not, the policy decides), and the send follows.  Returns 0,
+ * or -errno when the connect failed.
+ */
+static int
+fastopen_connect(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	int r = conn_connect(fd, sa, salen);
+
+	return r == -EINPROGRESS ? 0 : r;
+}
+
 HOOK ssize_t
 sendto(int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *sa, socklen_t salen)
@@ -140,13 +154,7 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	int r;
 
 	if ((flags & MSG_FASTOPEN) && sa != NULL && !fdtab_maybe(fd)) {
-		/*
-		 * TCP Fast Open would put the data in the SYN, before any
-		 * handshake: connect normally instead (sealed or not, the
-		 * policy decides), then send.
-		 */
-		r = conn_connect(fd, sa, salen);
-		if (r < 0 && r != -EINPROGRESS)
+		if ((r = fastopen_connect(fd, sa, salen)) < 0)
 			return hook_ret(r);
 		flags &= ~MSG_FASTOPEN;
 		if ((s = fdtab_get(fd)) == NULL)
@@ -177,7 +185,18 @@ HOOK ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct session *s;
+	struct msghdr m;
+	int r;
 
+	if ((flags & MSG_FASTOPEN) && msg != NULL && msg->msg_name != NULL &&
+	    !fdtab_maybe(fd)) {
+		if ((r = fastopen_connect(fd, msg->msg_name, msg->msg_namelen)) < 0)
+			return hook_ret(r);
+		m = *msg;
+		m.msg_name = NULL;
+		m.msg_namelen = 0;
+		return sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
+	}
 	if ((s = fdtab_get(fd)) == NULL)
 		return real_sendmsg(fd, msg, flags);
 	if (msg->msg_controllen != 0) {
@@ -307,6 +326,16 @@ sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
 	unsigned int i;
 	ssize_t r = 0;
 
+	if ((flags & MSG_FASTOPEN) && vlen > 0 && v != NULL &&
+	    v[0].msg_hdr.msg_name != NULL && !fdtab_maybe(fd)) {
+		int c;
+
+		if ((c = fastopen_connect(fd, v[0].msg_hdr.msg_name,
+		    v[0].msg_hdr.msg_namelen)) < 0)
+			return (int)hook_ret(c);
+		/* (TCP ignores the names once connected.) */
+		flags &= ~MSG_FASTOPEN;
+	}
 	if ((s = fdtab_get(fd)) == NULL)
 		return real_sendmmsg(fd, v, vlen, flags);
 	for (i = 0; i < vlen; i++) {

@@ -165,6 +165,9 @@ ioctl(int fd, unsigned long req, ...)
 		return real_ioctl(fd, req, arg);
 	if (req != FIONREAD || (s = fdtab_get(fd)) == NULL) {
 		ON_SOCKET(fd, k, n, real_ioctl(k, req, arg));
+		/* O_NONBLOCK is kept on the stand-in too (see fcntl). */
+		if (req == FIONBIO && n == 0)
+			(void)real_ioctl(fd, req, arg);
 		return n;
 	}
 	/* FIONREAD/SIOCINQ: plaintext a read would return now. */

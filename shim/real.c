@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <aio.h>
 #include <sys/resource.h>
 
 #include "real.h"
@@ -82,6 +83,12 @@ REAL(FILE *, fdopen, (int fd, const char *mode), (fd, mode))
 REAL(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
 REAL(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
 REAL(int, prlimit, (pid_t pid, int res, const struct rlimit *n, struct rlimit *o), (pid, res, n, o))
+REAL(int, vdprintf, (int fd, const char *fmt, va_list ap), (fd, fmt, ap))
+REAL(ssize_t, pwritev2, (int fd, const struct iovec *iov, int n, off_t off, int flags), (fd, iov, n, off, flags))
+REAL(ssize_t, preadv2, (int fd, const struct iovec *iov, int n, off_t off, int flags), (fd, iov, n, off, flags))
+REAL(int, aio_read, (struct aiocb *cb), (cb))
+REAL(int, aio_write, (struct aiocb *cb), (cb))
+REAL(int, lio_listio, (int mode, struct aiocb *const list[], int n, struct sigevent *sev), (mode, list, n, sev))
 REAL(ssize_t, splice, (int in, off_t *inoff, int out, off_t *outoff, size_t len, unsigned int flags), (in, inoff, out, outoff, len, flags))
 
 /*

@@ -14,6 +14,7 @@
 #define SOCKSEAL_REAL_H
 
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -81,6 +82,17 @@ int     real_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
 struct rlimit;
 int     real_prlimit(pid_t pid, int res, const struct rlimit *n,
     struct rlimit *o);
+int     real_vdprintf(int fd, const char *fmt, va_list ap);
+ssize_t real_pwritev2(int fd, const struct iovec *iov, int n, off_t off,
+    int flags);
+ssize_t real_preadv2(int fd, const struct iovec *iov, int n, off_t off,
+    int flags);
+struct aiocb;
+struct sigevent;
+int     real_aio_read(struct aiocb *cb);
+int     real_aio_write(struct aiocb *cb);
+int     real_lio_listio(int mode, struct aiocb *const list[], int n,
+    struct sigevent *sev);
 ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
     size_t len, unsigned int flags);
 

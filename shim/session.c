@@ -1176,8 +1176,9 @@ session_adopt_as(struct session *s, unsigned int flags)
 		__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
 		hs_uncount(s);
 	} else if (flags & STANDIN_USED) {
-		session_fail(s, ECONNRESET, "its handshake or sealed bytes "
-		    "began before exec; the new image cannot continue it");
+		/* Failed at its first use, not now: an exec'd image that
+		 * only inherits it (a bystander) must leave it alone. */
+		s->adopt_used = true;
 	}
 }
 
@@ -1191,6 +1192,11 @@ hs_run(struct session *s, int fd, bool may_block)
 
 	if ((r = rbuf_alloc(s)) < 0 || (r = tbuf_alloc(s)) < 0)
 		return r;
+	if (s->adopt_used && session_state(s) < SESSION_OPEN) {
+		session_fail(s, ECONNRESET, "its handshake or sealed bytes "
+		    "began before exec; the new image cannot continue it");
+		return -ECONNRESET;
+	}
 	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline &&
 	    !(session_state(s) == SESSION_HS_WAIT1 &&
 	    s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart)) {

@@ -124,6 +124,9 @@ struct session {
 	bool             rst_told;      /* a write gave the program the
 	                                 * kernel's reset: nothing pending */
 	bool             was_open;      /* the handshake had completed */
+	bool             adopt_used;    /* adopted after exec with its
+	                                 * handshake under way: fails at
+	                                 * its first use */
 	bool             logged_end;    /* atomic: the end line was written */
 	int              end_result;    /* enum session_end, once DEAD */
 	char             why[96];       /* why it failed, for the end line */

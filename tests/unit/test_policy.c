@@ -588,6 +588,23 @@ test_match(void)
 	    sizeof(s4) - 1) == NULL);
 	CHECK(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&s4, 0) == NULL);
 	CHECK(policy_match(p, POLICY_CONNECT, NULL, sizeof(s4)) == NULL);
+	/* A sockaddr_in6 of 24 to 27 bytes (no scope id) is one the kernel
+	 * connects to, so it matches; 23 is refused by both. */
+	{
+		struct sockaddr_in6 s6;
+		socklen_t l6;
+
+		memset(&s6, 0, sizeof(s6));
+		s6.sin6_family = AF_INET6;
+		s6.sin6_port = htons(7777);
+		s6.sin6_addr.s6_addr[15] = 1;
+		s6.sin6_scope_id = 0xffffffff;   /* beyond the short lengths */
+		for (l6 = 24; l6 <= sizeof(s6); l6++)
+			CHECK(policy_match(p, POLICY_CONNECT,
+			    (struct sockaddr *)&s6, l6) != NULL);
+		CHECK(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&s6,
+		    23) == NULL);
+	}
 	CHECK(policy_match(NULL, POLICY_CONNECT, (struct sockaddr *)&s4,
 	    sizeof(s4)) == NULL);
 	policy_free(p);
