@@ -649,9 +649,10 @@ print_details(const struct elf *e, const struct deps *d)
 		    "the code that does at run time (dlopen, plugins, Python "
 		    "modules): the shim covers that code too\n");
 	if (e->syscall)
-		printf("  note: it calls syscall(): the shim sees the close "
-		    "calls made that way, but socket I/O made through raw "
-		    "system calls would bypass it\n");
+		printf("  note: it calls syscall(): the shim routes the "
+		    "socket calls made that way; a connection it opened by a "
+		    "raw system call instruction would escape the policy "
+		    "unsealed, while raw I/O on a sealed connection fails\n");
 }
 
 /* The verdict for the ELF program E at PATH (a regular file). */
@@ -702,8 +703,9 @@ doctor_elf(struct elf *e, const char *path)
 		char why[512];
 
 		snprintf(why, sizeof(why), "it uses io_uring (%s): I/O "
-		    "submitted through io_uring never passes through libc, so "
-		    "the shim cannot see or seal it", e->uring ?
+		    "submitted through io_uring never passes through libc: a "
+		    "connection it opens that way escapes the policy unsealed "
+		    "(on a sealed connection such I/O fails)", e->uring ?
 		    "imports io_uring_* calls" : d.uring_in);
 		rc = cannot(path, why);
 	} else {

@@ -62,6 +62,12 @@ conn_fastopen(int fd, bool on)
 	return 0;
 }
 
+void
+conn_fork_child(void)
+{
+	pthread_mutex_init(&conn_tfo_lock, NULL);
+}
+
 /* Did the program ask for fast open on FD?  Clears the note. */
 static bool
 conn_fastopen_take(int fd)

@@ -41,4 +41,7 @@ int conn_fastopen(int fd, bool on);
  */
 int conn_adopt_inherited(void (*adopted)(int fd));
 
+/* conn_fork_child(): in a forked child: conn's lock is free again. */
+void conn_fork_child(void);
+
 #endif

@@ -466,8 +466,8 @@ epoll_closed_range(unsigned int first, unsigned int last)
 	}
 }
 
-static void
-ep_prefork(void)
+void
+epoll_fork_prepare(void)
 {
 	struct ep *ep;
 
@@ -477,8 +477,8 @@ ep_prefork(void)
 	ep_mlock(&ep_news_lock);
 }
 
-static void
-ep_postfork_parent(void)
+void
+epoll_fork_parent(void)
 {
 	struct ep *ep;
 
@@ -488,8 +488,8 @@ ep_postfork_parent(void)
 	ep_munlock(&ep_lock);
 }
 
-static void
-ep_postfork_child(void)
+void
+epoll_fork_child(void)
 {
 	struct ep *ep;
 
@@ -497,10 +497,4 @@ ep_postfork_child(void)
 	DL_FOREACH(ep_all, ep)
 		pthread_mutex_init(&ep->lock, NULL);
 	pthread_mutex_init(&ep_lock, NULL);
-}
-
-void
-epoll_atfork(void)
-{
-	pthread_atfork(ep_prefork, ep_postfork_parent, ep_postfork_child);
 }

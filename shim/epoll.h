@@ -92,7 +92,10 @@ void epoll_kfd_moved(struct session *s, int old, int kfd);
  * forget the epoll instances they name. */
 void epoll_closed_range(unsigned int first, unsigned int last);
 
-/* epoll_atfork(): install the fork handlers (constructor). */
-void epoll_atfork(void);
+/* Fork (init.c's handlers): every epoll lock is taken in order before
+ * the copy, released in the parent, re-initialised in the child. */
+void epoll_fork_prepare(void);
+void epoll_fork_parent(void);
+void epoll_fork_child(void);
 
 #endif

@@ -265,15 +265,57 @@ fdtab_find(struct session *s)
  * fork: no other thread may hold the table lock while the process is
  * copied, and the child holds every session it inherited.
  */
+static void each_session(unsigned int *gen,
+    void (*fn)(struct session *, void *), void *arg);
+
+static unsigned int fdtab_fork_gen = 0x20000000u;  /* tickets (prepare) */
+
+/* A fork may follow: every session is shared from now on (never recycled)
+ * and counts a child that has not registered yet (fork_pending). */
 static void
-fdtab_prefork(void)
+fork_ticket(struct session *s, void *gen)
 {
-	tab_wrlock();
+	s->forked = true;
+	s->fork_ticket = *(unsigned int *)gen;
+	__atomic_add_fetch(&s->fork_pending, 1, __ATOMIC_ACQ_REL);
 }
 
-static void
-fdtab_postfork_parent(void)
+void
+fdtab_fork_prepare(void)
 {
+	static unsigned int gen = 0x10000000u;
+
+	tab_wrlock();
+	if (++fdtab_fork_gen == 0)
+		fdtab_fork_gen = 0x20000000u;
+	each_session(&gen, fork_ticket, &fdtab_fork_gen);
+}
+
+void
+fdtab_fork_parent(void)
+{
+	tab_unlock();
+}
+
+/* The ticket of the last prepare on S is settled (the child registered,
+ * or the fork failed). */
+static void
+fork_settle(struct session *s, void *gen)
+{
+	if (s->fork_ticket != *(unsigned int *)gen)
+		return;
+	s->fork_ticket = 0;
+	__atomic_sub_fetch(&s->fork_pending, 1, __ATOMIC_ACQ_REL);
+}
+
+void
+fdtab_fork_failed(void)
+{
+	static unsigned int gen = 0x60000000u;
+	unsigned int t = __atomic_load_n(&fdtab_fork_gen, __ATOMIC_RELAXED);
+
+	tab_rdlock();
+	each_session(&gen, fork_settle, &t);
 	tab_unlock();
 }
 
@@ -299,18 +341,12 @@ each_session(unsigned int *gen, void (*fn)(struct session *, void *),
 }
 
 static void
-forked_in_child(struct session *s, void *arg)
+forked_in_child(struct session *s, void *gen)
 {
-	(void)arg;
+	/* Registered first, then the parent's count of unregistered
+	 * children drops: never a moment when nobody holds it. */
 	session_forked(s);
-}
-
-static void
-forked_in_parent(struct session *s, void *pid)
-{
-	s->forked = true;
-	session_hold_child(s, *(pid_t *)pid,
-	    __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE));
+	fork_settle(s, gen);
 }
 
 static void
@@ -320,8 +356,8 @@ exec_hold(struct session *s, void *leaving)
 	    __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE));
 }
 
-static void
-fdtab_postfork_child(void)
+void
+fdtab_fork_child(void)
 {
 	static unsigned int gen;
 
@@ -335,30 +371,7 @@ fdtab_postfork_child(void)
 	session_cache_forked();
 	/* One holder entry per session, with this process's fd count; the
 	 * mark is in the session's private page, so it is ours alone. */
-	each_session(&gen, forked_in_child, NULL);
-}
-
-void
-fdtab_atfork(void)
-{
-	pthread_atfork(fdtab_prefork, fdtab_postfork_parent,
-	    fdtab_postfork_child);
-}
-
-/*
- * fdtab_forked(pid): in the parent, right after fork() returned PID: the
- * child holds every session this process holds, from now on, even before
- * its own fork handler has run (a parent that closes its copy at once,
- * as postgres and socat do, must see the child).
- */
-void
-fdtab_forked(pid_t pid)
-{
-	static unsigned int gen = 0x80000000u;
-
-	tab_rdlock();
-	each_session(&gen, forked_in_parent, &pid);
-	tab_unlock();
+	each_session(&gen, forked_in_child, &fdtab_fork_gen);
 }
 
 /*

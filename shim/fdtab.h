@@ -48,11 +48,21 @@ struct session *fdtab_take(int fd, bool *last);
  */
 void fdtab_drop(int fd);
 
-/* fdtab_atfork(): install the fork handlers (constructor). */
-void fdtab_atfork(void);
-
-/* fdtab_forked(pid): parent side of fork(): child PID holds our sessions. */
-void fdtab_forked(pid_t pid);
+/*
+ * Fork (init.c's handlers, for every way a process is copied: fork(),
+ * forkpty(), glibc's internal forks, clone() without CLONE_VM).
+ * fdtab_fork_prepare(): the table is locked, and each session is marked
+ * shared (never recycled) and counts one child not yet registered
+ * (session fork_pending), so a parent that closes its copy at once leaves
+ * the stream to the child.  fdtab_fork_parent(): unlocked.
+ * fdtab_fork_child(): the child registers as a holder of each session and
+ * settles the count.  fdtab_fork_failed(): no child came: the counts are
+ * settled (the fork() wrapper, on failure).
+ */
+void fdtab_fork_prepare(void);
+void fdtab_fork_parent(void);
+void fdtab_fork_child(void);
+void fdtab_fork_failed(void);
 
 /* fdtab_exec(leaving): around exec(): stop (or again) holding sessions. */
 void fdtab_exec(bool leaving);

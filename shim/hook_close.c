@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #include "epoll.h"
 #include "fdtab.h"
+#include "init.h"
 #include "log.h"
 #include "real.h"
 #include "session.h"
@@ -110,7 +112,10 @@ hook_close_fd(int fd)
 {
 	if (standin_is_kfd(fd))
 		return not_yours();
-	if (fdtab_maybe(fd) || epoll_any() || epoll_pre_is(fd))
+	/* (A vfork() child's close is its own; the tables are its
+	 * parent's, which keeps the fd.) */
+	if ((fdtab_maybe(fd) || epoll_any() || epoll_pre_is(fd)) &&
+	    !shim_foreign())
 		close_fd(fd);
 	return real_close(fd);
 }
@@ -169,7 +174,7 @@ dup_track(int fd, int newfd)
 	struct session *s;
 	int saved = errno;
 
-	if (newfd < 0)
+	if (newfd < 0 || shim_foreign())
 		return newfd;
 	if ((s = fdtab_get(fd)) != NULL) {
 		if (fdtab_set(newfd, s) < 0) {
@@ -229,7 +234,7 @@ dup2(int fd, int fd2)
 {
 	if (dup_onto_check(fd, fd2) < 0)
 		return -1;
-	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
+	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) && !shim_foreign() && !shim_foreign() &&
 	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
 	return dup_onto(fd, dup_track(fd, real_dup2(fd, fd2)));
@@ -240,7 +245,7 @@ dup3(int fd, int fd2, int flags)
 {
 	if (dup_onto_check(fd, fd2) < 0)
 		return -1;
-	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) &&
+	if (fd != fd2 && (fdtab_maybe(fd2) || epoll_any()) && !shim_foreign() && !shim_foreign() &&
 	    real_fcntl(fd, F_GETFD, 0) >= 0)
 		close_fd(fd2);
 	return dup_onto(fd, dup_track(fd, real_dup3(fd, fd2, flags)));
@@ -345,8 +350,9 @@ close_range(unsigned int first, unsigned int last, int flags)
 		errno = EINVAL;
 		return -1;
 	}
-	/* Snapshot in batches until no sealed fd is left in the range. */
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+	/* Snapshot in batches until no sealed fd is left in the range
+	 * (not in a vfork() child: the tables are its parent's). */
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && !shim_foreign()) {
 		do {
 			found = 0;
 			n = fdtab_snapshot(fds, ss, BATCH);
@@ -360,7 +366,7 @@ close_range(unsigned int first, unsigned int last, int flags)
 			}
 		} while (found > 0 && n == BATCH);
 	}
-	if (!(flags & CLOSE_RANGE_CLOEXEC))
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && !shim_foreign())
 		epoll_closed_range(first, last);
 	r = close_gaps(first, last, flags);
 	e = errno;
@@ -500,6 +506,32 @@ syscall(long n, ...)
 		    (size_t)a[3]);
 	case SYS_seccomp:
 		hook_sandbox();
+		break;
+	case SYS_clone:
+		/* A copy of the process on this stack (no new stack, no
+		 * CLONE_VM): the fork handlers run around it, as for fork(). */
+		if (!(a[0] & CLONE_VM) && a[1] == 0) {
+			long r;
+			int e;
+
+			if (f == NULL && (f = (long (*)(long, ...))
+			    real_sym_lookup("syscall")) == NULL) {
+				errno = ENOSYS;
+				return -1;
+			}
+			shim_fork_prepare();
+			r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+			e = errno;
+			if (r == 0) {
+				shim_fork_child();
+			} else {
+				shim_fork_parent();
+				if (r < 0)
+					fdtab_fork_failed();
+			}
+			errno = e;
+			return r;
+		}
 		break;
 	default:
 		break;

@@ -1,19 +1,22 @@
 /*
- * hook_exec: fork() and the exec family, for the process model (see
- * session.h).  fork(): before it returns in the parent, the child is
- * registered as holding every session the parent holds, so a parent that
- * closes its copy at once leaves the stream to the child.  exec: the new
+ * hook_exec: fork(), clone() and the exec family, for the process model
+ * (see session.h).  The fork bookkeeping is in the fork handlers (init.c,
+ * fdtab.h), which fork(), forkpty() and glibc's internal forks all run;
+ * fork() only settles a fork that failed, and clone() without CLONE_VM
+ * (which runs no handler) runs them itself.  exec: the new
  * image does not carry this process's sessions, so the process stops
  * holding them (the new image adopts inherited sockets afresh, see
  * conn.c), and holds them again if exec fails.  glibc's execv, execvp,
  * execl… call execve internally, past any interposer, so each has a hook.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "fdtab.h"
+#include "init.h"
 #include "nofile.h"
 #include "real.h"
 #include "hook.h"
@@ -31,13 +34,67 @@ fork(void)
 		errno = ENOSYS;
 		return -1;
 	}
+	/* The bookkeeping is the fork handlers' (init.c), which every fork
+	 * runs; only a failed one is settled here. */
 	pid = ((pid_t (*)(void))p)();
-	if (pid > 0) {
+	if (pid < 0) {
 		int saved = errno;
-		fdtab_forked(pid);
+		fdtab_fork_failed();
 		errno = saved;
 	}
 	return pid;
+}
+
+/*
+ * clone() that copies the process (no CLONE_VM) runs no fork handler:
+ * it gets them here, the child's from a trampoline before FN.  Threads and
+ * vfork-like copies share the memory and need none.
+ */
+struct clone_call {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static int
+clone_child(void *p)
+{
+	struct clone_call c = *(struct clone_call *)p;
+
+	shim_fork_child();
+	return c.fn(c.arg);
+}
+
+HOOK int
+clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	static void *p;
+	struct clone_call c = { fn, arg };
+	void *ptid, *tls, *ctid;
+	va_list ap;
+	int r, e;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, void *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, void *);
+	va_end(ap);
+	if (!RESOLVE(p, "clone")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (flags & CLONE_VM)
+		return ((int (*)(int (*)(void *), void *, int, void *, ...))p)(
+		    fn, stack, flags, arg, ptid, tls, ctid);
+	shim_fork_prepare();
+	/* (C lives on in the child's copy of this stack frame.) */
+	r = ((int (*)(int (*)(void *), void *, int, void *, ...))p)(
+	    clone_child, stack, flags, &c, ptid, tls, ctid);
+	e = errno;
+	shim_fork_parent();
+	if (r < 0)
+		fdtab_fork_failed();
+	errno = e;
+	return r;
 }
 
 /* Call F with exec's bookkeeping around it. */

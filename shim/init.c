@@ -23,12 +23,55 @@
 #include "real.h"
 #include "reload.h"
 #include "session.h"
+#include "conn.h"
 #include "nofile.h"
 #include "init.h"
 
 #define DEFAULT_POLICY "/etc/sockseal/policy"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* The process whose memory this is (see shim_foreign). */
+static pid_t shim_pid;
+
+/*
+ * The fork handlers, the only ones: locks are taken in the order of the
+ * modules' lock rules (epoll's, then the fd table's), released in the
+ * parent, and re-initialised in the child, which then registers as a
+ * holder of the sessions it inherited (fdtab.h).
+ */
+void
+shim_fork_prepare(void)
+{
+	epoll_fork_prepare();
+	fdtab_fork_prepare();
+}
+
+void
+shim_fork_parent(void)
+{
+	fdtab_fork_parent();
+	epoll_fork_parent();
+}
+
+void
+shim_fork_child(void)
+{
+	shim_pid = getpid();
+	fdtab_fork_child();
+	epoll_fork_child();
+	reload_fork_child();
+	conn_fork_child();
+	nofile_fork_child();
+}
+
+bool
+shim_foreign(void)
+{
+	pid_t p = __atomic_load_n(&shim_pid, __ATOMIC_RELAXED);
+
+	return p != 0 && p != getpid();
+}
 
 static void
 init_die(const char *msg)
@@ -55,8 +98,8 @@ init_run(void)
 	nofile_init();
 	log_init();
 	session_init();
-	fdtab_atfork();
-	epoll_atfork();
+	shim_pid = getpid();
+	pthread_atfork(shim_fork_prepare, shim_fork_parent, shim_fork_child);
 	path = getenv("SOCKSEAL_POLICY");
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_POLICY;

@@ -25,4 +25,17 @@ const struct policy *shim_policy(void);
  * accept() when none does.) */
 bool shim_has_accept_rules(void);
 
+/*
+ * Processes.  shim_fork_prepare/parent/child(): the fork handlers
+ * (pthread_atfork; also run by the clone() hook around a copy that
+ * bypasses them).  shim_foreign(): is this a process whose memory is
+ * another's (a vfork() child, or a copy made by a raw clone that ran no
+ * handler)?  The hooks then leave the shim's tables alone: they are the
+ * parent's.
+ */
+void shim_fork_prepare(void);
+void shim_fork_parent(void);
+void shim_fork_child(void);
+bool shim_foreign(void);
+
 #endif

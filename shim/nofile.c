@@ -140,6 +140,12 @@ out:
 }
 
 void
+nofile_fork_child(void)
+{
+	pthread_mutex_init(&nofile_lock, NULL);
+}
+
+void
 nofile_exec(bool leaving)
 {
 	struct rlimit v;

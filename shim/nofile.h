@@ -32,4 +32,7 @@ int nofile_set(const struct rlimit *rl);
  * limits (it raises them again if it runs the shim). */
 void nofile_exec(bool leaving);
 
+/* nofile_fork_child(): in a forked child: the lock is free again. */
+void nofile_fork_child(void);
+
 #endif

@@ -386,8 +386,8 @@ reload_sandbox(void)
 }
 
 /* The child of a fork: a check another thread was running is gone. */
-static void
-reload_child(void)
+void
+reload_fork_child(void)
 {
 	if (__atomic_load_n(&reload_busy, __ATOMIC_RELAXED)) {
 		reload_force = true;
@@ -423,7 +423,6 @@ reload_start(const char *path, char err[POLICY_ERRLEN])
 	clock_at_start(CLOCK_MONOTONIC_COARSE, &now);
 	__atomic_store_n(&reload_due, ns(&now) + RELOAD_EVERY_NS,
 	    __ATOMIC_RELAXED);
-	pthread_atfork(NULL, NULL, reload_child);
 	return 0;
 
 err0:

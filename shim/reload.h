@@ -66,4 +66,8 @@ bool reload_id_same(const struct reload_id *a, const struct reload_id *b);
  */
 bool reload_id_racy(const struct reload_id *id, const struct timespec *t0);
 
+/* reload_fork_child(): in a forked child (init.c's handler): a check
+ * another thread of the parent was running is gone. */
+void reload_fork_child(void);
+
 #endif

@@ -570,6 +570,9 @@ others_hold(struct session *s, bool leaving)
 	bool others = false;
 	int i, saved = errno;
 
+	/* A child forked a moment ago may not have registered yet. */
+	if (__atomic_load_n(&s->fork_pending, __ATOMIC_ACQUIRE) > 0)
+		others = true;
 	slock(s, &s->hold_lock);
 	for (i = 0; i < SESSION_HOLDERS; i++) {
 		if (s->holders[i].pid == 0)

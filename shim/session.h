@@ -84,6 +84,7 @@ struct session {
 			int refs;       /* atomic: references in this process */
 			int nfds;       /* atomic: fds in this process's table */
 			unsigned int fork_mark; /* fdtab's child handler */
+			unsigned int fork_ticket; /* fdtab's last prepare */
 			bool forked;    /* a fork happened while it lived */
 			bool hs_counted; /* atomic: in this process's
 					  * handshakes in flight */
@@ -109,6 +110,8 @@ struct session {
 		pid_t pid;
 		int   nfds;
 	}                holders[SESSION_HOLDERS];
+	int              fork_pending;  /* atomic: children forked that
+	                                 * have not registered as holders */
 	int              state;         /* atomic: enum session_state */
 	bool             initiator;
 	int              suite;
