@@ -12,12 +12,12 @@ SRV=$PROGS/exec_server.py
 CLI=$PROGS/exec_client.py
 
 # setup_policy PORT: one key, a connect and an accept rule for PORT.
-setup_policy() {
+setup_policy() {   # setup_policy PORT [ACCEPT-OPTIONS]
     KEY=$(mkkey k) || return 1
     write_policy <<EOF
 key k $KEY
 connect 127.0.0.1:$1 key=k
-accept  127.0.0.1:$1 key=k
+accept  127.0.0.1:$1 key=k ${2:-}
 EOF
 }
 
@@ -82,10 +82,10 @@ PY
 # new image cannot continue it.  Whatever it writes must never reach the
 # wire in clear; the client sees an error (reset/truncation), never a clean
 # end of stream.
-test_exec_after_sealed_io_fails_closed() {
+exec_after_io_fails_closed() {   # [ACCEPT-OPTIONS]
     local port m rc=0
     port=$(free_port)
-    setup_policy "$port" || { fail "policy"; return 0; }
+    setup_policy "$port" "${1:-}" || { fail "policy"; return 0; }
     m=$(newmarker)
     mkmarked "$TD/in" 200000 "CLIENT-$m"
     bg srv sealed "$PY" "$SRV" "$port" after-io /bin/sh -c 'printf "%s\n" "$0"; exec cat' "$m"
@@ -101,6 +101,30 @@ test_exec_after_sealed_io_fails_closed() {
     assertFileLacksString "the exec'd program's output never reached the client" "$TD/out" "$m"
     cap_check --preface "$PREFACE_HEX" --marker "$m"
     assertEquals "capture: no plaintext marker on the wire" 0 $?
+}
+
+test_exec_after_sealed_io_fails_closed() { exec_after_io_fails_closed; }
+
+# (c') the same under a permissive accept rule: the exec'd image must not
+# take the sealed client for a plaintext one (issue 13: no downgrade).
+test_exec_after_sealed_io_permissive_fails_closed() {
+    exec_after_io_fails_closed mode=permissive
+}
+
+# (c'') a plaintext client of a permissive rule stays plaintext across the
+# server's exec: the exec'd program's output reaches it.
+test_exec_after_plain_io_permissive_stays_plain() {
+    local port m rc=0
+    port=$(free_port)
+    setup_policy "$port" mode=permissive || { fail "policy"; return 0; }
+    m=$(newmarker)
+    mkmarked "$TD/in" 20000 "CLIENT-$m"
+    bg srv sealed "$PY" "$SRV" "$port" after-io /bin/sh -c 'printf "%s\n" "$0"; exec cat' "$m"
+    wait_listen "$port" srv || { fail "server did not listen"; return 0; }
+    plain "$PY" "$CLI" "$port" "$TD/in" "$TD/out" --hello >"$TD/cli.out" 2>"$TD/cli.err" || rc=$?
+    wait_bg srv
+    assertFileContains "the plaintext HELLO/READY exchange worked" "$TD/cli.out" "^hello reply b'READY'\$"
+    assertTrue "the exec'd program's output reached the plaintext client" "grep -q '$m' '$TD/out'"
 }
 
 # (d) an exec'd child that inherits the connection but never touches it,
