@@ -137,4 +137,49 @@ test_capture_marker_never_on_wire() {
     assertEquals "capture: preface on every connection, no marker" 0 $?
 }
 
+
+# A server that sizes itself from its descriptor limit serves that many
+# sealed clients: each sealed connection costs the shim a descriptor of its
+# own, which lives above the program's RLIMIT_NOFILE (docs/standin.md).
+# redis with a soft limit of 256 and maxclients 200 needs 232 descriptors of its
+# own; with the shim's in its range it would run out near 120 clients.
+test_maxclients_from_the_descriptor_limit() {
+    local n=200
+    PORT=$(free_port)
+    redis_policy "$PORT" || { fail "no key"; return 0; }
+    redis_conf "$PORT"
+    echo "maxclients $n" >>"$TD/redis.conf"
+    bg srv sealed bash -c 'ulimit -Sn 256 && exec redis-server "$1"' _ "$TD/redis.conf"
+    wait_listen "$PORT" srv || { fail "redis did not start"; return 0; }
+    cat >"$TD/many.py" <<'PY'
+import resource, socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+conns = []
+for i in range(n):
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"PING\r\n")
+    r = c.recv(64)
+    if r != b"+PONG\r\n":
+        print("client", i, "got", r, flush=True)
+        sys.exit(1)
+    conns.append(c)
+c = conns[0]
+c.sendall(b"INFO clients\r\n")
+info = b""
+while b"connected_clients" not in info or not info.endswith(b"\r\n"):
+    info += c.recv(65536)
+for line in info.decode().splitlines():
+    if line.startswith("connected_clients:"):
+        print(line, flush=True)
+print("open", len(conns), flush=True)
+PY
+    sealed "$PY" "$TD/many.py" "$PORT" "$n" >"$TD/cli.out" 2>"$TD/cli.err"
+    assertEquals "all $n sealed clients got PONG" 0 $?
+    sed 's/^/    /' "$TD/cli.out"
+    assertFileContains "redis counts $n clients" "$TD/cli.out" "^connected_clients:$n"
+    assertFileNotContains "redis did not run out of descriptors" "$TD/srv.out" "max number of clients|Too many open files|Error accepting"
+    stop_bg srv
+}
+
 . shunit2
