@@ -35,7 +35,10 @@
  * Locks: rx_lock guards the receive side, tx_lock the transmit side, so one
  * thread may read while another writes.  The handshake holds both, taken
  * in the order rx_lock then tx_lock.  No session lock is held while the
- * fd table lock is taken (see fdtab.h).
+ * fd table lock is taken (see fdtab.h).  hold_lock guards the holders
+ * table only; it is a leaf, taken alone or inside rx_lock/tx_lock, and is
+ * held across the liveness checks of holders (waitid(WNOHANG|WNOWAIT) and
+ * kill(pid, 0): system calls that never block), never across I/O.
  */
 #ifndef SOCKSEAL_SESSION_H
 #define SOCKSEAL_SESSION_H
