@@ -27,6 +27,10 @@ hook_ret(ssize_t r)
  * FD is the session's last fd), for the stdio cookie's close. */
 int hook_close_fd(int fd);
 
+/* hook_stdio_adopt(fd): FD (0, 1 or 2) is a sealed socket: its standard
+ * stream goes through the shim (hook_stdio.c). */
+void hook_stdio_adopt(int fd);
+
 /* hook_stdio_moved(fd): FD (0, 1 or 2) became a copy of a sealed fd: its
  * standard stream goes through the shim from now on. */
 void hook_stdio_moved(int fd);

@@ -106,8 +106,8 @@ fdopen(int fd, const char *mode)
  * replaced by one that goes through the shim.  Output the old stream still
  * buffered moves to the new one, as it would have gone to the new fd.
  */
-static void
-stdio_adopt(int fd)
+void
+hook_stdio_adopt(int fd)
 {
 	FILE *f, **std;
 	const char *mode;
@@ -144,16 +144,7 @@ hook_stdio_moved(int fd)
 	int saved = errno;
 
 	if (fd >= 0 && fd <= 2 && fdtab_maybe(fd))
-		stdio_adopt(fd);
+		hook_stdio_adopt(fd);
 	errno = saved;
 }
 
-__attribute__((constructor)) static void
-stdio_ctor(void)
-{
-	int saved = errno;
-
-	(void)shim_policy();
-	(void)conn_adopt_inherited(stdio_adopt);
-	errno = saved;
-}

@@ -3,7 +3,8 @@
  *
  * Exit: a program that returns from main() or calls exit() with sealed
  * sockets still open must end each stream with the end-of-stream mark, or
- * its peer would read a truncation error.  The destructor does that for
+ * its peer would read a truncation error.  shim_exit() (the destructor,
+ * hook_start.c) does that for
  * every session this process still has in the table.  _exit() and death by
  * signal skip destructors, and the peer then sees a truncation, as it
  * should.
@@ -124,14 +125,18 @@ shim_has_accept_rules(void)
 	return reload_current()->accept;
 }
 
-__attribute__((constructor)) static void
-init_ctor(void)
+void
+shim_start(void (*adopted)(int fd))
 {
+	int saved = errno;
+
 	pthread_once(&init_once, init_run);
+	(void)conn_adopt_inherited(adopted);
+	errno = saved;
 }
 
-__attribute__((destructor)) static void
-init_dtor(void)
+void
+shim_exit(void)
 {
 	enum { BATCH = 256 };
 	int fds[BATCH], n, i;

@@ -26,6 +26,17 @@ const struct policy *shim_policy(void);
 bool shim_has_accept_rules(void);
 
 /*
+ * Start and exit, in this order (hook_start.c's constructor and
+ * destructor, the shim's only ones): shim_start(adopted) initialises (as
+ * the first hook would: policy, keys, limits, fork handlers), then adopts
+ * the sealed sockets this image inherited, telling ADOPTED each fd.
+ * shim_exit() ends the stream of every session still open (see the top
+ * of init.c).
+ */
+void shim_start(void (*adopted)(int fd));
+void shim_exit(void);
+
+/*
  * Processes.  shim_fork_prepare/parent/child(): the fork handlers
  * (pthread_atfork; also run by the clone() hook around a copy that
  * bypasses them).  shim_foreign(): is this a process whose memory is
