@@ -4,10 +4,9 @@
  * Exit: a program that returns from main() or calls exit() with sealed
  * sockets still open must end each stream with the end-of-stream mark, or
  * its peer would read a truncation error.  shim_exit() (the destructor,
- * hook_start.c) does that for
- * every session this process still has in the table.  _exit() and death by
- * signal skip destructors, and the peer then sees a truncation, as it
- * should.
+ * hook_start.c) does that for every session this process still has in the
+ * table.  _exit() and death by signal skip destructors, and the peer then
+ * sees a truncation, as it should.
  */
 #include <errno.h>
 #include <pthread.h>
