@@ -168,7 +168,7 @@ ep_kcmp(int a, int b)
 	pid_t pid = getpid();
 
 	/* KCMP_FILE is 0. */
-	return (int)syscall(SYS_kcmp, pid, pid, 0, a, b);
+	return (int)real_syscall6(SYS_kcmp, pid, pid, 0, a, b, 0);
 #else
 	(void)a;
 	(void)b;

@@ -417,7 +417,6 @@ closefrom(int lowfd)
 HOOK long
 syscall(long n, ...)
 {
-	static long (*f)(long, ...);
 	long a[6];
 	va_list ap;
 	int i;
@@ -514,13 +513,13 @@ syscall(long n, ...)
 			long r;
 			int e;
 
-			if (f == NULL && (f = (long (*)(long, ...))
-			    real_sym_lookup("syscall")) == NULL) {
+			if (!real_have_syscall()) {
 				errno = ENOSYS;
 				return -1;
 			}
 			shim_fork_prepare();
-			r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+			r = real_syscall6(n, a[0], a[1], a[2], a[3], a[4],
+			    a[5]);
 			e = errno;
 			if (r == 0) {
 				shim_fork_child();
@@ -536,10 +535,5 @@ syscall(long n, ...)
 	default:
 		break;
 	}
-	if (f == NULL &&
-	    (f = (long (*)(long, ...))real_sym_lookup("syscall")) == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return real_syscall6(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -21,22 +21,18 @@
 #include "real.h"
 #include "hook.h"
 
-#define RESOLVE(var, name) \
-	((var) != NULL || ((var) = real_sym_lookup(name)) != NULL)
-
 HOOK pid_t
 fork(void)
 {
-	static void *p;
 	pid_t pid;
 
-	if (!RESOLVE(p, "fork")) {
+	if (!real_have_fork()) {
 		errno = ENOSYS;
 		return -1;
 	}
 	/* The bookkeeping is the fork handlers' (init.c), which every fork
 	 * runs; only a failed one is settled here. */
-	pid = ((pid_t (*)(void))p)();
+	pid = real_fork();
 	if (pid < 0) {
 		int saved = errno;
 		fdtab_fork_failed();
@@ -67,7 +63,6 @@ clone_child(void *p)
 HOOK int
 clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
-	static void *p;
 	struct clone_call c = { fn, arg };
 	void *ptid, *tls, *ctid;
 	va_list ap;
@@ -78,17 +73,15 @@ clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	tls = va_arg(ap, void *);
 	ctid = va_arg(ap, void *);
 	va_end(ap);
-	if (!RESOLVE(p, "clone")) {
+	if (!real_have_clone()) {
 		errno = ENOSYS;
 		return -1;
 	}
 	if (flags & CLONE_VM)
-		return ((int (*)(int (*)(void *), void *, int, void *, ...))p)(
-		    fn, stack, flags, arg, ptid, tls, ctid);
+		return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 	shim_fork_prepare();
 	/* (C lives on in the child's copy of this stack frame.) */
-	r = ((int (*)(int (*)(void *), void *, int, void *, ...))p)(
-	    clone_child, stack, flags, &c, ptid, tls, ctid);
+	r = real_clone(clone_child, stack, flags, &c, ptid, tls, ctid);
 	e = errno;
 	shim_fork_parent();
 	if (r < 0)
@@ -113,64 +106,51 @@ clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 HOOK int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "execve")) {
+	if (!real_have_execve()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(((int (*)(const char *, char *const[], char *const[]))p)(
-	    path, argv, envp));
+	EXEC_WRAP(real_execve(path, argv, envp));
 }
 
 HOOK int
 execv(const char *path, char *const argv[])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "execv")) {
+	if (!real_have_execv()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(((int (*)(const char *, char *const[]))p)(path, argv));
+	EXEC_WRAP(real_execv(path, argv));
 }
 
 HOOK int
 execvp(const char *file, char *const argv[])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "execvp")) {
+	if (!real_have_execvp()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(((int (*)(const char *, char *const[]))p)(file, argv));
+	EXEC_WRAP(real_execvp(file, argv));
 }
 
 HOOK int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "execvpe")) {
+	if (!real_have_execvpe()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(((int (*)(const char *, char *const[], char *const[]))p)(
-	    file, argv, envp));
+	EXEC_WRAP(real_execvpe(file, argv, envp));
 }
 
 HOOK int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "fexecve")) {
+	if (!real_have_fexecve()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(((int (*)(int, char *const[], char *const[]))p)(fd, argv,
-	    envp));
+	EXEC_WRAP(real_fexecve(fd, argv, envp));
 }
 
 /* Collect execl's arguments (up to the NULL) into an array. */

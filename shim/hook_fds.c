@@ -32,93 +32,59 @@ fresh(int fd)
 	return fd;
 }
 
-#define RESOLVE(var, name) \
-	((var) != NULL || ((var) = real_sym_lookup(name)) != NULL)
-
-static int
-open_common(const char *sym, void **slot, const char *path, int flags,
-    va_list ap)
+/* open's mode: the variadic argument, there only with O_CREAT or O_TMPFILE. */
+static mode_t
+open_mode(int flags, va_list ap)
 {
-	mode_t mode = 0;
-	int (*f)(const char *, int, ...);
-
-	if (flags & (O_CREAT | __O_TMPFILE))
-		mode = (mode_t)va_arg(ap, int);
-	if (!RESOLVE(*slot, sym)) {
-		errno = ENOSYS;
-		return -1;
-	}
-	f = (int (*)(const char *, int, ...))*slot;
-	return fresh(f(path, flags, mode));
+	return (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
 HOOK int
 open(const char *path, int flags, ...)
 {
-	static void *p;
+	mode_t mode;
 	va_list ap;
-	int r;
 
 	va_start(ap, flags);
-	r = open_common("open", &p, path, flags, ap);
+	mode = open_mode(flags, ap);
 	va_end(ap);
-	return r;
+	return fresh(real_open(path, flags, mode));
 }
 
 HOOK int
 open64(const char *path, int flags, ...)
 {
-	static void *p;
+	mode_t mode;
 	va_list ap;
-	int r;
 
 	va_start(ap, flags);
-	r = open_common("open64", &p, path, flags, ap);
+	mode = open_mode(flags, ap);
 	va_end(ap);
-	return r;
-}
-
-static int
-openat_common(const char *sym, void **slot, int dirfd, const char *path,
-    int flags, va_list ap)
-{
-	mode_t mode = 0;
-	int (*f)(int, const char *, int, ...);
-
-	if (flags & (O_CREAT | __O_TMPFILE))
-		mode = (mode_t)va_arg(ap, int);
-	if (!RESOLVE(*slot, sym)) {
-		errno = ENOSYS;
-		return -1;
-	}
-	f = (int (*)(int, const char *, int, ...))*slot;
-	return fresh(f(dirfd, path, flags, mode));
+	return fresh(real_open64(path, flags, mode));
 }
 
 HOOK int
 openat(int dirfd, const char *path, int flags, ...)
 {
-	static void *p;
+	mode_t mode;
 	va_list ap;
-	int r;
 
 	va_start(ap, flags);
-	r = openat_common("openat", &p, dirfd, path, flags, ap);
+	mode = open_mode(flags, ap);
 	va_end(ap);
-	return r;
+	return fresh(real_openat(dirfd, path, flags, mode));
 }
 
 HOOK int
 openat64(int dirfd, const char *path, int flags, ...)
 {
-	static void *p;
+	mode_t mode;
 	va_list ap;
-	int r;
 
 	va_start(ap, flags);
-	r = openat_common("openat64", &p, dirfd, path, flags, ap);
+	mode = open_mode(flags, ap);
 	va_end(ap);
-	return r;
+	return fresh(real_openat64(dirfd, path, flags, mode));
 }
 
 HOOK int
@@ -146,50 +112,25 @@ pair(int r, int fds[2])
 HOOK int
 pipe(int fds[2])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "pipe")) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return pair(((int (*)(int *))p)(fds), fds);
+	return pair(real_pipe(fds), fds);
 }
 
 HOOK int
 pipe2(int fds[2], int flags)
 {
-	static void *p;
-
-	if (!RESOLVE(p, "pipe2")) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return pair(((int (*)(int *, int))p)(fds, flags), fds);
+	return pair(real_pipe2(fds, flags), fds);
 }
 
 HOOK int
 socketpair(int domain, int type, int proto, int fds[2])
 {
-	static void *p;
-
-	if (!RESOLVE(p, "socketpair")) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return pair(((int (*)(int, int, int, int *))p)(domain, type, proto,
-	    fds), fds);
+	return pair(real_socketpair(domain, type, proto, fds), fds);
 }
 
 HOOK int
 eventfd(unsigned int initval, int flags)
 {
-	static void *p;
-
-	if (!RESOLVE(p, "eventfd")) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return fresh(((int (*)(unsigned int, int))p)(initval, flags));
+	return fresh(real_eventfd(initval, flags));
 }
 
 static FILE *
@@ -203,25 +144,11 @@ fresh_file(FILE *f)
 HOOK FILE *
 fopen(const char *path, const char *mode)
 {
-	static void *p;
-
-	if (!RESOLVE(p, "fopen")) {
-		errno = ENOSYS;
-		return NULL;
-	}
-	return fresh_file(((FILE *(*)(const char *, const char *))p)(path,
-	    mode));
+	return fresh_file(real_fopen(path, mode));
 }
 
 HOOK FILE *
 fopen64(const char *path, const char *mode)
 {
-	static void *p;
-
-	if (!RESOLVE(p, "fopen64")) {
-		errno = ENOSYS;
-		return NULL;
-	}
-	return fresh_file(((FILE *(*)(const char *, const char *))p)(path,
-	    mode));
+	return fresh_file(real_fopen64(path, mode));
 }

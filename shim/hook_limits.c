@@ -96,16 +96,11 @@ prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *n,
 HOOK long
 sysconf(int name)
 {
-	static long (*f)(int);
 	struct rlimit rl;
 
 	if (name == _SC_OPEN_MAX && nofile_get(&rl) == 0)
 		return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
-	if (f == NULL && (f = (long (*)(int))real_sym_lookup("sysconf")) == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(name);
+	return real_sysconf(name);
 }
 
 HOOK int

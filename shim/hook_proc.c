@@ -28,7 +28,6 @@ hook_sandbox(void)
 HOOK int
 prctl(int option, ...)
 {
-	static int (*f)(int, ...);
 	unsigned long a[4];
 	va_list ap;
 	int i;
@@ -40,24 +39,12 @@ prctl(int option, ...)
 	if (option == PR_SET_SECCOMP ||
 	    (option == PR_SET_NO_NEW_PRIVS && a[0] == 1))
 		hook_sandbox();
-	if (f == NULL &&
-	    (f = (int (*)(int, ...))real_sym_lookup("prctl")) == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(option, a[0], a[1], a[2], a[3]);
+	return real_prctl(option, a[0], a[1], a[2], a[3]);
 }
 
 HOOK int
 chroot(const char *path)
 {
-	static int (*f)(const char *);
-
 	hook_sandbox();
-	if (f == NULL &&
-	    (f = (int (*)(const char *))real_sym_lookup("chroot")) == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(path);
+	return real_chroot(path);
 }

@@ -83,8 +83,8 @@ log_file_open(void)
 	struct stat st;
 	int fd, hi;
 
-	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-	    0600);
+	fd = real_open(log_path,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return -errno;
 	if ((hi = real_fcntl(fd, F_DUPFD_CLOEXEC, log_fd_floor())) >= 0) {

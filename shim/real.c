@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <aio.h>
 #include <sys/resource.h>
@@ -27,8 +28,13 @@ real_sym_lookup(const char *name)
 	return p;
 }
 
-/* REAL(ret, name, params, args): one lazily bound wrapper. */
-#define REAL(ret, name, params, args)                                     \
+/*
+ * REAL(ret, name, params, args): one lazily bound wrapper, failing with
+ * ENOSYS and (ret)-1 when libc lacks NAME; REAL_FAIL gives the failure
+ * value (NULL for the functions that return a pointer).
+ */
+#define REAL(ret, name, params, args) REAL_FAIL(ret, (ret)-1, name, params, args)
+#define REAL_FAIL(ret, fail, name, params, args)                          \
 	static ret (*p_##name) params;                                    \
 	ret real_##name params                                            \
 	{                                                                 \
@@ -37,11 +43,29 @@ real_sym_lookup(const char *name)
 			f = (ret (*) params)real_sym_lookup(#name);              \
 			if (f == NULL) {                                  \
 				errno = ENOSYS;                           \
-				return (ret)-1;                           \
+				return fail;                              \
 			}                                                 \
 			__atomic_store_n(&p_##name, f, __ATOMIC_RELEASE); \
 		}                                                         \
 		return f args;                                            \
+	}
+
+/*
+ * BIND(f, name): F = p_NAME, looked up and stored first if need be; false
+ * if libc lacks NAME.  For the hand-written wrappers of variadic functions
+ * and for REAL_HAVE.
+ */
+#define BIND(f, name)                                                     \
+	(((f) = __atomic_load_n(&p_##name, __ATOMIC_ACQUIRE)) != NULL ||  \
+	 (((f) = (__typeof__(f))real_sym_lookup(#name)) != NULL &&        \
+	  (__atomic_store_n(&p_##name, (f), __ATOMIC_RELEASE), true)))
+
+/* REAL_HAVE(name): real_have_NAME(), see real.h. */
+#define REAL_HAVE(name)                                                   \
+	bool real_have_##name(void)                                       \
+	{                                                                 \
+		__typeof__(p_##name) f;                                   \
+		return BIND(f, name);                                     \
 	}
 
 REAL(int, socket, (int domain, int type, int protocol), (domain, type, protocol))
@@ -138,6 +162,140 @@ real_ioctl(int fd, unsigned long req, void *arg)
 	return f(fd, req, arg);
 }
 
+/* Calls that return a new fd (hook_fds.c). */
+REAL(int, pipe, (int fds[2]), (fds))
+REAL(int, pipe2, (int fds[2], int flags), (fds, flags))
+REAL(int, socketpair, (int domain, int type, int proto, int fds[2]), (domain, type, proto, fds))
+REAL(int, eventfd, (unsigned int initval, int flags), (initval, flags))
+REAL_FAIL(FILE *, NULL, fopen, (const char *path, const char *mode), (path, mode))
+REAL_FAIL(FILE *, NULL, fopen64, (const char *path, const char *mode), (path, mode))
+
+/*
+ * open and openat are variadic; the mode travels as an int whether or not
+ * the flags ask for it (libc reads it only with O_CREAT or O_TMPFILE).
+ */
+static int (*p_open)(const char *, int, ...);
+static int (*p_open64)(const char *, int, ...);
+static int (*p_openat)(int, const char *, int, ...);
+static int (*p_openat64)(int, const char *, int, ...);
+
+int
+real_open(const char *path, int flags, mode_t mode)
+{
+	int (*f)(const char *, int, ...);
+
+	if (!BIND(f, open)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(path, flags, mode);
+}
+
+int
+real_open64(const char *path, int flags, mode_t mode)
+{
+	int (*f)(const char *, int, ...);
+
+	if (!BIND(f, open64)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(path, flags, mode);
+}
+
+int
+real_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	int (*f)(int, const char *, int, ...);
+
+	if (!BIND(f, openat)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(dirfd, path, flags, mode);
+}
+
+int
+real_openat64(int dirfd, const char *path, int flags, mode_t mode)
+{
+	int (*f)(int, const char *, int, ...);
+
+	if (!BIND(f, openat64)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(dirfd, path, flags, mode);
+}
+
+/* The process (hook_exec.c). */
+REAL(pid_t, fork, (void), ())
+REAL(int, execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp))
+REAL(int, execv, (const char *path, char *const argv[]), (path, argv))
+REAL(int, execvp, (const char *file, char *const argv[]), (file, argv))
+REAL(int, execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp))
+REAL(int, fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp))
+
+/* clone is variadic: PTID, TLS and CTID follow ARG, all pointers. */
+static int (*p_clone)(int (*)(void *), void *, int, void *, ...);
+
+int
+real_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid,
+    void *tls, void *ctid)
+{
+	int (*f)(int (*)(void *), void *, int, void *, ...);
+
+	if (!BIND(f, clone)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(fn, stack, flags, arg, ptid, tls, ctid);
+}
+
+REAL_HAVE(fork)
+REAL_HAVE(clone)
+REAL_HAVE(execve)
+REAL_HAVE(execv)
+REAL_HAVE(execvp)
+REAL_HAVE(execvpe)
+REAL_HAVE(fexecve)
+
+/* Limits and sandbox hints (hook_limits.c, hook_proc.c). */
+REAL(long, sysconf, (int name), (name))
+REAL(int, chroot, (const char *path), (path))
+
+/* prctl is variadic: four unsigned longs follow OPTION. */
+static int (*p_prctl)(int, ...);
+
+int
+real_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4,
+    unsigned long a5)
+{
+	int (*f)(int, ...);
+
+	if (!BIND(f, prctl)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(option, a2, a3, a4, a5);
+}
+
+/* syscall is variadic: six longs follow N, as the kernel takes them. */
+static long (*p_syscall)(long, ...);
+
+long
+real_syscall6(long n, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	long (*f)(long, ...);
+
+	if (!BIND(f, syscall)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(n, a0, a1, a2, a3, a4, a5);
+}
+
+REAL_HAVE(syscall)
+
 /* Bind NAME now, without calling it (a failed lookup stays NULL: lazy). */
 #define RESOLVE(name)                                                     \
 	__atomic_store_n(&p_##name,                                       \
@@ -159,5 +317,7 @@ real_init(void)
 	RESOLVE(poll);
 	RESOLVE(shutdown);
 	RESOLVE(getsockopt);
+	RESOLVE(open);          /* the log file's reopening (log.c) */
+	RESOLVE(syscall);       /* kcmp under ep_lock (epoll.c) */
 	errno = saved;
 }

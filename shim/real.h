@@ -15,6 +15,7 @@
 
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -95,5 +96,66 @@ int     real_lio_listio(int mode, struct aiocb *const list[], int n,
     struct sigevent *sev);
 ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
     size_t len, unsigned int flags);
+
+/*
+ * Calls that return a new fd (hook_fds.c).  real_open and its siblings
+ * take the mode as a fixed argument: it is forwarded always and read by
+ * libc only with O_CREAT or O_TMPFILE.  real_fopen and real_fopen64 return
+ * NULL with ENOSYS when libc lacks them.
+ */
+int     real_open(const char *path, int flags, mode_t mode);
+int     real_open64(const char *path, int flags, mode_t mode);
+int     real_openat(int dirfd, const char *path, int flags, mode_t mode);
+int     real_openat64(int dirfd, const char *path, int flags, mode_t mode);
+int     real_pipe(int fds[2]);
+int     real_pipe2(int fds[2], int flags);
+int     real_socketpair(int domain, int type, int proto, int fds[2]);
+int     real_eventfd(unsigned int initval, int flags);
+FILE   *real_fopen(const char *path, const char *mode);
+FILE   *real_fopen64(const char *path, const char *mode);
+
+/*
+ * The process (hook_exec.c): fork, clone and the exec family.  real_clone
+ * forwards all seven arguments of the raw clone() (PTID, TLS and CTID are
+ * read by libc only with the flags that ask for them).
+ *
+ * real_have_NAME() binds NAME and returns whether libc has it.  The hooks
+ * that do bookkeeping around the call (fork handlers, exec's holding of
+ * sessions) ask first, so that a missing function fails with ENOSYS and
+ * changes nothing, and so that nothing is bound while the fork handlers'
+ * locks are held.
+ */
+pid_t   real_fork(void);
+int     real_clone(int (*fn)(void *), void *stack, int flags, void *arg,
+    void *ptid, void *tls, void *ctid);
+int     real_execve(const char *path, char *const argv[], char *const envp[]);
+int     real_execv(const char *path, char *const argv[]);
+int     real_execvp(const char *file, char *const argv[]);
+int     real_execvpe(const char *file, char *const argv[],
+    char *const envp[]);
+int     real_fexecve(int fd, char *const argv[], char *const envp[]);
+bool    real_have_fork(void);
+bool    real_have_clone(void);
+bool    real_have_execve(void);
+bool    real_have_execv(void);
+bool    real_have_execvp(void);
+bool    real_have_execvpe(void);
+bool    real_have_fexecve(void);
+
+/* Limits and sandbox hints (hook_limits.c, hook_proc.c).  real_prctl
+ * forwards the four arguments after OPTION, as prctl() reads them. */
+long    real_sysconf(int name);
+int     real_prctl(int option, unsigned long a2, unsigned long a3,
+    unsigned long a4, unsigned long a5);
+int     real_chroot(const char *path);
+
+/*
+ * real_syscall6(n, a0..a5): libc's syscall(N, A0, …, A5), past the shim's
+ * syscall() hook (hook_close.c): all six argument registers are passed,
+ * whatever N takes.  real_have_syscall() as for the process calls above.
+ */
+long    real_syscall6(long n, long a0, long a1, long a2, long a3, long a4,
+    long a5);
+bool    real_have_syscall(void);
 
 #endif

@@ -67,6 +67,7 @@
 
 #include "log.h"
 #include "policy.h"
+#include "real.h"
 #include "reload.h"
 
 #define RELOAD_EVERY_NS 1000000000ull   /* at most one check per second */
@@ -341,7 +342,7 @@ reload_now(void)
 static void
 clock_at_start(clockid_t id, struct timespec *ts)
 {
-	if (syscall(SYS_clock_gettime, id, ts) != 0)
+	if (real_syscall6(SYS_clock_gettime, id, (long)ts, 0, 0, 0, 0) != 0)
 		clock_gettime(id, ts);
 }
 
