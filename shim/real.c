@@ -103,7 +103,7 @@ REAL(int, epoll_wait, (int epfd, struct epoll_event *ev, int max, int ms), (epfd
 REAL(int, epoll_pwait, (int epfd, struct epoll_event *ev, int max, int ms, const sigset_t *mask), (epfd, ev, max, ms, mask))
 REAL(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *mask), (epfd, ev, max, ts, mask))
 REAL(int, setsockopt, (int fd, int level, int name, const void *val, socklen_t len), (fd, level, name, val, len))
-REAL(FILE *, fdopen, (int fd, const char *mode), (fd, mode))
+REAL_FAIL(FILE *, NULL, fdopen, (int fd, const char *mode), (fd, mode))
 REAL(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
 REAL(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
 REAL(int, prlimit, (pid_t pid, int res, const struct rlimit *n, struct rlimit *o), (pid, res, n, o))
