@@ -5,12 +5,7 @@
 
 # both_policy PORT: connect and accept rules for 127.0.0.1:PORT with key k.
 both_policy() {
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$1 key=k
-accept 127.0.0.1:$1 key=k
-EOF2
+    loopback_policy "$1" || return 1
 }
 
 test_echo_4MiB_with_half_close() {

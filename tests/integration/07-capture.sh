@@ -8,12 +8,7 @@ PROG=$PROGS/sockprog.py
 
 setup_port() {
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF
+    loopback_policy "$PORT" || return 1
 }
 
 # transfer sealed|plain: socat upload and python download of marked data

@@ -45,12 +45,7 @@ PY
 
 # setup_policy PORT: one key, a connect and an accept rule for PORT.
 setup_policy() {
-    KEY=$(mkkey k) || return 1
-    write_policy <<EOF
-key k $KEY
-connect 127.0.0.1:$1 key=k
-accept  127.0.0.1:$1 key=k
-EOF
+    loopback_policy "$1" || return 1
 }
 
 # run_case HOW SIZE: sealed server, sealed exit_noclose client ending by HOW.

@@ -8,12 +8,7 @@
 test_fdopen_stream_is_sealed() {
     local port m
     port=$(free_port)
-    mkkey k >/dev/null
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept  127.0.0.1:$port key=k
-EOF2
+    loopback_policy "$port"
     m=$(newmarker)
     for i in $(seq 1 2000); do echo "$m line $i"; done >"$TD/lines.txt"
     tr a-z A-Z <"$TD/lines.txt" >"$TD/expect.txt"

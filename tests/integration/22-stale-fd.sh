@@ -7,12 +7,7 @@
 test_reused_fd_number_is_a_file_again() {
     local port
     port=$(free_port)
-    mkkey k >/dev/null
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept  127.0.0.1:$port key=k
-EOF2
+    loopback_policy "$port"
     bg srv sealed socat -u TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr OPEN:"$TD/got",creat
     wait_listen "$port" srv || fail "server did not listen"
     sealed "$B/tests/stale_fd" 127.0.0.1 "$port" "$TD/file" 2>"$TD/cli.err"

@@ -21,12 +21,7 @@ test_fastopen_client_sealed() {
     local port
     san_can_run curl --version || { startSkipping; return 0; }
     port=$(free_port)
-    mkkey k >/dev/null
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept  127.0.0.1:$port key=k
-EOF2
+    loopback_policy "$port"
     cap_start "$port" || fail "tcpdump"
     start_http "$port"
     sealed curl -s --tcp-fastopen -o "$TD/got" "http://127.0.0.1:$port/page.txt" 2>"$TD/curl.err"

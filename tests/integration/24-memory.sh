@@ -12,12 +12,7 @@ BURST=$ROOT/tests/programs/burst.py
 
 setup_port() {
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || return 1
 }
 
 # shmem_kib PID: RssShmem of PID in KiB.

@@ -12,12 +12,7 @@ SMALL_SIZES="0 1 100 4096 70000"
 nginx_setup() {
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF
+    loopback_policy "$PORT" || return 1
     mkdir -p "$TD/www/up" "$TD/tmp"
     mkdata "$TD/www/big.bin" "$BIG"
     local n

@@ -12,12 +12,7 @@ CONNS=8
 SIZE=$((2 * 1024 * 1024))
 
 policy_for() {   # policy_for PORT
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$1 key=k
-accept 127.0.0.1:$1 key=k
-EOF2
+    loopback_policy "$1" || return 1
 }
 
 # make_inputs MARKER: $TD/in.1..in.$CONNS, distinct random data with MARKER

@@ -16,12 +16,7 @@ NODE=${NODE:-$(command -v node || echo /usr/bin/node)}
 SIZE=$((1024 * 1024))
 
 policy_for() {   # policy_for PORT
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$1 key=k
-accept 127.0.0.1:$1 key=k
-EOF2
+    loopback_policy "$1" || return 1
 }
 
 # run_node SERVER_OPTS...: sealed server and client on a fresh port, marked

@@ -16,12 +16,7 @@ SIZE=$((1024 * 1024))
 # M (the marker, also the file name) and URL.
 serve() {
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || return 1
     M=$(newmarker)
     mkdir -p "$TD/www"
     mkmarked "$TD/www/$M.bin" "$SIZE" "$M"

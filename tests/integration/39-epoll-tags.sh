@@ -12,12 +12,7 @@ run_scenario() {
     local sc=$1 port mark
     port=$(free_port)
     mark=$(newmarker)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept 127.0.0.1:$port key=k
-EOF2
+    loopback_policy "$port" || return 1
     cap_start "$port" || return 1
     sealed "$B/tests/epoll_tags" "$port" "$mark" "$sc" >"$TD/out.out" 2>"$TD/out.err"
     assertEquals "epoll_tags $sc exit status" 0 $?

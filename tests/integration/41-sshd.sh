@@ -25,12 +25,7 @@ scenario_setup() {
 # Sets PORT.
 sshd_setup() {
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF
+    loopback_policy "$PORT" || return 1
     ssh-keygen -q -t ed25519 -N '' -C sockseal-host -f "$TD/hostkey" >"$TD/keygen.out" 2>&1 || return 1
     ssh-keygen -q -t ed25519 -N '' -C sockseal-client -f "$TD/id" >>"$TD/keygen.out" 2>&1 || return 1
     cp "$TD/id.pub" "$TD/authorized_keys"

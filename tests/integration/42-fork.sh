@@ -18,12 +18,7 @@ scenario_setup() {
 
 # setup_policy PORT: one key, a connect and an accept rule for PORT.
 setup_policy() {
-    KEY=$(mkkey k) || return 1
-    write_policy <<EOF
-key k $KEY
-connect 127.0.0.1:$1 key=k
-accept  127.0.0.1:$1 key=k
-EOF
+    loopback_policy "$1" || return 1
 }
 
 # A one-connection sink: reads to the end into OUT; prints "EOF <n>" and

@@ -11,14 +11,10 @@
 SRV=$PROGS/exec_server.py
 CLI=$PROGS/exec_client.py
 
-# setup_policy PORT: one key, a connect and an accept rule for PORT.
-setup_policy() {   # setup_policy PORT [ACCEPT-OPTIONS]
-    KEY=$(mkkey k) || return 1
-    write_policy <<EOF
-key k $KEY
-connect 127.0.0.1:$1 key=k
-accept  127.0.0.1:$1 key=k ${2:-}
-EOF
+# setup_policy PORT [ACCEPT-OPTIONS]: one key, a connect and an accept rule
+# for PORT.
+setup_policy() {
+    loopback_policy "$1" "${2:-}" || return 1
 }
 
 # (a) socat accepts and execs cat in its own process (nofork): cat has the

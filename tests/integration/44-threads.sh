@@ -20,12 +20,7 @@ scenario_setup() {
 }
 
 setup_policy() {
-    KEY=$(mkkey k) || return 1
-    write_policy <<EOF2
-key k $KEY
-connect 127.0.0.1:$1 key=k
-accept  127.0.0.1:$1 key=k
-EOF2
+    loopback_policy "$1" || return 1
 }
 
 # assert_side ROLE FILE: N connections OK on that side, all with the right

@@ -21,12 +21,7 @@ start_mc() {
     local user=()
     [ -x "$MC" ] || { fail "memcached missing"; return 1; }
     PORT=$(free_port)
-    KEY=$(mkkey k) || { fail "no key"; return 1; }
-    write_policy <<EOF2
-key k $KEY
-connect 127.0.0.1:$PORT key=k
-accept  127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || { fail "no key"; return 1; }
     # memcached refuses to run as root without -u
     [ "$(id -u)" = 0 ] && user=(-u root)
     bg mc sealed "$MC" -l 127.0.0.1 -p "$PORT" -U 0 -t 4 -m 64 "${user[@]}"

@@ -194,12 +194,7 @@ PY
 test_json_log_file_one_line_per_connection() {
     local port
     port=$(free_port)
-    mkkey k >/dev/null || { fail "no key"; return 0; }
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept 127.0.0.1:$port key=k timeout=3000
-EOF
+    loopback_policy "$port" "timeout=3000" || { fail "no key"; return 0; }
     mkdata "$TD/up1" 300001
     mkdata "$TD/up2" 70000
     mkdata "$TD/down" 123457
@@ -253,12 +248,7 @@ s.close()' "$port" "$TD/up2" "$TD/got2" >"$TD/cli2.out" 2>&1
 test_text_lines_permissive_and_forked_children() {
     local port i n
     port=$(free_port)
-    mkkey k >/dev/null || { fail "no key"; return 0; }
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept 127.0.0.1:$port key=k mode=permissive
-EOF
+    loopback_policy "$port" "mode=permissive" || { fail "no key"; return 0; }
     # socat forks a child per connection: the child ends each connection.
     # EXEC forks again and execs cat: a grandchild that exec'ed (or closed
     # its copy) before its parent registered it must not count as holding

@@ -57,12 +57,7 @@ apache_setup() {
     san_can_run "$APACHE" -v || return 2
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF
+    loopback_policy "$PORT" || return 1
     mkdir -p "$TD/www" "$TD/run"
     mkdata "$TD/www/big.bin" "$BIG"
     mkdata "$TD/www/s100.bin" 100
@@ -273,12 +268,7 @@ echo_prog() {
     local name=$1 prog=$2 port rc=0
     shift 2
     port=$(free_port)
-    mkkey k >/dev/null || { fail "no key"; return 0; }
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$port key=k
-accept 127.0.0.1:$port key=k
-EOF
+    loopback_policy "$port" || { fail "no key"; return 0; }
     cap_start "$port" || { fail "no capture"; return 0; }
     bg srv sealed socat -t 30 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" EXEC:cat
     wait_listen "$port" srv || { fail "echo server did not listen"; return 0; }

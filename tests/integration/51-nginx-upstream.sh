@@ -60,12 +60,7 @@ up_setup() {
     NPORT=$(free_port)
     while [ "$NPORT" = "$UP" ]; do NPORT=$(free_port); done
     URL=http://127.0.0.1:$NPORT
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$UP key=k
-accept 127.0.0.1:$UP key=k
-EOF
+    loopback_policy "$UP" || return 1
     mkdir -p "$TD/tmp"
 }
 

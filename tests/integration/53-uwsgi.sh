@@ -24,12 +24,7 @@ ustart() {
     [ -x "$UWSGI" ] || { fail "uwsgi missing"; return 1; }
     san_can_run "$UWSGI" --version || { startSkipping; return 2; }
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || return 1
     M=$(newmarker)
     mkdir -p "$TD/www"
     mkmarked "$TD/www/big.bin" "$BIG" "$M"

@@ -25,12 +25,7 @@ tstart() {
     env -u LD_PRELOAD "$PY" -c 'import twisted.web' 2>/dev/null ||
         { fail "python3-twisted missing"; return 1; }
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || return 1
     M=$(newmarker)
     mkdir -p "$TD/www"
     mkmarked "$TD/www/big.bin" "$BIG" "$M"

@@ -16,12 +16,7 @@ BYPASS=$B/tests/bypass
 
 setup_port() {
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || return 1
 }
 
 # run_pair HOW MODE [--libc]: the bypass server and client; both must exit 0.

@@ -12,12 +12,7 @@ FORKS=$B/tests/forks
 
 setup_port() {
     PORT=$(free_port)
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF2
-key k $TD/k.key
-connect 127.0.0.1:$PORT key=k
-accept 127.0.0.1:$PORT key=k
-EOF2
+    loopback_policy "$PORT" || return 1
 }
 
 echo_server() {

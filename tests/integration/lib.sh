@@ -127,6 +127,18 @@ rawkey() {
 # write_policy: $POLICY from stdin.
 write_policy() { cat >"$POLICY"; }
 
+# loopback_policy PORT [ACCEPT-OPTIONS]: the prelude most scenarios need: a
+# new key k (its path in KEY) and $POLICY with a connect and an accept rule
+# for 127.0.0.1:PORT (lines 2 and 3), the accept rule with ACCEPT-OPTIONS.
+loopback_policy() {
+    KEY=$(mkkey k) || return 1
+    write_policy <<EOF
+key k $KEY
+connect 127.0.0.1:$1 key=k
+accept 127.0.0.1:$1 key=k${2:+ $2}
+EOF
+}
+
 # mkdata FILE BYTES: random data.
 mkdata() { head -c "$2" /dev/urandom >"$1"; }
 

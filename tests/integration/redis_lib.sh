@@ -4,12 +4,7 @@
 # redis_policy PORT [ACCEPT-OPTIONS]: connect and accept rules for
 # 127.0.0.1:PORT with key k (the accept rule is line 3).
 redis_policy() {
-    mkkey k >/dev/null || return 1
-    write_policy <<EOF
-key k $TD/k.key
-connect 127.0.0.1:$1 key=k
-accept 127.0.0.1:$1 key=k${2:+ $2}
-EOF
+    loopback_policy "$1" "${2:-}" || return 1
     # shellcheck disable=SC2034  # read by the scenarios
     ACCEPT_LINE="$(basename "$POLICY"):3"
 }
