@@ -57,28 +57,57 @@ oneTimeTearDown() {
     return 0
 }
 
-setUp() {
-    TD=$SUITE_TMP/${_shunit_test_:-test}
+# The test functions, in file order (as shunit2 finds them), each wrapped
+# so that this file knows which test runs and whether one of its
+# assertions failed, without shunit2's private variables.  shunit2 calls
+# suite() once its own functions exist: the assertions are wrapped too.
+SK_TEST=
+SK_FAILED=0
+suite() {
+    local f t
+    for f in assertEquals assertNotEquals assertContains assertNotContains \
+        assertNull assertNotNull assertSame assertNotSame assertTrue \
+        assertFalse fail failNotEquals failFound failNotFound failSame \
+        failNotSame; do
+        declare -F "$f" >/dev/null || continue
+        eval "_sk_$(declare -f "$f")"
+        eval "$f() { _sk_$f \"\$@\"; local r=\$?; [ \$r = 0 ] || SK_FAILED=1; return \$r; }"
+    done
+    for t in $(sed -n 's/^\(test_[A-Za-z0-9_]*\)[[:space:]]*().*$/\1/p' "$0"); do
+        declare -F "$t" >/dev/null || continue
+        eval "_sk_$(declare -f "$t")"
+        eval "$t() { sk_begin $t; _sk_$t \"\$@\"; }"
+        suite_addTest "$t"
+    done
+}
+
+# sk_begin NAME: test NAME starts: its own $TD, $POLICY and processes.
+sk_begin() {
+    SK_TEST=$1
+    SK_FAILED=0
+    TD=$SUITE_TMP/$1
     rm -rf "$TD"
     mkdir -p "$TD"
     POLICY=$TD/policy
     BGPID=()
-    return 0
 }
+
+setUp() { return 0; }
 
 tearDown() {
     stop_all
-    [ -n "${_shunit_test_:-}" ] || return 0   # shunit2's exit cleanup
-    if [ "${__shunit_testSuccess:-0}" = 0 ]; then
+    [ -n "$SK_TEST" ] || return 0   # shunit2's exit cleanup
+    if [ "$SK_FAILED" = 0 ]; then
         if isSkipping; then
-            echo "TESTRESULT ${_shunit_test_:-?} SKIP"
+            echo "TESTRESULT $SK_TEST SKIP"
         else
-            echo "TESTRESULT ${_shunit_test_:-?} PASS"
+            echo "TESTRESULT $SK_TEST PASS"
         fi
     else
-        echo "TESTRESULT ${_shunit_test_:-?} FAIL"
+        echo "TESTRESULT $SK_TEST FAIL"
         dump_logs
     fi
+    SK_TEST=
     return 0
 }
 
