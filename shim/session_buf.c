@@ -7,9 +7,10 @@
  * (session.c); their pages are touched only as data flows, and given back
  * after a burst (buf_trim).
  *
- * Owns the buffers' room (compaction), their pages (trim), what every
- * pull of ciphertext into rbuf records (ss_rx_pulled), and the flush of
- * the queued ciphertext in tbuf (ss_tx_flush).
+ * Owns the buffers' room (compaction), their pages (trim), and their
+ * kernel I/O: the one pull of ciphertext into rbuf (ss_rx_pull; what to
+ * do in a sandbox stays with its callers, see there) and the flush of the
+ * queued ciphertext in tbuf (ss_tx_flush).
  */
 #include <errno.h>
 #include <poll.h>
@@ -87,14 +88,47 @@ buf_trim(uint8_t *buf, size_t len, size_t *hiwat, uint64_t *last)
  * (rx_gen), and whether the kernel may hold more (rx_more, the pull filled
  * the room).
  */
-void
-ss_rx_pulled(struct session *s, size_t n, size_t space)
+static void
+rx_pulled(struct session *s, size_t n, size_t space)
 {
 	s->rend += n;
 	if (s->rend > s->rx_hiwat)
 		s->rx_hiwat = s->rend;
 	__atomic_add_fetch(&s->rx_gen, 1, __ATOMIC_RELAXED);
 	s->rx_more = n == space;
+}
+
+/*
+ * The one pull from the kernel into rbuf (rx_lock held): into the room
+ * after rend (the caller makes room first if it must, ss_rbuf_compact or
+ * _keep, and decides what no room means), with recv(FLAGS), or read() when
+ * FLAGS is 0.  Returns what the call returned, errno as the call left it;
+ * the bytes a pull brought are recorded (rx_pulled).
+ *
+ * What to do in a sandbox (where the filter may allow read() alone, see
+ * ss_tx_flush) stays with the callers, because they do not agree and one
+ * rule here would change what the shim does there: the poll path
+ * (session_poll_after) pulls with read(), as the kernel said readable;
+ * rx_locked's top-up and its look before a short read, rx_peek_locked's
+ * look, rx_unread and session_inq make no pull at all; the pull a read or
+ * peek waits for goes by the program's flags, sandbox or not (read() when
+ * it may block, else recv() with MSG_DONTWAIT, as after SHUT_RD), and
+ * hs_fill pulls with recv() all the same; rx_mark_seen is not reached in
+ * one (end_was_clean).
+ */
+ssize_t
+ss_rx_pull(struct session *s, int fd, int flags)
+{
+	size_t space = SESSION_RBUF - s->rend;
+	ssize_t n;
+
+	if (flags != 0)
+		n = real_recv(fd, s->rbuf + s->rend, space, flags);
+	else
+		n = real_read(fd, s->rbuf + s->rend, space);
+	if (n > 0)
+		rx_pulled(s, (size_t)n, space);
+	return n;
 }
 
 /* After a read (rx_lock held): an emptied, paused buffer gives back its pages. */

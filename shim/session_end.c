@@ -285,10 +285,9 @@ rx_unread(struct session *s, int fd)
 		space = SESSION_RBUF - s->rend;
 		if (space == 0)
 			return true;
-		n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		n = ss_rx_pull(s, fd, MSG_DONTWAIT);
 		if (n <= 0)
 			return s->rstart != s->rend;
-		ss_rx_pulled(s, (size_t)n, space);
 	}
 }
 

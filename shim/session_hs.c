@@ -41,11 +41,9 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 
 	ss_tag(s, STANDIN_USED);
 	while (s->rend - s->rstart < need) {
-		n = real_recv(fd, s->rbuf + s->rend, SESSION_RBUF - s->rend,
-		    MSG_DONTWAIT);
+		n = ss_rx_pull(s, fd, MSG_DONTWAIT);
 		if (n > 0) {
 			/* Records may follow message 2 in the same pull. */
-			ss_rx_pulled(s, (size_t)n, SESSION_RBUF - s->rend);
 			continue;
 		}
 		if (n == 0)

@@ -5,8 +5,8 @@
  *   session.c       core: mappings and their cache, handshakes in flight,
  *                   new/ref/put, the kernel fd, locks, failure
  *   session_hold.c  holders: which processes hold a session (fork, exec)
- *   session_buf.c   the buffers: trim, compaction, what a pull from the
- *                   kernel records, the flush of tbuf
+ *   session_buf.c   the buffers: trim, compaction, the one pull from the
+ *                   kernel into rbuf, the flush of tbuf
  *   session_hs.c    the handshake state machine
  *   session_rx.c    the receive path
  *   session_tx.c    the send path
@@ -93,9 +93,9 @@ int ss_tbuf_alloc(struct session *s);
  * the unread plaintext along too (ss_rbuf_compact_keep, MSG_PEEK). */
 void ss_rbuf_compact(struct session *s);
 void ss_rbuf_compact_keep(struct session *s);
-/* A pull from the kernel put N more bytes of ciphertext at rend, into
- * SPACE bytes of room: recorded (rx_gen, rx_more). */
-void ss_rx_pulled(struct session *s, size_t n, size_t space);
+/* Pull ciphertext from the kernel into rbuf after rend: recv(FLAGS), or
+ * read() when FLAGS is 0.  What the call returned, errno as it left it. */
+ssize_t ss_rx_pull(struct session *s, int fd, int flags);
 /* After a read (rx_lock held): an emptied, paused rbuf gives back pages. */
 void ss_rx_trim(struct session *s);
 /* Wait for EVENTS on FD until DEADLINE (ms).  0, -ETIMEDOUT or -errno. */

@@ -174,13 +174,12 @@ rx_mark_seen(struct session *s, int fd)
 		ss_rbuf_compact_keep(s);
 		if ((space = SESSION_RBUF - s->rend) == 0)
 			break;
-		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		got = ss_rx_pull(s, fd, MSG_DONTWAIT);
 		if (got <= 0) {
 			if (got < 0)
 				ss_rx_kerr(s, errno);
 			break;
 		}
-		ss_rx_pulled(s, (size_t)got, space);
 	}
 	return s->rx_eof || rx_mark_buffered(s);
 }
@@ -302,15 +301,8 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				ss_rbuf_compact(s);
 				/* The kernel said readable; in a sandbox
 				 * read() is what the filter allows. */
-				if (ss_sandboxed)
-					n = real_read(fd, s->rbuf + s->rend,
-					    SESSION_RBUF - s->rend);
-				else
-					n = real_recv(fd, s->rbuf + s->rend,
-					    SESSION_RBUF - s->rend, MSG_DONTWAIT);
-				if (n > 0)
-					ss_rx_pulled(s, (size_t)n, SESSION_RBUF -
-					    s->rend);
+				n = ss_rx_pull(s, fd, ss_sandboxed ? 0 :
+				    MSG_DONTWAIT);
 				/* 0 or an error: the next read reports it. */
 				if (n < 0)
 					ss_rx_kerr(s, errno);
@@ -440,14 +432,13 @@ session_inq(struct session *s, int fd)
 			break;
 		if (ss_sandboxed || session_state(s) != SESSION_OPEN)
 			break;
-		got = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
+		got = ss_rx_pull(s, fd, MSG_DONTWAIT);
 		if (got <= 0) {
 			if (got < 0)
 				ss_rx_kerr(s, errno);
 			s->rx_more = false;
 			break;
 		}
-		ss_rx_pulled(s, (size_t)got, space);
 		if (!s->rx_more)
 			break;
 	}

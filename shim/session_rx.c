@@ -197,14 +197,8 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		space = SESSION_RBUF - s->rend;
 		if (space == 0)
 			goto out;
-		if (have > 0)
-			n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
-		else if (kflags)
-			n = real_recv(fd, s->rbuf + s->rend, space, kflags);
-		else
-			n = real_read(fd, s->rbuf + s->rend, space);
+		n = ss_rx_pull(s, fd, have > 0 ? MSG_DONTWAIT : kflags);
 		if (n > 0) {
-			ss_rx_pulled(s, (size_t)n, space);
 			drained = !s->rx_more;
 			continue;
 		}
@@ -239,7 +233,7 @@ static ssize_t
 rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
 {
-	size_t want = ss_iov_total(iov, iovcnt), total = 0, c, space, room = 0;
+	size_t want = ss_iov_total(iov, iovcnt), total = 0, c, room = 0;
 	int kflags = flags & MSG_DONTWAIT;
 	uint8_t *dst;
 	bool drained = false, topup;
@@ -295,14 +289,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			if (total == want && s->rx_more && !ss_rx_ready(s) &&
 			    !ss_sandboxed) {
 				ss_rbuf_compact(s);
-				space = SESSION_RBUF - s->rend;
-				n = real_recv(fd, s->rbuf + s->rend, space,
-				    MSG_DONTWAIT);
-				if (n > 0) {
-					ss_rx_pulled(s, (size_t)n, space);
-				} else {
+				n = ss_rx_pull(s, fd, MSG_DONTWAIT);
+				if (n <= 0)
 					s->rx_more = false;
-				}
 			}
 			return (ssize_t)total;
 		}
@@ -342,15 +331,8 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 
 		/* Need more ciphertext from the kernel. */
 		ss_rbuf_compact(s);
-		space = SESSION_RBUF - s->rend;
-		if (topup)
-			n = real_recv(fd, s->rbuf + s->rend, space, MSG_DONTWAIT);
-		else if (kflags)
-			n = real_recv(fd, s->rbuf + s->rend, space, kflags);
-		else
-			n = real_read(fd, s->rbuf + s->rend, space);
+		n = ss_rx_pull(s, fd, topup ? MSG_DONTWAIT : kflags);
 		if (n > 0) {
-			ss_rx_pulled(s, (size_t)n, space);
 			drained = !s->rx_more;
 			continue;
 		}
