@@ -1,0 +1,164 @@
+/*
+ * session_hold: which processes hold a session.  A session inherited
+ * through fork() is one session in every process that has it (session.h,
+ * "Memory and processes"); holders[] counts, per process, the fds it has
+ * on it, under hold_lock.  Owns the holder entries, the registration of
+ * forked children and the check, at close and exit, whether another live
+ * process still carries the stream on (only the last one ends it).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "session_int.h"
+
+/*
+ * Is PID alive?  In a sandbox we may not ask: assume so.  A child of ours
+ * that has exited but is not reaped yet (a zombie) still answers kill(),
+ * yet holds nothing: ask waitid() without reaping it (WNOWAIT), so the
+ * program's own wait() still finds it.  A forked child that ends its copy
+ * of a connection before the parent closes its own must leave the
+ * connection's end (mark and log line) to the parent.
+ */
+static bool
+pid_alive(pid_t pid)
+{
+	siginfo_t si;
+
+	if (ss_sandboxed)
+		return true;
+	si.si_pid = 0;
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == pid)
+		return false;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Holder entries.  An entry with a pid and nfds 0 is a tombstone: that
+ * process held S and let it go (closed its fds, exec'ed).  It stays so
+ * that the parent's registration of a new child (session_hold_child),
+ * which races with the child, never brings back an entry the child has
+ * already dropped; tombstones are reused when room is needed.
+ */
+
+/*
+ * PID's holder entry on S (hold_lock held), or -1.  With GROW, a free
+ * entry, or else that of a process that is gone or a tombstone, becomes
+ * PID's.
+ */
+static int
+holder_slot(struct session *s, pid_t pid, bool grow)
+{
+	int i, slot = -1;
+
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == pid)
+			return i;
+		if (slot < 0 && s->holders[i].pid == 0)
+			slot = i;
+	}
+	for (i = 0; grow && slot < 0 && i < SESSION_HOLDERS; i++)
+		if (s->holders[i].nfds <= 0 || !pid_alive(s->holders[i].pid))
+			slot = i;
+	if (!grow || slot < 0)
+		return -1;
+	s->holders[slot].pid = pid;
+	s->holders[slot].nfds = 0;
+	return slot;
+}
+
+/* Set PID's count on S to NFDS (0 leaves a tombstone); hold_lock held. */
+static void
+holder_set(struct session *s, int slot, int nfds)
+{
+	if (slot < 0)
+		return;
+	s->holders[slot].nfds = nfds > 0 ? nfds : 0;
+}
+
+void
+session_hold(struct session *s, int delta)
+{
+	int slot, saved = errno;
+
+	ss_lock(s, &s->hold_lock);
+	slot = holder_slot(s, getpid(), delta > 0);
+	if (slot >= 0)
+		holder_set(s, slot, s->holders[slot].nfds + delta);
+	ss_unlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_hold_pid(struct session *s, pid_t pid, int nfds)
+{
+	int saved = errno;
+
+	ss_lock(s, &s->hold_lock);
+	holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
+	ss_unlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_hold_child(struct session *s, pid_t pid, int nfds)
+{
+	int i, saved = errno;
+
+	ss_lock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++)
+		if (s->holders[i].pid == pid)
+			break;
+	/* An entry (even a tombstone) means the child got there first. */
+	if (i == SESSION_HOLDERS)
+		holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
+	ss_unlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_forked(struct session *s)
+{
+	s->forked = true;
+	ss_hs_recount(s);
+	session_hold_pid(s, getpid(), __atomic_load_n(&s->nfds,
+	    __ATOMIC_ACQUIRE));
+}
+
+/*
+ * Is any other live process still holding S?  Drops this process's entry
+ * first when LEAVING (it holds no fd any more).
+ */
+bool
+ss_others_hold(struct session *s, bool leaving)
+{
+	pid_t me = getpid();
+	bool others = false;
+	int i, saved = errno;
+
+	/* A child forked a moment ago may not have registered yet. */
+	if (__atomic_load_n(&s->fork_pending, __ATOMIC_ACQUIRE) > 0)
+		others = true;
+	ss_lock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++) {
+		if (s->holders[i].pid == 0)
+			continue;
+		if (s->holders[i].pid == me) {
+			if (leaving)
+				s->holders[i].nfds = 0;
+			continue;
+		}
+		if (!pid_alive(s->holders[i].pid)) {
+			s->holders[i].pid = 0;
+			s->holders[i].nfds = 0;
+		} else if (s->holders[i].nfds > 0) {
+			others = true;
+		}
+	}
+	ss_unlock(&s->hold_lock);
+	errno = saved;
+	return others;
+}

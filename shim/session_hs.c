@@ -1,0 +1,465 @@
+/*
+ * session_hs: the handshake state machine (session.h has the states):
+ * the preface, messages 1 and 2, the permissive rule's peek for a
+ * plaintext client, and the entries that drive the machine from a
+ * handshake call, a readiness path or a data call.
+ *
+ * Handshake I/O is always non-blocking (MSG_DONTWAIT); a caller allowed to
+ * block waits in poll() up to the rule's deadline.  Data I/O uses the
+ * program's own blocking mode and flags, so a blocking read blocks in the
+ * kernel exactly where the program expects it to.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "noise.h"
+#include "real.h"
+#include "record.h"
+#include "session.h"
+#include "session_int.h"
+#include "standin.h"
+
+#define PREFACE_LEN     8
+#define HS_MSGLEN       (NOISE_DHLEN + NOISE_TAGLEN)        /* 48 */
+#define HS_MSG1_WIRE    (PREFACE_LEN + 2 + HS_MSGLEN)       /* 58 */
+#define HS_MSG2_WIRE    (2 + HS_MSGLEN)                     /* 50 */
+
+/*
+ * Handshake input: have at least NEED bytes in the receive buffer.
+ * 0, -EAGAIN, -ETIMEDOUT, -ECONNRESET (peer closed) or -errno.
+ */
+static int
+hs_fill(struct session *s, int fd, size_t need, bool may_block)
+{
+	ssize_t n;
+	int r;
+
+	ss_tag(s, STANDIN_USED);
+	while (s->rend - s->rstart < need) {
+		n = ss_rx_pull(s, fd, MSG_DONTWAIT);
+		if (n > 0) {
+			/* Records may follow message 2 in the same pull. */
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (now_ms() >= s->hs_deadline)
+			return -ETIMEDOUT;
+		if (!may_block)
+			return -EAGAIN;
+		if ((r = ss_wait_fd(fd, POLLIN, s->hs_deadline)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void
+preface_make(uint8_t p[PREFACE_LEN], int suite)
+{
+	p[0] = 'S'; p[1] = 'K'; p[2] = 'S'; p[3] = 'L';
+	p[4] = 1; p[5] = (uint8_t)suite; p[6] = 0; p[7] = 0;
+}
+
+static bool
+suite_accepted(const struct policy_rule *rule, int suite)
+{
+	if (suite != NOISE_CHACHAPOLY && suite != NOISE_AESGCM)
+		return false;
+	if (rule->cipher != POLICY_CIPHER_DEFAULT && (int)rule->cipher != suite)
+		return false;
+	return noise_suite_available(suite);
+}
+
+/* Initiator: queue preface + message 1. */
+static int
+hs_send1(struct session *s)
+{
+	const struct policy_rule *rule = s->rule;
+	uint8_t *p;
+	size_t mlen;
+	int r;
+
+	s->suite = rule->cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
+	    NOISE_CHACHAPOLY;
+	s->hs = &s->hs_store;
+	p = s->tbuf;
+	preface_make(p, s->suite);
+	r = noise_hs_init(s->hs, s->suite, true, p, PREFACE_LEN,
+	    rule->keys[0]->key);
+	if (r < 0)
+		return r;
+	if ((r = noise_hs_write1(s->hs, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
+		return r;
+	p[PREFACE_LEN] = (uint8_t)(mlen >> 8);
+	p[PREFACE_LEN + 1] = (uint8_t)mlen;
+	s->toff = 0;
+	s->tend = PREFACE_LEN + 2 + mlen;
+	return 0;
+}
+
+/* Initiator: message 2 is buffered; check it and split. */
+static int
+hs_recv2(struct session *s, const char **why)
+{
+	uint8_t *m = s->rbuf + s->rstart;
+	uint8_t payload[1];
+	size_t plen;
+
+	if (((size_t)m[0] << 8 | m[1]) != HS_MSGLEN) {
+		*why = "bad handshake message 2 length";
+		return -EBADMSG;
+	}
+	if (noise_hs_read2(s->hs, m + 2, HS_MSGLEN, payload, &plen) < 0 ||
+	    plen != 0) {
+		*why = "handshake message 2 failed authentication";
+		return -EBADMSG;
+	}
+	s->rstart += HS_MSG2_WIRE;
+	noise_hs_split(s->hs, &s->tx, &s->rx);
+	return 0;
+}
+
+/* Responder: check the preface (the first 8 bytes are buffered). */
+static int
+hs_preface(struct session *s, const char **why)
+{
+	const uint8_t *p = s->rbuf + s->rstart;
+
+	if (memcmp(p, "SKSL", 4) != 0) {
+		*why = "no sockseal preface (plaintext or foreign client)";
+		return -EPROTO;
+	}
+	if (p[4] != 1) {
+		*why = "unsupported protocol version";
+		return -EPROTO;
+	}
+	if (p[6] != 0 || p[7] != 0) {
+		*why = "bad preface";
+		return -EPROTO;
+	}
+	if (!suite_accepted(s->rule, p[5])) {
+		*why = "cipher suite not accepted by the rule";
+		return -EPROTO;
+	}
+	s->suite = p[5];
+	return 0;
+}
+
+/*
+ * Responder: message 1 is buffered after the preface; find the key by trial
+ * decryption, queue message 2 and split.
+ */
+static int
+hs_recv1(struct session *s, const char **why)
+{
+	const struct policy_rule *rule = s->rule;
+	uint8_t *p = s->rbuf + s->rstart;
+	uint8_t payload[1], *out;
+	size_t plen, mlen;
+	int i;
+
+	if (((size_t)p[PREFACE_LEN] << 8 | p[PREFACE_LEN + 1]) != HS_MSGLEN) {
+		*why = "bad handshake message 1 length";
+		return -EBADMSG;
+	}
+	s->hs = &s->hs_store;
+	for (i = 0; i < rule->nkeys; i++) {
+		if (noise_hs_init(s->hs, s->suite, false, p, PREFACE_LEN,
+		    rule->keys[i]->key) < 0) {
+			*why = "cipher suite unavailable";
+			return -EBADMSG;
+		}
+		if (noise_hs_read1(s->hs, p + PREFACE_LEN + 2, HS_MSGLEN,
+		    payload, &plen) == 0 && plen == 0)
+			break;
+		noise_hs_wipe(s->hs);
+	}
+	if (i == rule->nkeys) {
+		*why = "handshake message 1 failed authentication (wrong key?)";
+		return -EBADMSG;
+	}
+	s->rstart += HS_MSG1_WIRE;
+	out = s->tbuf;
+	if (noise_hs_write2(s->hs, NULL, 0, out + 2, &mlen) < 0) {
+		*why = "cannot write handshake message 2";
+		return -EBADMSG;
+	}
+	out[0] = (uint8_t)(mlen >> 8);
+	out[1] = (uint8_t)mlen;
+	s->toff = 0;
+	s->tend = 2 + mlen;
+	noise_hs_split(s->hs, &s->tx, &s->rx);
+	LOG(LOG_DEBUG, "peer %s used key %s", s->peer, rule->keys[i]->name);
+	return 0;
+}
+
+static void
+hs_done(struct session *s)
+{
+	size_t off, chunk;
+
+	noise_hs_wipe(s->hs);
+	s->hs = NULL;
+	/* Bytes the program wrote during the handshake go first. */
+	for (off = 0; off < s->early_len; off += chunk) {
+		chunk = s->early_len - off;
+		if (chunk > RECORD_MAXPT)
+			chunk = RECORD_MAXPT;
+		s->tend += record_seal(&s->tx, s->early + off, chunk,
+		    s->tbuf + s->tend);
+	}
+	if (s->early_len > 0) {
+		sodium_memzero(s->early, s->early_len);
+		s->early_len = 0;
+	}
+	s->was_open = true;
+	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
+	ss_hs_uncount(s);
+	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
+	    s->initiator ? "to" : "from", s->peer, s->rule->file,
+	    s->rule->line, s->suite == NOISE_AESGCM ? "aesgcm" : "chachapoly");
+}
+
+/*
+ * Permissive accept rule: is the client speaking sockseal?  Peeks (never
+ * reads) its first bytes.  1: the preface is there, 0: plaintext (or it
+ * sent nothing before the deadline, or closed), -EAGAIN, -errno.
+ */
+static int
+hs_peek_preface(struct session *s, int fd, bool may_block)
+{
+	/* Any version: a sealed client we cannot serve is refused, never
+	 * handed to the program as plaintext. */
+	static const uint8_t magic[4] = { 'S', 'K', 'S', 'L' };
+	uint8_t b[PREFACE_LEN];
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = real_recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return 0;
+		if (n > 0) {
+			if (memcmp(b, magic, (size_t)n < sizeof(magic) ?
+			    (size_t)n : sizeof(magic)) != 0)
+				return 0;
+			if ((size_t)n >= sizeof(magic))
+				return 1;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno != EAGAIN) {
+			return -errno;
+		}
+		if (now_ms() >= s->hs_deadline)
+			return 0;
+		if (!may_block)
+			return -EAGAIN;
+		if (n > 0) {
+			/* A partial preface: readable already, so pause. */
+			(void)real_poll(NULL, 0, 10);
+			continue;
+		}
+		if ((r = ss_wait_fd(fd, POLLIN, s->hs_deadline)) < 0 &&
+		    r != -ETIMEDOUT)
+			return r;
+	}
+}
+
+/* Permissive and plaintext: hand the connection back to the program. */
+static void
+hs_plain(struct session *s)
+{
+	/* What the program wrote meanwhile goes out first, as it is. */
+	if (s->early_len > 0) {
+		memcpy(s->tbuf, s->early, s->early_len);
+		s->toff = 0;
+		s->tend = s->early_len;
+		s->early_len = 0;
+	}
+	__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
+	ss_hs_uncount(s);
+	ss_tag(s, STANDIN_PLAIN);
+	LOG(LOG_INFO, "plaintext connection from %s accepted (rule %s:%d is "
+	    "permissive)", s->peer, s->rule->file, s->rule->line);
+}
+
+void
+session_adopt_as(struct session *s, unsigned int flags)
+{
+	s->tagflags = flags;
+	if (flags & STANDIN_PLAIN) {
+		__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
+		ss_hs_uncount(s);
+	} else if (flags & STANDIN_USED) {
+		/* Failed at its first use, not now: an exec'd image that
+		 * only inherits it (a bystander) must leave it alone. */
+		s->adopt_used = true;
+	}
+}
+
+/* One pass of the machine; both locks held. */
+static int
+hs_run(struct session *s, int fd, bool may_block)
+{
+	const char *why = NULL;
+	uint64_t dl = may_block ? s->hs_deadline : 0;
+	int r, result = SESSION_END_FAILED;
+
+	if ((r = ss_rbuf_alloc(s)) < 0 || (r = ss_tbuf_alloc(s)) < 0)
+		return r;
+	if (s->adopt_used && session_state(s) < SESSION_OPEN) {
+		ss_fail(s, ECONNRESET, "its handshake or sealed bytes "
+		    "began before exec; the new image cannot continue it");
+		return -ECONNRESET;
+	}
+	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline &&
+	    !(session_state(s) == SESSION_HS_WAIT1 &&
+	    s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart)) {
+		r = -ETIMEDOUT;
+		goto io_fail;
+	}
+	for (;;) {
+		switch (session_state(s)) {
+		case SESSION_HS_SEND1:
+			if ((r = hs_send1(s)) < 0) {
+				why = "cannot start handshake";
+				goto fail;
+			}
+			__atomic_store_n(&s->state, SESSION_HS_WAIT2,
+			    __ATOMIC_RELEASE);
+			break;
+		case SESSION_HS_WAIT2:
+			r = ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, dl);
+			if (r == 0)
+				r = hs_fill(s, fd, HS_MSG2_WIRE, may_block);
+			if (r == -EAGAIN || r == -EINTR)
+				return r;
+			if (r < 0)
+				goto io_fail;
+			if ((r = hs_recv2(s, &why)) < 0)
+				goto fail;
+			hs_done(s);
+			return 0;
+		case SESSION_HS_WAIT1:
+			if (s->rule->mode == POLICY_PERMISSIVE && s->rend == s->rstart) {
+				r = hs_peek_preface(s, fd, may_block);
+				if (r == 0) {
+					hs_plain(s);
+					return 0;
+				}
+				if (r == -EAGAIN || r == -EINTR)
+					return r;
+				if (r < 0)
+					goto io_fail;
+			}
+			r = hs_fill(s, fd, PREFACE_LEN, may_block);
+			if (r == 0) {
+				if ((r = hs_preface(s, &why)) < 0) {
+					result = SESSION_END_REFUSED;
+					goto fail;
+				}
+				r = hs_fill(s, fd, HS_MSG1_WIRE, may_block);
+			}
+			if (r == -EAGAIN || r == -EINTR)
+				return r;
+			if (r < 0)
+				goto io_fail;
+			if ((r = hs_recv1(s, &why)) < 0)
+				goto fail;
+			hs_done(s);
+			/* Message 2 is queued; send it now if we can. */
+			r = ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, dl);
+			if (r < 0 && r != -EAGAIN && r != -EINTR) {
+				why = "cannot send handshake message 2";
+				goto fail;
+			}
+			return 0;
+		case SESSION_OPEN:
+		case SESSION_PLAIN:
+			return 0;
+		default:
+			return -s->err;
+		}
+	}
+
+io_fail:
+	switch (r) {
+	case -ETIMEDOUT:
+		why = "handshake timed out";
+		result = SESSION_END_TIMEOUT;
+		break;
+	case -ECONNRESET:
+		why = "peer closed the connection during the handshake";
+		break;
+	default:
+		why = strerror(-r);
+		break;
+	}
+fail:
+	ss_fail_as(s, result, ECONNRESET, why ? why : strerror(-r));
+	return -ECONNRESET;
+}
+
+int
+session_handshake(struct session *s, int fd, bool may_block)
+{
+	int r;
+
+	fd = session_kfd(s, fd);
+	if (session_state(s) == SESSION_OPEN || session_state(s) == SESSION_PLAIN)
+		return 0;
+	ss_lock(s, &s->rx_lock);
+	ss_lock(s, &s->tx_lock);
+	r = hs_run(s, fd, may_block);
+	ss_unlock(&s->tx_lock);
+	ss_unlock(&s->rx_lock);
+	return r;
+}
+
+/*
+ * The same, for readiness paths (poll, epoll) that must never wait for a
+ * lock a blocked reader or writer holds: -EAGAIN if the session is busy.
+ */
+int
+ss_handshake_try(struct session *s, int fd)
+{
+	int r;
+
+	if (session_state(s) == SESSION_OPEN)
+		return 0;
+	if (ss_trylock(s, &s->rx_lock) != 0)
+		return -EAGAIN;
+	if (ss_trylock(s, &s->tx_lock) != 0) {
+		ss_unlock(&s->rx_lock);
+		return -EAGAIN;
+	}
+	r = hs_run(s, fd, false);
+	ss_unlock(&s->tx_lock);
+	ss_unlock(&s->rx_lock);
+	return r;
+}
+
+/* Drive the handshake from a data call with the program's FLAGS. */
+int
+ss_hs_from_call(struct session *s, int fd, int flags)
+{
+	int st = session_state(s);
+	bool may_block;
+
+	if (st == SESSION_OPEN || st == SESSION_PLAIN || st == SESSION_DEAD) {
+		/* Another process (after fork) may have ended it. */
+		ss_hs_uncount(s);
+		return st == SESSION_DEAD ? -s->err : 0;
+	}
+	may_block = !(flags & MSG_DONTWAIT) && session_fd_blocking(fd);
+	return session_handshake(s, fd, may_block);
+}
