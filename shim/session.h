@@ -251,13 +251,6 @@ void session_forked(struct session *s);
  * none any more). */
 void session_hold_pid(struct session *s, pid_t pid, int nfds);
 
-/*
- * session_hold_child(s, pid, nfds): the parent registers its new child PID
- * before fork() returns, unless the child has already set its own entry
- * (it may have closed its copy, or exec'ed, already).
- */
-void session_hold_child(struct session *s, pid_t pid, int nfds);
-
 static inline int
 session_state(const struct session *s)
 {

@@ -38,10 +38,10 @@ pid_alive(pid_t pid)
 
 /*
  * Holder entries.  An entry with a pid and nfds 0 is a tombstone: that
- * process held S and let it go (closed its fds, exec'ed).  It stays so
- * that the parent's registration of a new child (session_hold_child),
- * which races with the child, never brings back an entry the child has
- * already dropped; tombstones are reused when room is needed.
+ * process held S and let it go (closed its fds, exec'ed); tombstones are
+ * reused when room is needed.  A child registers itself, in its fork
+ * handler; until it has, the parent counts it in fork_pending (fdtab.h),
+ * so no window exists where nobody seems to hold S.
  */
 
 /*
@@ -99,22 +99,6 @@ session_hold_pid(struct session *s, pid_t pid, int nfds)
 
 	ss_lock(s, &s->hold_lock);
 	holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
-	ss_unlock(&s->hold_lock);
-	errno = saved;
-}
-
-void
-session_hold_child(struct session *s, pid_t pid, int nfds)
-{
-	int i, saved = errno;
-
-	ss_lock(s, &s->hold_lock);
-	for (i = 0; i < SESSION_HOLDERS; i++)
-		if (s->holders[i].pid == pid)
-			break;
-	/* An entry (even a tombstone) means the child got there first. */
-	if (i == SESSION_HOLDERS)
-		holder_set(s, holder_slot(s, pid, nfds > 0), nfds);
 	ss_unlock(&s->hold_lock);
 	errno = saved;
 }

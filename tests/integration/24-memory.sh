@@ -1,5 +1,5 @@
 #!/bin/bash
-# Buffer memory after a burst (shim/session.c, buf_trim): a sealed
+# Buffer memory after a burst (shim/session_buf.c, buf_trim): a sealed
 # connection that moved megabytes and then paused gives its buffer pages
 # back once it moves again, on both sides, so an idle connection costs a
 # few pages however much it once carried.  The session's buffers are shared
