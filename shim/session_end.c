@@ -217,7 +217,7 @@ arm_reset(int fd)
 {
 	struct linger l = { .l_onoff = 1, .l_linger = 0 };
 
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	(void)real_setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
 /*
@@ -247,7 +247,7 @@ close_linger(struct session *s, int fd, uint64_t deadline)
 			if (n < 0)
 				break;
 		}
-		if (ioctl(fd, SIOCOUTQ, &outq) < 0 || outq == 0 ||
+		if (real_ioctl(fd, SIOCOUTQ, &outq) < 0 || outq == 0 ||
 		    now_ms() >= deadline)
 			return;
 		(void)real_poll(&p, 1, 5);
