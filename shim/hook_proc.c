@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "init.h"
 #include "real.h"
 #include "reload.h"
 #include "session.h"
@@ -20,9 +21,7 @@
 void
 hook_sandbox(void)
 {
-	session_sandbox();
-	reload_sandbox();
-	log_level = -1;
+	shim_sandbox();
 }
 
 HOOK int

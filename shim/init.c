@@ -34,6 +34,25 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 /* The process whose memory this is (see shim_foreign). */
 static pid_t shim_pid;
 
+/* Set once the program enters a sandbox (shim_sandbox): atomic. */
+static bool shim_sandboxed;
+
+void
+shim_sandbox(void)
+{
+	__atomic_store_n(&shim_sandboxed, true, __ATOMIC_RELEASE);
+	/* A policy check under way opens files: let it finish before the
+	 * filter that may forbid them goes in.  Nothing is logged after. */
+	reload_sandbox();
+	log_level = -1;
+}
+
+bool
+shim_in_sandbox(void)
+{
+	return __atomic_load_n(&shim_sandboxed, __ATOMIC_ACQUIRE);
+}
+
 /*
  * The fork handlers, the only ones: locks are taken in the order of the
  * modules' lock rules (epoll's, then the fd table's), released in the

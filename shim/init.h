@@ -37,6 +37,15 @@ void shim_start(void (*adopted)(int fd));
 void shim_exit(void);
 
 /*
+ * Sandbox mode, the process's one switch: shim_sandbox() when the program
+ * enters a sandbox (seccomp, no_new_privs, chroot: hook_proc.c); from then
+ * on shim_in_sandbox() is true, the shim makes no system call beyond what
+ * the program's own call needs, stops reloading and stops logging.
+ */
+void shim_sandbox(void);
+bool shim_in_sandbox(void);
+
+/*
  * Processes.  shim_fork_prepare/parent/child(): the fork handlers
  * (pthread_atfork; also run by the clone() hook around a copy that
  * bypasses them).  shim_foreign(): is this a process whose memory is

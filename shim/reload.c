@@ -68,6 +68,7 @@
 #include "log.h"
 #include "policy.h"
 #include "real.h"
+#include "init.h"
 #include "reload.h"
 
 #define RELOAD_EVERY_NS 1000000000ull   /* at most one check per second */
@@ -89,7 +90,6 @@ static char                       **reload_env;    /* environ at start */
 static const struct reload_policy  *reload_cur;    /* atomic */
 static uint64_t                     reload_due;    /* atomic, ns */
 static bool                         reload_busy;   /* atomic flag */
-static bool                         reload_off;    /* atomic */
 
 /* The holder of reload_busy's state. */
 static struct reload_watch *reload_watch;          /* atomic store */
@@ -371,7 +371,7 @@ reload_maybe(void)
 const struct reload_policy *
 reload_current(void)
 {
-	if (!__atomic_load_n(&reload_off, __ATOMIC_RELAXED))
+	if (!shim_in_sandbox())
 		reload_maybe();
 	return __atomic_load_n(&reload_cur, __ATOMIC_ACQUIRE);
 }
@@ -379,9 +379,8 @@ reload_current(void)
 void
 reload_sandbox(void)
 {
-	__atomic_store_n(&reload_off, true, __ATOMIC_RELAXED);
-	/* A check under way in another thread opens files: let it finish
-	 * before the filter that may forbid them is installed. */
+	/* (shim_in_sandbox() is already true: no new check starts.)  A
+	 * check under way in another thread opens files: let it finish. */
 	while (__atomic_load_n(&reload_busy, __ATOMIC_ACQUIRE))
 		sched_yield();
 }

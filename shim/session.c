@@ -21,14 +21,11 @@
 
 #include "log.h"
 #include "real.h"
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 #include "standin.h"
 #include "tsan.h"
-
-/* Set when the program enters a sandbox (seccomp, chroot): from then on
- * the shim makes no syscall the program's own call would not. */
-bool ss_sandboxed;
 
 uint64_t
 now_ms(void)
@@ -196,7 +193,7 @@ session_unmap(struct session *s)
 	if (!s->forked) {
 		/* A cached mapping keeps no pages a burst filled. */
 		if ((s->rx_hiwat > SESSION_TRIM_MIN ||
-		    s->tx_hiwat > SESSION_TRIM_MIN) && !ss_sandboxed) {
+		    s->tx_hiwat > SESSION_TRIM_MIN) && !shim_in_sandbox()) {
 			uintptr_t lo = PAGE_UP((uintptr_t)s + sizeof(*s));
 			int saved = errno;
 
@@ -340,7 +337,7 @@ ss_tag(struct session *s, unsigned int flag)
 	struct stat st;
 	int saved = errno;
 
-	if (s->kfd < 0 || (s->tagflags & flag) || ss_sandboxed)
+	if (s->kfd < 0 || (s->tagflags & flag) || shim_in_sandbox())
 		return;
 	s->tagflags |= flag;
 	if (fstat(s->pfd, &st) == 0 && st.st_ino == s->sino && s->sino != 0)
@@ -399,12 +396,6 @@ ss_trylock(struct session *s, pthread_mutex_t *m)
 		r = 0;
 	}
 	return r;
-}
-
-void
-session_sandbox(void)
-{
-	ss_sandboxed = true;
 }
 
 /*

@@ -311,9 +311,6 @@ void session_exit(struct session *s, int fd);
  */
 void session_forgotten(struct session *s);
 
-/* session_sandbox(): the process is entering a sandbox (seccomp, chroot):
- * from now on no syscall beyond the program's own calls' needs. */
-void session_sandbox(void);
 
 /*
  * How a connection ended, in its one end-of-connection log line (info):

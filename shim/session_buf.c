@@ -20,6 +20,7 @@
 
 #include "real.h"
 #include "record.h"
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 
@@ -63,7 +64,7 @@ buf_trim(uint8_t *buf, size_t len, size_t *hiwat, uint64_t *last)
 	uint64_t now;
 	int saved;
 
-	if (*hiwat <= SESSION_TRIM_MIN || ss_sandboxed)
+	if (*hiwat <= SESSION_TRIM_MIN || shim_in_sandbox())
 		return;
 	now = now_ms();
 	if (now - *last < SESSION_TRIM_MS)
@@ -210,7 +211,7 @@ ss_tx_flush(struct session *s, int fd, int flags, uint64_t deadline)
 		s->tx_hiwat = s->tend;
 	while (s->toff < s->tend) {
 		/* In a sandbox only write() may be allowed. */
-		if (flags != 0 && !ss_sandboxed)
+		if (flags != 0 && !shim_in_sandbox())
 			n = real_send(fd, s->tbuf + s->toff, s->tend - s->toff,
 			    flags);
 		else

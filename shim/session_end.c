@@ -17,6 +17,7 @@
 #include "log.h"
 #include "real.h"
 #include "record.h"
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 #include "tcpstate.h"
@@ -58,7 +59,7 @@ shut_rd_answer(struct session *s, int fd)
 
 	if (__atomic_load_n(&s->kerr, __ATOMIC_RELAXED) != 0)
 		return -ENOTCONN;
-	if (ss_sandboxed || tcpstate_get(fd, &ts) < 0)
+	if (shim_in_sandbox() || tcpstate_get(fd, &ts) < 0)
 		return 0;
 	return ts.state == TCPSTATE_CLOSE ? -ENOTCONN : 0;
 }
@@ -279,7 +280,7 @@ rx_unread(struct session *s, int fd)
 			return false;   /* the session failed: it resets anyway */
 		if (r > 0)
 			continue;
-		if (ss_sandboxed)
+		if (shim_in_sandbox())
 			return s->rstart != s->rend;
 		ss_rbuf_compact(s);
 		space = SESSION_RBUF - s->rend;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 
@@ -27,7 +28,7 @@ pid_alive(pid_t pid)
 {
 	siginfo_t si;
 
-	if (ss_sandboxed)
+	if (shim_in_sandbox())
 		return true;
 	si.si_pid = 0;
 	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&

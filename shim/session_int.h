@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 
 #include "record.h"
+#include "init.h"
 #include "session.h"
 
 #define SESSION_RBUF    (3 * 65536 + 1024)
@@ -36,9 +37,7 @@
 
 /* session.c */
 
-/* Set when the program enters a sandbox (seccomp, chroot): from then on
- * the shim makes no syscall the program's own call would not. */
-extern bool ss_sandboxed;
+/* (Sandbox mode is the process's: shim_in_sandbox(), init.h.) */
 
 /*
  * Take a session lock (ss_lock), try one (ss_trylock: 0 when taken),

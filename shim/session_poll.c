@@ -18,6 +18,7 @@
 #include "log.h"
 #include "real.h"
 #include "record.h"
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 #include "tcpstate.h"
@@ -83,7 +84,7 @@ end_was_clean(struct session *s, int fd)
 
 	if (__atomic_load_n(&s->kclean, __ATOMIC_ACQUIRE))
 		return true;
-	if (session_state(s) != SESSION_OPEN || ss_sandboxed ||
+	if (session_state(s) != SESSION_OPEN || shim_in_sandbox() ||
 	    !__atomic_load_n(&s->tx_shut, __ATOMIC_RELAXED))
 		return false;
 	if (ss_trylock(s, &s->tx_lock) == 0) {
@@ -301,7 +302,7 @@ session_poll_after(struct session *s, int fd, short want, short krev)
 				ss_rbuf_compact(s);
 				/* The kernel said readable; in a sandbox
 				 * read() is what the filter allows. */
-				n = ss_rx_pull(s, fd, ss_sandboxed ? 0 :
+				n = ss_rx_pull(s, fd, shim_in_sandbox() ? 0 :
 				    MSG_DONTWAIT);
 				/* 0 or an error: the next read reports it. */
 				if (n < 0)
@@ -373,7 +374,7 @@ session_poll_now(struct session *s, int fd, short want)
 
 	fd = session_kfd(s, fd);
 	ready = session_poll_prep(s, want, &kev);
-	if (ss_sandboxed || session_state(s) != SESSION_OPEN)
+	if (shim_in_sandbox() || session_state(s) != SESSION_OPEN)
 		return ready;
 	p.fd = fd;
 	p.events = (short)(want & (POLLOUT | POLLWRNORM | POLLRDHUP));
@@ -430,7 +431,7 @@ session_inq(struct session *s, int fd)
 		space = SESSION_RBUF - s->rend;
 		if (space == 0)
 			break;
-		if (ss_sandboxed || session_state(s) != SESSION_OPEN)
+		if (shim_in_sandbox() || session_state(s) != SESSION_OPEN)
 			break;
 		got = ss_rx_pull(s, fd, MSG_DONTWAIT);
 		if (got <= 0) {

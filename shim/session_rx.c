@@ -15,6 +15,7 @@
 #include "log.h"
 #include "real.h"
 #include "record.h"
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 
@@ -181,7 +182,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		}
 		have = s->ptlen;
 		if (have >= want || s->rx_eof ||
-		    (have > 0 && (drained || ss_sandboxed)))
+		    (have > 0 && (drained || shim_in_sandbox())))
 			goto out;
 		/* Our handshake message 2 may still be queued (see rx_locked). */
 		if (ss_trylock(s, &s->tx_lock) == 0) {
@@ -287,7 +288,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			 * already passed (rx_gen tells epoll it is new).
 			 */
 			if (total == want && s->rx_more && !ss_rx_ready(s) &&
-			    !ss_sandboxed) {
+			    !shim_in_sandbox()) {
 				ss_rbuf_compact(s);
 				n = ss_rx_pull(s, fd, MSG_DONTWAIT);
 				if (n <= 0)
@@ -312,7 +313,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		 * program's own next read would on TCP.
 		 */
 		topup = total > 0 && !(flags & MSG_WAITALL);
-		if (topup && (drained || ss_sandboxed))
+		if (topup && (drained || shim_in_sandbox()))
 			return (ssize_t)total;
 
 		/*

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "real.h"
 #include "record.h"
+#include "init.h"
 #include "session.h"
 #include "session_int.h"
 
@@ -107,7 +108,7 @@ tx_after_shut(struct session *s, int fd, int flags)
 	if (s->kerr != 0 &&
 	    !__atomic_exchange_n(&s->err_reported, true, __ATOMIC_RELAXED)) {
 		e = s->kerr;
-	} else if (!ss_sandboxed &&
+	} else if (!shim_in_sandbox() &&
 	    real_send(fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
 	    errno != EAGAIN) {
 		e = errno;
