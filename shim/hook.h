@@ -35,6 +35,11 @@ void hook_stdio_adopt(int fd);
  * standard stream goes through the shim from now on. */
 void hook_stdio_moved(int fd);
 
+/* hook_kfd_sync_all(): every kfd's close-on-exec as its program fds'
+ * (hook_close.c): after an exec or spawn that made them all close-on-exec
+ * (nextimage.h) returned. */
+void hook_kfd_sync_all(void);
+
 /* hook_sandbox(): the program enters a sandbox (see hook_proc.c). */
 void hook_sandbox(void);
 

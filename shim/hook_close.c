@@ -65,6 +65,21 @@ kfd_sync(struct session *s)
 		    fl | FD_CLOEXEC);
 }
 
+void
+hook_kfd_sync_all(void)
+{
+	enum { BATCH = 256 };
+	int fds[BATCH], n, i, saved = errno;
+	struct session *ss[BATCH];
+
+	n = fdtab_snapshot(fds, ss, BATCH);
+	for (i = 0; i < n; i++) {
+		kfd_sync(ss[i]);
+		session_put(ss[i]);
+	}
+	errno = saved;
+}
+
 /* kfd_sync for FD's session, if it has one. */
 static void
 kfd_sync_fd(int fd)

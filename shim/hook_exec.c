@@ -10,16 +10,22 @@
  * execl… call execve internally, past any interposer, so each has a hook.
  */
 #include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "fdtab.h"
+#include "nextimage.h"
+#include "standin.h"
 #include "init.h"
 #include "nofile.h"
 #include "real.h"
 #include "hook.h"
+
+extern char **environ;
 
 HOOK pid_t
 fork(void)
@@ -90,15 +96,41 @@ clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	return r;
 }
 
-/* Call F with exec's bookkeeping around it. */
-#define EXEC_WRAP(call) do { \
+/*
+ * Before an exec: does the new image run the shim (nextimage.h)?  If not,
+ * every kfd becomes close-on-exec, so that image never holds the wire;
+ * exec_gate_done() puts the flags back if the call returned (it failed, or
+ * it was a spawn).  Returns whether the kfds were closed off.
+ */
+static bool
+exec_gate(const char *path, char *const envp[])
+{
+	if (!standin_any())
+		return false;
+	if (nextimage_runs_shim(path, envp))
+		return false;
+	standin_cloexec_all();
+	return true;
+}
+
+static void
+exec_gate_done(bool gated)
+{
+	if (gated)
+		hook_kfd_sync_all();
+}
+
+/* Call F with exec's bookkeeping around it (PATH: the file it runs). */
+#define EXEC_WRAP(path, envp, call) do { \
 	int r_, e_; \
+	bool g_ = exec_gate((path), (envp)); \
 	fdtab_exec(true); \
 	nofile_exec(true); \
 	r_ = (call); \
 	e_ = errno; \
 	nofile_exec(false); \
 	fdtab_exec(false); \
+	exec_gate_done(g_); \
 	errno = e_; \
 	return r_; \
 } while (0)
@@ -110,7 +142,7 @@ execve(const char *path, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(real_execve(path, argv, envp));
+	EXEC_WRAP(path, envp, real_execve(path, argv, envp));
 }
 
 HOOK int
@@ -120,7 +152,7 @@ execv(const char *path, char *const argv[])
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(real_execv(path, argv));
+	EXEC_WRAP(path, environ, real_execv(path, argv));
 }
 
 HOOK int
@@ -130,7 +162,10 @@ execvp(const char *file, char *const argv[])
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(real_execvp(file, argv));
+	char buf[4096];
+
+	EXEC_WRAP(nextimage_find(file, environ, buf, sizeof(buf)), environ,
+	    real_execvp(file, argv));
 }
 
 HOOK int
@@ -140,7 +175,10 @@ execvpe(const char *file, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(real_execvpe(file, argv, envp));
+	char buf[4096];
+
+	EXEC_WRAP(nextimage_find(file, envp, buf, sizeof(buf)), envp,
+	    real_execvpe(file, argv, envp));
 }
 
 HOOK int
@@ -150,7 +188,10 @@ fexecve(int fd, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	EXEC_WRAP(real_fexecve(fd, argv, envp));
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	EXEC_WRAP(path, envp, real_fexecve(fd, argv, envp));
 }
 
 /* Collect execl's arguments (up to the NULL) into an array. */
@@ -237,4 +278,40 @@ execle(const char *path, const char *arg, ...)
 		return -1;
 	}
 	return exec_done(v, execve(path, v, envp));
+}
+
+/*
+ * posix_spawn and posix_spawnp: glibc runs the child's exec itself, past
+ * the exec hooks; the gate is applied around the whole call (the parent
+ * waits while the child execs, CLONE_VFORK).
+ */
+HOOK int
+posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	bool g;
+	int r;
+
+	if (!real_have_posix_spawn())
+		return ENOSYS;
+	g = exec_gate(path, envp);
+	r = real_posix_spawn(pid, path, fa, attr, argv, envp);
+	exec_gate_done(g);
+	return r;
+}
+
+HOOK int
+posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	char buf[4096];
+	bool g;
+	int r;
+
+	if (!real_have_posix_spawnp())
+		return ENOSYS;
+	g = exec_gate(nextimage_find(file, envp, buf, sizeof(buf)), envp);
+	r = real_posix_spawnp(pid, file, fa, attr, argv, envp);
+	exec_gate_done(g);
+	return r;
 }

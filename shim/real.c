@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <aio.h>
+#include <spawn.h>
 #include <sys/resource.h>
 
 #include "real.h"
@@ -258,6 +259,11 @@ REAL_HAVE(execv)
 REAL_HAVE(execvp)
 REAL_HAVE(execvpe)
 REAL_HAVE(fexecve)
+
+REAL(int, posix_spawn, (pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]), (pid, path, fa, attr, argv, envp))
+REAL(int, posix_spawnp, (pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]), (pid, file, fa, attr, argv, envp))
+REAL_HAVE(posix_spawn)
+REAL_HAVE(posix_spawnp)
 
 /* Limits and sandbox hints (hook_limits.c, hook_proc.c). */
 REAL(long, sysconf, (int name), (name))

@@ -14,6 +14,7 @@
 #define SOCKSEAL_REAL_H
 
 #include <poll.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -141,6 +142,16 @@ bool    real_have_execv(void);
 bool    real_have_execvp(void);
 bool    real_have_execvpe(void);
 bool    real_have_fexecve(void);
+/* posix_spawn/posix_spawnp: glibc runs the child's exec inside (these
+ * return an error number, not -1 with errno). */
+int     real_posix_spawn(pid_t *pid, const char *path,
+    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+    char *const argv[], char *const envp[]);
+int     real_posix_spawnp(pid_t *pid, const char *file,
+    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+    char *const argv[], char *const envp[]);
+bool    real_have_posix_spawn(void);
+bool    real_have_posix_spawnp(void);
 
 /* Limits and sandbox hints (hook_limits.c, hook_proc.c).  real_prctl
  * forwards the four arguments after OPTION, as prctl() reads them. */

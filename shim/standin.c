@@ -84,6 +84,12 @@ standin_mark(int kfd, bool on)
 		;
 }
 
+bool
+standin_any(void)
+{
+	return __atomic_load_n(&standin_hi, __ATOMIC_RELAXED) >= 0;
+}
+
 int
 standin_kfds(unsigned int first, unsigned int last, int *out, int max)
 {
@@ -102,6 +108,24 @@ standin_kfds(unsigned int first, unsigned int last, int *out, int max)
 		if (__atomic_load_n(&m[fd], __ATOMIC_ACQUIRE))
 			out[n++] = fd;
 	return n;
+}
+
+void
+standin_cloexec_all(void)
+{
+	enum { BATCH = 256 };
+	int k[BATCH], n, i, fl;
+	unsigned int lo = 0;
+
+	do {
+		n = standin_kfds(lo, ~0U, k, BATCH);
+		for (i = 0; i < n; i++) {
+			if ((fl = real_fcntl(k[i], F_GETFD, 0)) >= 0 &&
+			    !(fl & FD_CLOEXEC))
+				(void)real_fcntl(k[i], F_SETFD, fl | FD_CLOEXEC);
+			lo = (unsigned int)k[i] + 1;
+		}
+	} while (n == BATCH);
 }
 
 /* Inode of FD, in the 31 bits TCP_USER_TIMEOUT holds; 0 if unknown. */

@@ -57,9 +57,16 @@ bool standin_is_kfd(int fd);
 /* standin_mark(kfd, on): KFD is (no longer) a kfd of this process. */
 void standin_mark(int kfd, bool on);
 
+/* standin_any(): has this process ever had a kfd?  (A cheap filter.) */
+bool standin_any(void);
+
 /* standin_kfds(first, last, out, max): the kfds in [FIRST, LAST], in
  * order; returns the count (at most MAX). */
 int standin_kfds(unsigned int first, unsigned int last, int *out, int max);
+
+/* standin_cloexec_all(): every kfd of this process becomes close-on-exec
+ * (an exec into an image without the shim: nextimage.h). */
+void standin_cloexec_all(void);
 
 /* standin_dup(kfd): another kfd for the same socket (close-on-exec as KFD). */
 int standin_dup(int kfd);

@@ -6,6 +6,10 @@
  *   bypass client PORT MARKER [--libc]    connect to 127.0.0.1:PORT
  *   bypass exec PORT MARKER               client; a child exec'd with an
  *                                         empty environment writes
+ *   bypass execsuid PORT MARKER COPY      client; COPY, a set-user-ID copy
+ *                                         of this program, is exec'd with
+ *                                         the shim in its environment (the
+ *                                         loader drops it) and writes
  *   bypass pass PORT MARKER               client; the fd goes by SCM_RIGHTS
  *                                         to a child exec'd without the shim
  *   bypass fds PORT                       descriptor numbers and identity
@@ -21,6 +25,7 @@
  * wire: exit 1.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -220,12 +225,37 @@ child_status(pid_t pid)
 	return WEXITSTATUS(st);
 }
 
-/* A process without the shim tries FD with plain libc. */
+/*
+ * A process without the shim tries FD with plain libc, then looks for any
+ * connected socket among all its descriptors (the shim's own, if one had
+ * come with it) and writes the marker there too.
+ */
 static int
 bare_attempts(int fd, const char *marker)
 {
-	char buf[64];
+	struct sockaddr_storage ss;
+	char buf[64], name[64];
 	size_t len = strlen(marker);
+	socklen_t l;
+	struct dirent *d;
+	DIR *dir;
+	int o;
+
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			o = atoi(d->d_name);
+			if (d->d_name[0] < '0' || d->d_name[0] > '9' || o == dirfd(dir))
+				continue;
+			l = sizeof(ss);
+			if (getpeername(o, (struct sockaddr *)&ss, &l) < 0 ||
+			    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+				continue;
+			snprintf(name, sizeof(name), "connected socket on fd %d", o);
+			expect_fail(name, send(o, marker, len, MSG_NOSIGNAL) < 0 ?
+			    -errno : 1);
+		}
+		closedir(dir);
+	}
 
 	expect_fail("write", write(fd, marker, len) < 0 ? -errno : 1);
 	expect_fail("send", send(fd, marker, len, MSG_NOSIGNAL) < 0 ? -errno : 1);
@@ -332,6 +362,18 @@ main(int argc, char **argv)
 
 		snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
 		pid = spawn_bare(args);
+		if (child_status(pid) != 0)
+			failures++;
+	} else if (strcmp(argv[1], "execsuid") == 0 && argc > 4) {
+		/* ARGV[4]: a set-user-ID copy of this program; the shim stays
+		 * in the environment, but the loader will drop it. */
+		char *args[] = { argv[4], "inherit", fdbuf, argv[3], NULL };
+
+		snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
+		if ((pid = fork()) == 0) {
+			execv(argv[4], args);
+			_exit(127);
+		}
 		if (child_status(pid) != 0)
 			failures++;
 	} else if (strcmp(argv[1], "pass") == 0) {

@@ -62,6 +62,18 @@ test_exec_without_shim_cannot_write() {
     assertTrue "the bare child's read failed" "grep -q '^read: blocked' '$TD/cli.out'"
 }
 
+# A set-user-ID image drops LD_PRELOAD in the loader: the shim, seeing that
+# before exec, gives it only the stand-in, never the socket (the child
+# scans all its fds for a connected socket, in every test above too).
+test_setuid_exec_gets_no_socket() {
+    cp "$BYPASS" "$TD/bypass-suid" && chown nobody "$TD/bypass-suid" &&
+        chmod 4755 "$TD/bypass-suid" && chmod 755 "$TD" ||
+        { fail "cannot make a set-user-ID copy"; return 0; }
+    check_sealed execsuid "$TD/bypass-suid"
+    assertTrue "the set-user-ID child's write failed" "grep -q '^write: blocked' '$TD/cli.out'"
+    assertFalse "no connected socket reached it" "grep -q 'connected socket on fd' '$TD/cli.out'"
+}
+
 test_scm_rights_to_unshimmed_process_cannot_write() {
     check_sealed pass
     assertTrue "the receiver's write failed" "grep -q '^write: blocked' '$TD/cli.out'"
