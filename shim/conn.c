@@ -126,6 +126,23 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	char peer[64];
 	int r, e, kfd;
 
+	/*
+	 * A second connect() on a sealed socket, to any address (hiredis does
+	 * this to learn whether a non-blocking connect finished): answered
+	 * from the session, first, whatever the policy says of the address:
+	 * the program's fd is the stand-in, which must never connect.  (TCP
+	 * would disconnect on AF_UNSPEC; a sealed socket does not.)
+	 */
+	if ((s = fdtab_get(fd)) != NULL) {
+		r = session_state(s);
+		e = session_so_error(s, fd);
+		session_put(s);
+		if (r == SESSION_OPEN || r == SESSION_PLAIN)
+			return -EISCONN;
+		if (r == SESSION_DEAD)
+			return e ? -e : -ECONNREFUSED;
+		return -EALREADY;
+	}
 	if (sa == NULL || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return conn_plain(fd, sa, len);
@@ -134,19 +151,6 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return conn_plain(fd, sa, len);
 	if (conn_fastopen_take(fd))
 		LOG(LOG_DEBUG, "TCP fast open disabled for a sealed connection");
-
-	/* A second connect() on a sealed socket (hiredis does this to learn
-	 * whether a non-blocking connect finished). */
-	if ((s = fdtab_get(fd)) != NULL) {
-		r = session_state(s);
-		e = session_so_error(s, fd);
-		session_put(s);
-		if (r == SESSION_OPEN)
-			return -EISCONN;
-		if (r == SESSION_DEAD)
-			return e ? -e : -ECONNREFUSED;
-		return -EALREADY;
-	}
 
 	/* Too many handshakes in flight: refuse before TCP's. */
 	if (session_handshakes() >= session_max_handshakes() &&

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <utlist.h>
@@ -165,7 +166,8 @@ ep_one(struct ep *ep, const struct epoll_event *e, struct epoll_event *out)
 /*
  * Tagged event E came through EPFD but its instance, if any, does not
  * know it: find the instance that does, make EPFD a name of it (when EPFD
- * has none yet), and translate.  Returns as ep_one(); 0 for an unknown tag.
+ * has none yet), and translate.  Returns as ep_one(); -1 for a tag nobody
+ * knows (dropped).
  */
 static int
 ep_resolve(int epfd, struct ep *skip, const struct epoll_event *e,
@@ -209,21 +211,23 @@ ep_resolve(int epfd, struct ep *skip, const struct epoll_event *e,
 		 * it is not ours to delete. */
 		LOG(LOG_DEBUG, "epoll fd %d: unknown registration %#" PRIx64
 		    " dropped", epfd, e->data.u64);
-		ret = 0;
 	}
 	return ret;
 }
 
 /*
  * Translate the N kernel events in EV in place (EP: the instance EPFD
- * names, or NULL); returns how many the program gets.
+ * names, or NULL); returns how many the program gets.  *STALE: how many
+ * were tags nobody knows.
  */
 static int
-ep_translate(int epfd, struct ep *ep, struct epoll_event *ev, int n)
+ep_translate(int epfd, struct ep *ep, struct epoll_event *ev, int n,
+    int *stale)
 {
 	struct epoll_event e;
 	int i, out = 0, r, foreign = 0;
 
+	*stale = 0;
 	if (ep != NULL)
 		ep_mlock(&ep->lock);
 	for (i = 0; i < n; i++) {
@@ -250,10 +254,34 @@ ep_translate(int epfd, struct ep *ep, struct epoll_event *ev, int n)
 		e = ev[i];
 		if (!ep_tagged(&e))
 			ev[out++] = e;
-		else if (ep_resolve(epfd, ep, &e, &ev[out]) > 0)
+		else if ((r = ep_resolve(epfd, ep, &e, &ev[out])) > 0)
 			out++;
+		else if (r < 0)
+			++*stale;
 	}
 	return out;
+}
+
+/*
+ * A wait that got nothing but tags nobody knows: a level-triggered stale
+ * registration (an image before exec made it, or its socket lives on in
+ * another process only) that the kernel reports again at once and that
+ * the shim may not delete.  Waiting on would spin; instead the next kernel
+ * wait comes after STALE_PAUSE_US, so such a registration costs a
+ * millisecond of latency and a thousand wake-ups a second, not a core.
+ */
+#define STALE_PAUSE_US 1000
+
+static void
+stale_pause(long ms)
+{
+	struct timespec ts = { 0, STALE_PAUSE_US * 1000L };
+
+	if (ms == 0)
+		return;
+	if (ms > 0 && ms * 1000 < STALE_PAUSE_US)
+		ts.tv_nsec = ms * 1000000L;
+	(void)nanosleep(&ts, NULL);
 }
 
 static bool
@@ -274,8 +302,8 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 	struct ep *ep;
 	uint64_t deadline = 0, now, hsdl;
 	long ms;
-	int n, out, e = 0;
-	bool immediate;
+	int n, out, e = 0, stale = 0;
+	bool immediate, pause = false;
 
 	if (max <= 0 || events == NULL)
 		return -2;
@@ -302,6 +330,8 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 				ms = left;
 		}
 
+		if (pause && !immediate)
+			stale_pause(ms);
 		/* Counted while blocked: a shutdown() elsewhere wakes us. */
 		if (ms != 0)
 			__atomic_add_fetch(&ep->waiting, 1, __ATOMIC_RELAXED);
@@ -314,7 +344,8 @@ epoll_wait_sealed(int epfd, struct epoll_event *events, int max,
 			out = -1;
 			break;
 		}
-		out = ep_translate(epfd, ep, events, n);
+		out = ep_translate(epfd, ep, events, n, &stale);
+		pause = out == 0 && n > 0 && stale == n;
 		/* Buffered readiness the kernel could not know about. */
 		ep_mlock(&ep->lock);
 		out = ep_report(ep, events, out, max);
@@ -335,7 +366,7 @@ epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
 {
 	uint64_t now;
 	long left;
-	int saved = errno, r;
+	int saved = errno, r, stale, got;
 
 	for (;;) {
 		if (n <= 0 || !ep_any_tagged(events, n)) {
@@ -343,7 +374,8 @@ epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
 				errno = saved;
 			return n;
 		}
-		n = ep_translate(epfd, NULL, events, n);
+		got = n;
+		n = ep_translate(epfd, NULL, events, n, &stale);
 		if (n > 0 || timeout_ms == 0)
 			return n;
 		/* Everything was swallowed: wait on with the time left, now
@@ -358,6 +390,8 @@ epoll_filtered(int epfd, struct epoll_event *events, int max, int n,
 		r = epoll_wait_sealed(epfd, events, max, left, mask, use_mask);
 		if (r != -2)
 			return r;
+		if (stale == got)
+			stale_pause(left);
 		n = kernel_wait(epfd, events, max, left, mask, use_mask);
 		saved = errno;
 	}

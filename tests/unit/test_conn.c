@@ -28,9 +28,6 @@
  * conn_adopt_inherited() (exec hand-over) is left to the integration tests
  * (43-exec, 56-standin): it needs an image started with the fds open.
  *
- * TEST_KNOWN_BUGS=1 also runs the checks of a bug found while writing
- * this test (test_second_connect_elsewhere: they fail until it is fixed).
- *
  * Run from the repo root: build/tests/test_conn.  TEST_VERBOSE=1 shows
  * the shim's log lines.
  */
@@ -959,11 +956,11 @@ out:
 }
 
 /*
- * Known bug (TEST_KNOWN_BUGS=1 runs it): a second connect() on a sealed fd
- * to an address no rule seals goes to conn_plain() before the "already
- * sealed" check, and so connects the stand-in itself: the program's number
- * becomes a plaintext TCP connection that raw writes reach (TCP would say
- * EALREADY or EISCONN and connect nothing).
+ * Regression (found by this test): a second connect() on a sealed fd to an
+ * address no rule seals went to conn_plain() before the "already sealed"
+ * check, and so connected the stand-in itself: the program's number became
+ * a plaintext TCP connection that raw writes reached (TCP says EALREADY or
+ * EISCONN and connects nothing).
  */
 static void
 test_second_connect_elsewhere(void)
@@ -1018,8 +1015,7 @@ main(void)
 	test_fastopen();
 	test_handshake_bound();
 	test_epoll_before_connect();
-	if (getenv("TEST_KNOWN_BUGS") != NULL)
-		test_second_connect_elsewhere();
+	test_second_connect_elsewhere();
 	CHECK_INT_EQ(session_handshakes(), 0);
 	{
 		int fds[4];

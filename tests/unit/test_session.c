@@ -1080,8 +1080,10 @@ bad_msg1(int idx, int val, enum policy_cipher ic, enum policy_cipher rc)
 	CHECK_INT_EQ(session_handshake(w->sa, w->a1, false), -EAGAIN);
 	n = grab(w->a2, m, sizeof(m));
 	CHECK_INT_EQ(n, MSG1_WIRE);
+	/* (A random byte may hold VAL already: the message must change.) */
 	if (idx >= 0)
-		m[idx] = (uint8_t)val;
+		m[idx] = m[idx] == (uint8_t)val ? (uint8_t)(val ^ 1) :
+		    (uint8_t)val;
 	put(w->b2, m, (size_t)n);
 	CHECK_INT_EQ(session_handshake(w->sb, w->b1, false), -ECONNRESET);
 	CHECK_INT_EQ(session_state(w->sb), SESSION_DEAD);
