@@ -4,8 +4,10 @@
  * getdtablesize.  Every other resource, and other processes' limits, pass
  * through.
  *
- * Not under ThreadSanitizer: its runtime reads and sets the limits of the
- * process it starts in through these names before the shim is ready.
+ * Not under ThreadSanitizer or AddressSanitizer: their runtimes read and
+ * set the limits of the process they start in through these names before
+ * the shim (or their own shadow memory) is ready.  Under them the program
+ * sees the real, raised limits.
  */
 #include <errno.h>
 #include <sys/resource.h>
@@ -18,7 +20,7 @@ _Static_assert(sizeof(struct rlimit) == sizeof(struct rlimit64), "rlimit");
 #include "real.h"
 #include "hook.h"
 
-#if !defined(__SANITIZE_THREAD__)
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 
 static bool
 is_self(pid_t pid)
