@@ -199,7 +199,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (session_state(s) == SESSION_DEAD) {
 		/* Over the limit after all (another thread won the race):
 		 * the socket stays dead, and says why once. */
-		s->err_reported = true;
+		session_err_reported_set(s);
 		session_put(s);
 		return -ENOBUFS;
 	}
@@ -214,7 +214,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return -EINPROGRESS;
 	}
 	if (r < 0) {
-		s->err_reported = true;
+		session_err_reported_set(s);
 		session_put(s);
 		return -ECONNREFUSED;
 	}
@@ -306,14 +306,14 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 	if (tagged && fstat(kfd, &st) < 0)
 		return 0;
 	for (i = 0; i < *nseen; i++) {
-		if (seen[i]->dev != st.st_dev || seen[i]->ino != st.st_ino)
+		if (!session_same_socket(seen[i], st.st_dev, st.st_ino))
 			continue;
 		/* Another fd on the socket itself: it gets the stand-in. */
 		if (!tagged) {
 			int fdfl = real_fcntl(fd, F_GETFD, 0);
 
-			if (real_dup3(seen[i]->pfd, fd, fdfl >= 0 &&
-			    (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+			if (real_dup3(session_stand_in(seen[i]), fd,
+			    fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 				return -errno;
 		}
 		return fdtab_set(fd, seen[i]) < 0 ? -ENOMEM : 1;
@@ -358,7 +358,8 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 		return -ENOMEM;
 	}
 	LOG(LOG_INFO, "adopted inherited connection %s %s on fd %d (rule %s:%d)",
-	    initiator ? "to" : "from", s->peer, fd, rule->file, rule->line);
+	    initiator ? "to" : "from", session_peer(s), fd, rule->file,
+	    rule->line);
 	if (*nseen < 64)
 		seen[(*nseen)++] = s;
 	session_put(s);

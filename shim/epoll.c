@@ -279,7 +279,7 @@ ep_watchers(struct session *s, struct ep **eps)
 	int n = 0, j;
 
 	ep_mlock(&ep_news_lock);
-	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
+	DL_FOREACH2((struct ep_reg *)*session_ep_watch(s), r, wnext) {
 		for (j = 0; j < n && eps[j] != r->ep; j++)
 			;
 		if (j == n && n < EP_CLOSE_MAX)
@@ -298,13 +298,15 @@ epoll_closed(int fd, struct session *s, bool last)
 
 	if (!epoll_any())
 		return;
-	if ((s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
-	    && !ep_name_maybe(fd))
+	if ((s == NULL ||
+	    __atomic_load_n(session_ep_watch(s), __ATOMIC_ACQUIRE) == NULL) &&
+	    !ep_name_maybe(fd))
 		return;
 	ep_mlock(&ep_lock);
 	if ((ep = ep_unname(fd)) != NULL)
 		gone[ngone++] = ep;
-	if (s != NULL && __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE)) {
+	if (s != NULL &&
+	    __atomic_load_n(session_ep_watch(s), __ATOMIC_ACQUIRE)) {
 		neps = ep_watchers(s, eps);
 		/* Another fd of the session, for orphaned shadows' I/O. */
 		if (!last && neps > 0)
@@ -319,7 +321,7 @@ epoll_closed(int fd, struct session *s, bool last)
 		 * go meanwhile).  A handled shadow no longer matches. */
 		for (;;) {
 			ep_mlock(&ep_news_lock);
-			for (r = s->ep_watch; r != NULL; r = r->wnext)
+			for (r = *session_ep_watch(s); r != NULL; r = r->wnext)
 				if (r->ep == ep && (last || r->io_fd == fd ||
 				    (r->fd == fd && !r->orphan)))
 					break;
@@ -373,7 +375,7 @@ epoll_dup(int fd, struct session *s)
 	int neps = 0, i;
 
 	if (!epoll_any() || s == NULL ||
-	    __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+	    __atomic_load_n(session_ep_watch(s), __ATOMIC_ACQUIRE) == NULL)
 		return;
 	ep_mlock(&ep_lock);
 	neps = ep_watchers(s, eps);
@@ -382,7 +384,8 @@ epoll_dup(int fd, struct session *s)
 		ep_mlock(&ep->lock);
 		HASH_FIND_INT(ep->regs, &fd, other);
 		ep_mlock(&ep_news_lock);
-		for (r = s->ep_watch; r != NULL && other == NULL; r = r->wnext) {
+		for (r = *session_ep_watch(s); r != NULL && other == NULL;
+		    r = r->wnext) {
 			if (r->ep != ep || !r->orphan || r->fd != fd)
 				continue;
 			/* The number names the same file again: the
@@ -409,7 +412,7 @@ epoll_kfd_moved(struct session *s, int old, int kfd)
 	int neps, i;
 
 	if (!epoll_any() || s == NULL ||
-	    __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+	    __atomic_load_n(session_ep_watch(s), __ATOMIC_ACQUIRE) == NULL)
 		return;
 	ep_mlock(&ep_lock);
 	neps = ep_watchers(s, eps);
@@ -417,7 +420,7 @@ epoll_kfd_moved(struct session *s, int old, int kfd)
 		ep = eps[i];
 		ep_mlock(&ep->lock);
 		ep_mlock(&ep_news_lock);
-		for (r = s->ep_watch; r != NULL; r = r->wnext) {
+		for (r = *session_ep_watch(s); r != NULL; r = r->wnext) {
 			if (r->ep != ep || r->kfd != old || ep->epfd < 0)
 				continue;
 			/* The kernel keys it by number: register it anew

@@ -52,7 +52,8 @@ struct ep_reg {
 	struct ep_reg  *nprev, *nnext;  /* ep->news (ep_news_lock) */
 	struct ep_reg  *cnext;          /* a wait's private copy of news */
 	struct ep_reg  *pprev, *pnext;  /* ep->pend (ep->lock) */
-	struct ep_reg  *wprev, *wnext;  /* s->ep_watch (ep_news_lock) */
+	struct ep_reg  *wprev, *wnext;  /* the session's watch list,
+	                                 * session_ep_watch() (ep_news_lock) */
 	UT_hash_handle  hh;         /* ep->regs, by fd (live ones only) */
 	UT_hash_handle  hid;        /* ep->ids, by id (all) */
 };

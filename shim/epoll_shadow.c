@@ -41,10 +41,11 @@ epoll_touch(struct session *s)
 {
 	struct ep_reg *r;
 
-	if (s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+	if (s == NULL ||
+	    __atomic_load_n(session_ep_watch(s), __ATOMIC_ACQUIRE) == NULL)
 		return;
 	ep_mlock(&ep_news_lock);
-	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
+	DL_FOREACH2((struct ep_reg *)*session_ep_watch(s), r, wnext) {
 		if (!r->news) {
 			r->news = true;
 			DL_APPEND2(r->ep->news, r, nprev, nnext);
@@ -59,10 +60,11 @@ epoll_waited(struct session *s)
 	struct ep_reg *r;
 	bool waited = false;
 
-	if (s == NULL || __atomic_load_n(&s->ep_watch, __ATOMIC_ACQUIRE) == NULL)
+	if (s == NULL ||
+	    __atomic_load_n(session_ep_watch(s), __ATOMIC_ACQUIRE) == NULL)
 		return false;
 	ep_mlock(&ep_news_lock);
-	DL_FOREACH2((struct ep_reg *)s->ep_watch, r, wnext) {
+	DL_FOREACH2((struct ep_reg *)*session_ep_watch(s), r, wnext) {
 		if (__atomic_load_n(&r->ep->waiting, __ATOMIC_RELAXED) > 0) {
 			waited = true;
 			break;
@@ -105,9 +107,9 @@ ep_drop(struct ep *ep, struct ep_reg *r)
 	ep_mlock(&ep_news_lock);
 	if (r->news)
 		DL_DELETE2(ep->news, r, nprev, nnext);
-	w = r->s->ep_watch;
+	w = *session_ep_watch(r->s);
 	DL_DELETE2(w, r, wprev, wnext);
-	__atomic_store_n(&r->s->ep_watch, w, __ATOMIC_RELEASE);
+	__atomic_store_n(session_ep_watch(r->s), w, __ATOMIC_RELEASE);
 	ep_munlock(&ep_news_lock);
 	if (r->kown >= 0) {
 		/* Its registration goes with it, here; a child that
@@ -205,9 +207,9 @@ ep_add(struct ep *ep, int epfd, int op, int fd, struct session *s,
 	HASH_ADD_INT(ep->regs, fd, r);
 	HASH_ADD(hid, ep->ids, id, sizeof(r->id), r);
 	ep_mlock(&ep_news_lock);
-	w = s->ep_watch;
+	w = *session_ep_watch(s);
 	DL_APPEND2(w, r, wprev, wnext);
-	__atomic_store_n(&s->ep_watch, w, __ATOMIC_RELEASE);
+	__atomic_store_n(session_ep_watch(s), w, __ATOMIC_RELEASE);
 	r->news = true;
 	DL_APPEND2(ep->news, r, nprev, nnext);
 	ep_munlock(&ep_news_lock);

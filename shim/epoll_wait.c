@@ -60,7 +60,7 @@ ep_prep(struct ep *ep, uint64_t *hsdl)
 		if (r->disabled)
 			continue;       /* its MOD brings it back */
 		hs = session_state(r->s) < SESSION_OPEN;
-		if (hs && now_ms() >= r->s->hs_deadline) {
+		if (hs && now_ms() >= session_hs_deadline(r->s)) {
 			/* Its deadline passed: let the session fail it. */
 			if ((rev = ep_event(ep, r, 0)) != 0) {
 				ep_pend(ep, r, rev);
@@ -92,8 +92,8 @@ ep_prep(struct ep *ep, uint64_t *hsdl)
 		if (rev != 0 && (!(r->uev & EPOLLET) || edge))
 			ep_pend(ep, r, rev);
 		if (hs) {
-			if (*hsdl == 0 || r->s->hs_deadline < *hsdl)
-				*hsdl = r->s->hs_deadline;
+			if (*hsdl == 0 || session_hs_deadline(r->s) < *hsdl)
+				*hsdl = session_hs_deadline(r->s);
 			r->cnext = keep;
 			keep = r;
 		}

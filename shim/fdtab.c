@@ -143,14 +143,14 @@ fdtab_set(int fd, struct session *s)
 		__atomic_store_n(&fdtab_map, (unsigned char *)map, __ATOMIC_RELEASE);
 	}
 	old = fdtab_unlink(fd);
-	__atomic_add_fetch(&s->nfds, 1, __ATOMIC_ACQ_REL);
+	(void)session_nfds_add(s, 1);
 	HASH_ADD_INT(fdtab_head, fd, e);
 	fdtab_mark(fd, 1);
 	tab_unlock();
 	session_hold(s, 1);
 
 	if (old != NULL) {
-		__atomic_sub_fetch(&old->s->nfds, 1, __ATOMIC_ACQ_REL);
+		(void)session_nfds_add(old->s, -1);
 		session_hold(old->s, -1);
 		session_put(old->s);
 		free(old);
@@ -174,7 +174,7 @@ fdtab_take(int fd, bool *last)
 		return NULL;
 	s = e->s;
 	free(e);
-	*last = __atomic_sub_fetch(&s->nfds, 1, __ATOMIC_ACQ_REL) == 0;
+	*last = session_nfds_add(s, -1) == 0;
 	session_hold(s, -1);
 	return s;
 }
@@ -234,7 +234,7 @@ fdtab_kfd_owner(int kfd)
 
 	tab_rdlock();
 	HASH_ITER(hh, fdtab_head, e, tmp) {
-		if (e->s->kfd == kfd) {
+		if (session_kfd(e->s, -1) == kfd) {
 			s = e->s;
 			session_ref(s);
 			break;
@@ -271,13 +271,11 @@ static void each_session(unsigned int *gen,
 static unsigned int fdtab_fork_gen = 0x20000000u;  /* tickets (prepare) */
 
 /* A fork may follow: every session is shared from now on (never recycled)
- * and counts a child that has not registered yet (fork_pending). */
+ * and counts a child that has not registered yet (session_fork_ticket()). */
 static void
 fork_ticket(struct session *s, void *gen)
 {
-	s->forked = true;
-	s->fork_ticket = *(unsigned int *)gen;
-	__atomic_add_fetch(&s->fork_pending, 1, __ATOMIC_ACQ_REL);
+	session_fork_ticket(s, *(unsigned int *)gen);
 }
 
 void
@@ -302,10 +300,7 @@ fdtab_fork_parent(void)
 static void
 fork_settle(struct session *s, void *gen)
 {
-	if (s->fork_ticket != *(unsigned int *)gen)
-		return;
-	s->fork_ticket = 0;
-	__atomic_sub_fetch(&s->fork_pending, 1, __ATOMIC_ACQ_REL);
+	session_fork_settle(s, *(unsigned int *)gen);
 }
 
 void
@@ -322,8 +317,9 @@ fdtab_fork_failed(void)
 
 /*
  * Call FN(s, arg) once per session in the table (several fds may share
- * one).  GEN, bumped here, marks the sessions done in their private page;
- * each caller has its own range of GEN so their marks never collide.
+ * one).  GEN, bumped here, marks the sessions done (session_mark(), this
+ * process's own); each caller has its own range of GEN so their marks
+ * never collide.
  */
 static void
 each_session(unsigned int *gen, void (*fn)(struct session *, void *),
@@ -333,9 +329,8 @@ each_session(unsigned int *gen, void (*fn)(struct session *, void *),
 
 	++*gen;
 	HASH_ITER(hh, fdtab_head, e, tmp) {
-		if (e->s->fork_mark == *gen)
+		if (session_mark(e->s, *gen))
 			continue;
-		e->s->fork_mark = *gen;
 		fn(e->s, arg);
 	}
 }
@@ -353,7 +348,7 @@ static void
 exec_hold(struct session *s, void *leaving)
 {
 	session_hold_pid(s, getpid(), *(bool *)leaving ? 0 :
-	    __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE));
+	    session_nfds(s));
 }
 
 void
@@ -370,7 +365,7 @@ fdtab_fork_child(void)
 	pthread_rwlock_init(&fdtab_lock, NULL);
 	session_cache_forked();
 	/* One holder entry per session, with this process's fd count; the
-	 * mark is in the session's private page, so it is ours alone. */
+	 * mark is this process's own (session_mark()), so it is ours alone. */
 	each_session(&gen, forked_in_child, &fdtab_fork_gen);
 }
 

@@ -6,10 +6,10 @@
  * the interposed calls on fds the shim does not own cost a single lookup and
  * take no lock (and are safe from signal handlers).
  *
- * Each table entry holds one reference on its session, and counts in
- * session->nfds (several fds after dup()).  Lookups return a new reference,
- * so a session stays valid while a call uses it even if another thread
- * closes the fd meanwhile.
+ * Each table entry holds one reference on its session, and counts in its
+ * fd count for this process (session_nfds_add(); several fds after dup()).
+ * Lookups return a new reference, so a session stays valid while a call
+ * uses it even if another thread closes the fd meanwhile.
  *
  * Lock order: table lock, then nothing: the table lock is never held across
  * I/O, crypto or a session lock.
@@ -53,7 +53,7 @@ void fdtab_drop(int fd);
  * forkpty(), glibc's internal forks, clone() without CLONE_VM).
  * fdtab_fork_prepare(): the table is locked, and each session is marked
  * shared (never recycled) and counts one child not yet registered
- * (session fork_pending), so a parent that closes its copy at once leaves
+ * (session_fork_ticket()), so a parent that closes its copy at once leaves
  * the stream to the child.  fdtab_fork_parent(): unlocked.
  * fdtab_fork_child(): the child registers as a holder of each session and
  * settles the count.  fdtab_fork_failed(): no child came: the counts are

@@ -87,8 +87,8 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 			if (pre[i])
 				immediate = true;
 			if (session_state(ss[i]) < SESSION_OPEN &&
-			    (hsdl == 0 || ss[i]->hs_deadline < hsdl))
-				hsdl = ss[i]->hs_deadline;
+			    (hsdl == 0 || session_hs_deadline(ss[i]) < hsdl))
+				hsdl = session_hs_deadline(ss[i]);
 		}
 		now = now_ms();
 		if (immediate)
@@ -108,8 +108,7 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 				continue;
 			fds[i].fd = session_kfd(ss[i], ofd[i]);
 			if (ms != 0)
-				__atomic_add_fetch(&ss[i]->pollers, 1,
-				    __ATOMIC_RELAXED);
+				session_pollers_add(ss[i], 1);
 		}
 		r = kernel_poll(fds, n, ms, mask, use_mask);
 		e = errno;
@@ -117,8 +116,7 @@ ready_poll(struct pollfd *fds, nfds_t n, long timeout_ms, const sigset_t *mask,
 			fds[i].fd = ofd[i];
 		for (i = 0; ms != 0 && i < n; i++)
 			if (ss[i] != NULL)
-				__atomic_sub_fetch(&ss[i]->pollers, 1,
-				    __ATOMIC_RELAXED);
+				session_pollers_add(ss[i], -1);
 		if (r < 0) {
 			for (i = 0; i < n; i++)
 				fds[i].events = want[i];

@@ -4,7 +4,8 @@
  * the mapping (page 0 private, the rest shared) and the cache of ended
  * sessions' mappings, the count of handshakes in flight, new/ref/put, the
  * kernel fd and the stand-in's tag, the session locks, and failure (DEAD,
- * the kernel's error taken by a call of ours, the error once returned).
+ * the kernel's error taken by a call of ours, the error once returned),
+ * and the accessors other modules see a session through.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -447,4 +448,72 @@ ss_told(struct session *s, ssize_t r)
 	    session_state(s) == SESSION_DEAD)
 		__atomic_store_n(&s->err_reported, true, __ATOMIC_RELAXED);
 	return r;
+}
+
+/* What other modules may see of a session (session.h). */
+
+int
+session_kfd(const struct session *s, int fd)
+{
+	return s->kfd >= 0 ? s->kfd : fd;
+}
+
+int
+session_stand_in(const struct session *s)
+{
+	return s->pfd;
+}
+
+bool
+session_same_socket(const struct session *s, dev_t dev, ino_t ino)
+{
+	return s->dev == dev && s->ino == ino;
+}
+
+const char *
+session_peer(const struct session *s)
+{
+	return s->peer;
+}
+
+int
+session_state(const struct session *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+uint64_t
+session_hs_deadline(const struct session *s)
+{
+	return s->hs_deadline;
+}
+
+unsigned int
+session_st_gen(const struct session *s)
+{
+	return __atomic_load_n(&s->st_gen, __ATOMIC_RELAXED);
+}
+
+unsigned int
+session_rx_gen(const struct session *s)
+{
+	return __atomic_load_n(&s->rx_gen, __ATOMIC_RELAXED);
+}
+
+void
+session_pollers_add(struct session *s, int d)
+{
+	__atomic_add_fetch(&s->pollers, d, __ATOMIC_RELAXED);
+}
+
+void **
+session_ep_watch(struct session *s)
+{
+	return &s->ep_watch;
+}
+
+void
+session_err_reported_set(struct session *s)
+{
+	s->err_reported = true;
 }

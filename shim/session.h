@@ -32,25 +32,24 @@
  * copied once.  After any failure the session is DEAD: nothing more is sent,
  * every call fails with ECONNRESET, close() resets the connection.
  *
- * Locks: rx_lock guards the receive side, tx_lock the transmit side, so one
- * thread may read while another writes.  The handshake holds both, taken
- * in the order rx_lock then tx_lock.  No session lock is held while the
- * fd table lock is taken (see fdtab.h).  hold_lock guards the holders
- * table only; it is a leaf, taken alone or inside rx_lock/tx_lock, and is
- * held across the liveness checks of holders (waitid(WNOHANG|WNOWAIT) and
- * kill(pid, 0): system calls that never block), never across I/O.
+ * Locks: the receive lock guards the receive side, the transmit lock the
+ * transmit side, so one thread may read while another writes.  The
+ * handshake holds both, taken in the order receive then transmit.  No
+ * session lock is held while the fd table lock is taken (see fdtab.h).
+ * The holders lock guards the holders table only; it is a leaf, taken
+ * alone or inside the receive or transmit lock, and is held across the
+ * liveness checks of holders (waitid(WNOHANG|WNOWAIT) and kill(pid, 0):
+ * system calls that never block), never across I/O.
  */
 #ifndef SOCKSEAL_SESSION_H
 #define SOCKSEAL_SESSION_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "noise.h"
 #include "policy.h"
 
 enum session_state {
@@ -62,121 +61,25 @@ enum session_state {
 	SESSION_PLAIN,          /* permissive rule, plaintext client: untouched */
 };
 
-#define SESSION_PRIVLEN   4096          /* one page */
-#define SESSION_HOLDERS   16
-
 /*
  * Memory and processes.  A session is one mapping: its first page is
  * private to each process (copied at fork), the rest is MAP_SHARED, so a
  * connection inherited through fork() is one session in every process that
  * holds it: the same locks (process-shared, robust), the same nonces, the
  * same buffers.  Records stay in order and no nonce is used twice whoever
- * writes.  The buffers live in the same mapping, after the struct; their
- * pages are touched only as data flows.
+ * writes.  The buffers live in the same mapping; their pages are touched
+ * only as data flows.
  *
- * holders[] counts, per process, the fds it has on the session.  The
- * end-of-stream mark is sent when the last live holder closes its last fd
- * (or exits without closing): a process that closes its copy after fork()
- * (postgres, socat) or exits without touching it (redis BGSAVE) leaves the
- * stream alone.
+ * The session counts, per process, the fds that process has on it (its
+ * holders).  The end-of-stream mark is sent when the last live holder
+ * closes its last fd (or exits without closing): a process that closes its
+ * copy after fork() (postgres, socat) or exits without touching it (redis
+ * BGSAVE) leaves the stream alone.
+ *
+ * The struct is private to the session module: other modules hold
+ * pointers and use the functions below.
  */
-struct session {
-	/* Page 0: this process's own view. */
-	union {
-		struct {
-			int refs;       /* atomic: references in this process */
-			int nfds;       /* atomic: fds in this process's table */
-			unsigned int fork_mark; /* fdtab's child handler */
-			unsigned int fork_ticket; /* fdtab's last prepare */
-			bool forked;    /* a fork happened while it lived */
-			bool hs_counted; /* atomic: in this process's
-					  * handshakes in flight */
-			void *ep_watch; /* atomic: epoll.c's registrations
-					 * of this session (see there) */
-			int pollers;    /* atomic: threads in a kernel poll
-					 * on it (ready.c) */
-			int kfd;        /* the TCP socket (standin.h), this
-					 * process's number; -1: the fd the
-					 * caller passes is the socket */
-			int pfd;        /* a program fd on the stand-in */
-			ino_t sino;     /* the stand-in's inode */
-			unsigned int tagflags; /* its tag's flags */
-		};
-		char pad[SESSION_PRIVLEN];
-	};
-
-	/* Shared by every process holding the connection. */
-	pthread_mutex_t  rx_lock;
-	pthread_mutex_t  tx_lock;
-	pthread_mutex_t  hold_lock;
-	struct {
-		pid_t pid;
-		int   nfds;
-	}                holders[SESSION_HOLDERS];
-	int              fork_pending;  /* atomic: children forked that
-	                                 * have not registered as holders */
-	int              state;         /* atomic: enum session_state */
-	bool             initiator;
-	int              suite;
-	const struct policy_rule *rule;
-	char             peer[64];      /* printable peer address */
-	int              err;           /* errno for calls on a DEAD session */
-	bool             err_reported;  /* a call or SO_ERROR returned the
-	                                 * error: no longer pending */
-	int              kerr;          /* a kernel error (the peer's reset)
-	                                 * a call of ours took that the
-	                                 * program was not given: pending for
-	                                 * poll, SO_ERROR, the last read */
-	bool             rst_told;      /* a write gave the program the
-	                                 * kernel's reset: nothing pending */
-	bool             was_open;      /* the handshake had completed */
-	bool             adopt_used;    /* adopted after exec with its
-	                                 * handshake under way: fails at
-	                                 * its first use */
-	bool             logged_end;    /* atomic: the end line was written */
-	int              end_result;    /* enum session_end, once DEAD */
-	char             why[96];       /* why it failed, for the end line */
-	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
-	struct noise_hs *hs;            /* &hs_store during the handshake */
-	struct noise_hs  hs_store;
-	struct noise_cipher tx, rx;
-
-	/* receive side (rx_lock) */
-	uint8_t         *rbuf;          /* ciphertext [rstart, rend) */
-	size_t           rstart, rend;
-	uint8_t         *pt;            /* unread plaintext of the open record */
-	size_t           ptlen;
-	bool             rx_eof;        /* end-of-stream mark received */
-	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
-	bool             rx_more;       /* the last pull filled the buffer */
-	unsigned int     rx_gen;        /* counts pulls from the kernel:
-	                                 * epoll's edges for new data */
-	unsigned int     st_gen;        /* atomic: counts shutdowns: edges
-	                                 * for every registration */
-	size_t           rx_hiwat;      /* rbuf bytes touched since trimmed */
-	uint64_t         rx_trimmed;    /* ms, last trim */
-
-	/* transmit side (tx_lock) */
-	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
-	size_t           toff, tend;
-	bool             tx_shut;       /* end-of-stream mark queued */
-	bool             shut_pending;  /* real SHUT_WR once the queue drains */
-	uint8_t         *early;         /* plaintext written mid-handshake */
-	size_t           early_len;
-	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
-	uint64_t         tx_trimmed;    /* ms, last trim */
-	uint64_t         wire_out;      /* bytes handed to the kernel */
-	uint64_t         mark_at;       /* wire_out before our end-of-stream
-	                                 * mark (end_was_clean) */
-	bool             kclean;        /* atomic: the kernel's reset was
-	                                 * TCP's clean end (end_was_clean) */
-
-	uint64_t         bytes_in, bytes_out;
-	uint64_t         t_start;       /* ms */
-	dev_t            dev;           /* the socket's identity, for exit */
-	ino_t            ino;
-	size_t           maplen;        /* the whole mapping */
-};
+struct session;
 
 /*
  * session_new(fd, rule, initiator, peer): a session for the connected
@@ -196,12 +99,21 @@ struct session *session_new(int fd, const struct policy_rule *rule,
  */
 void session_set_kfd(struct session *s, int kfd, int pfd, unsigned int flags);
 
-/* session_kfd(s, fd): the descriptor to do S's kernel I/O with. */
-static inline int
-session_kfd(const struct session *s, int fd)
-{
-	return s->kfd >= 0 ? s->kfd : fd;
-}
+/* session_kfd(s, fd): the descriptor to do S's kernel I/O with: its
+ * socket as session_set_kfd() set it, or FD when none was set. */
+int session_kfd(const struct session *s, int fd);
+
+/* session_stand_in(s): the program fd on S's stand-in, session_set_kfd()'s
+ * PFD (-1 before it; the fd may have been closed since). */
+int session_stand_in(const struct session *s);
+
+/* session_same_socket(s, dev, ino): is DEV/INO (fstat) the identity of the
+ * socket S was made for (session_new()'s FD)? */
+bool session_same_socket(const struct session *s, dev_t dev, ino_t ino);
+
+/* session_peer(s): S's peer address, printable (for log lines); valid as
+ * long as S is referenced. */
+const char *session_peer(const struct session *s);
 
 /* session_move_kfd(s, kfd): S's socket now lives on KFD (the program
  * dup2'ed onto the old one); the stand-in's tag follows. */
@@ -242,8 +154,8 @@ void session_cache_forked(void);
 
 /*
  * session_forked(s): in a child right after fork(): this process holds
- * S through the fds it inherited (its private nfds), and counts it if its
- * handshake is in flight.
+ * S through the fds it inherited (its count of them, session_nfds()), and
+ * counts it if its handshake is in flight.
  */
 void session_forked(struct session *s);
 
@@ -251,11 +163,35 @@ void session_forked(struct session *s);
  * none any more). */
 void session_hold_pid(struct session *s, pid_t pid, int nfds);
 
-static inline int
-session_state(const struct session *s)
-{
-	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-}
+/* session_nfds_add(s, delta): this process's fds on S in the fd table
+ * change by DELTA (fdtab.c; atomic); returns the new count. */
+int session_nfds_add(struct session *s, int delta);
+
+/* session_nfds(s): this process's fds on S in the fd table (atomic). */
+int session_nfds(const struct session *s);
+
+/*
+ * Fork bookkeeping, for fdtab.c's handlers (fdtab.h).
+ * session_fork_ticket(s, gen): a fork may follow (the prepare handler): S
+ * is shared from now on (its mapping is never recycled) and counts one
+ * child that has not registered as a holder yet, under ticket GEN.
+ * session_fork_settle(s, gen): that ticket is settled (the child
+ * registered, or the fork failed); nothing unless GEN is S's last ticket.
+ */
+void session_fork_ticket(struct session *s, unsigned int gen);
+void session_fork_settle(struct session *s, unsigned int gen);
+
+/* session_mark(s, gen): mark S with GEN in this process (fdtab.c's walks
+ * visit each session once, however many fds it has); returns whether it
+ * was marked GEN already. */
+bool session_mark(struct session *s, unsigned int gen);
+
+/* session_state(s): S's state now (enum session_state; an acquire load). */
+int session_state(const struct session *s);
+
+/* session_hs_deadline(s): when S's handshake must be done (ms,
+ * CLOCK_MONOTONIC, as now_ms()); set once, by session_new(). */
+uint64_t session_hs_deadline(const struct session *s);
 
 /*
  * session_handshake(s, fd, may_block): advance the handshake.  Returns 0
@@ -324,6 +260,11 @@ enum session_end { SESSION_END_OK = 0, SESSION_END_FAILED,
 /* session_so_error(s): the pending error for getsockopt(SO_ERROR), once. */
 int session_so_error(struct session *s, int fd);
 
+/* session_err_reported_set(s): a call returned S's error to the program
+ * (connect() on a session that failed): it is no longer pending for
+ * SO_ERROR or poll. */
+void session_err_reported_set(struct session *s);
+
 /*
  * Readiness, for ready.c.  session_poll_prep(s, want, &kev) returns the
  * events true from buffered state alone and sets KEV to what to ask the
@@ -342,11 +283,7 @@ int session_inq(struct session *s, int fd);
 
 /* session_st_gen(s): changes whenever the program shuts the socket down:
  * TCP's state change wakes every registration, whatever it asked for. */
-static inline unsigned int
-session_st_gen(const struct session *s)
-{
-	return __atomic_load_n(&s->st_gen, __ATOMIC_RELAXED);
-}
+unsigned int session_st_gen(const struct session *s);
 
 /* session_poll_now(s, fd, want): all that is true of S now, the kernel's
  * socket asked too (one poll): an edge as TCP's wake-ups report it. */
@@ -355,11 +292,17 @@ short session_poll_now(struct session *s, int fd, short want);
 /* session_rx_gen(s): changes whenever ciphertext is pulled from the
  * kernel (epoll's edge-triggered registrations report it as new data, as
  * TCP's data wake-ups do). */
-static inline unsigned int
-session_rx_gen(const struct session *s)
-{
-	return __atomic_load_n(&s->rx_gen, __ATOMIC_RELAXED);
-}
+unsigned int session_rx_gen(const struct session *s);
+
+/* session_pollers_add(s, d): the threads of this process blocked in a
+ * kernel poll on S change by D (ready.c, around its wait): while there are
+ * any, session_shutdown(SHUT_RD) wakes them through the kernel. */
+void session_pollers_add(struct session *s, int d);
+
+/* session_ep_watch(s): the slot where epoll.c keeps the head of its list of
+ * S's registrations in this process (NULL: none).  epoll.c owns the list
+ * and its locking, and reads and writes the slot atomically. */
+void **session_ep_watch(struct session *s);
 
 /* session_fd_blocking(fd): is FD in blocking mode (F_GETFL)? */
 bool session_fd_blocking(int fd);

@@ -4,7 +4,9 @@
  * "Memory and processes"); holders[] counts, per process, the fds it has
  * on it, under hold_lock.  Owns the holder entries, the registration of
  * forked children and the check, at close and exit, whether another live
- * process still carries the stream on (only the last one ends it).
+ * process still carries the stream on (only the last one ends it); and the
+ * per-session part of fdtab's bookkeeping: this process's fd count, the
+ * fork tickets and the marks of fdtab's walks.
  */
 #include <errno.h>
 #include <signal.h>
@@ -111,6 +113,45 @@ session_forked(struct session *s)
 	ss_hs_recount(s);
 	session_hold_pid(s, getpid(), __atomic_load_n(&s->nfds,
 	    __ATOMIC_ACQUIRE));
+}
+
+int
+session_nfds_add(struct session *s, int delta)
+{
+	return __atomic_add_fetch(&s->nfds, delta, __ATOMIC_ACQ_REL);
+}
+
+int
+session_nfds(const struct session *s)
+{
+	return __atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE);
+}
+
+void
+session_fork_ticket(struct session *s, unsigned int gen)
+{
+	s->forked = true;
+	s->fork_ticket = gen;
+	__atomic_add_fetch(&s->fork_pending, 1, __ATOMIC_ACQ_REL);
+}
+
+void
+session_fork_settle(struct session *s, unsigned int gen)
+{
+	if (s->fork_ticket != gen)
+		return;
+	s->fork_ticket = 0;
+	__atomic_sub_fetch(&s->fork_pending, 1, __ATOMIC_ACQ_REL);
+}
+
+/* The mark is in the private page: each process's walks have their own. */
+bool
+session_mark(struct session *s, unsigned int gen)
+{
+	if (s->fork_mark == gen)
+		return true;
+	s->fork_mark = gen;
+	return false;
 }
 
 /*

@@ -23,9 +23,121 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "record.h"
 #include "init.h"
+#include "noise.h"
+#include "policy.h"
+#include "record.h"
 #include "session.h"
+
+#define SESSION_PRIVLEN   4096          /* one page */
+#define SESSION_HOLDERS   16
+
+/*
+ * The session: one mapping (session.h, "Memory and processes").  Page 0
+ * is this process's own view, copied at fork; the rest is MAP_SHARED by
+ * every process holding the connection, and the buffers follow the struct
+ * in the same mapping.  holders[] counts, per process, the fds it has on
+ * the session (session_hold.c).  rx_lock, tx_lock and hold_lock are the
+ * receive, transmit and holders locks of session.h's lock order.  Other
+ * modules see none of this: they use session.h's accessors.
+ */
+struct session {
+	/* Page 0: this process's own view. */
+	union {
+		struct {
+			int refs;       /* atomic: references in this process */
+			int nfds;       /* atomic: fds in this process's table */
+			unsigned int fork_mark; /* fdtab's child handler */
+			unsigned int fork_ticket; /* fdtab's last prepare */
+			bool forked;    /* a fork happened while it lived */
+			bool hs_counted; /* atomic: in this process's
+					  * handshakes in flight */
+			void *ep_watch; /* atomic: epoll.c's registrations
+					 * of this session (see there) */
+			int pollers;    /* atomic: threads in a kernel poll
+					 * on it (ready.c) */
+			int kfd;        /* the TCP socket (standin.h), this
+					 * process's number; -1: the fd the
+					 * caller passes is the socket */
+			int pfd;        /* a program fd on the stand-in */
+			ino_t sino;     /* the stand-in's inode */
+			unsigned int tagflags; /* its tag's flags */
+		};
+		char pad[SESSION_PRIVLEN];
+	};
+
+	/* Shared by every process holding the connection. */
+	pthread_mutex_t  rx_lock;
+	pthread_mutex_t  tx_lock;
+	pthread_mutex_t  hold_lock;
+	struct {
+		pid_t pid;
+		int   nfds;
+	}                holders[SESSION_HOLDERS];
+	int              fork_pending;  /* atomic: children forked that
+	                                 * have not registered as holders */
+	int              state;         /* atomic: enum session_state */
+	bool             initiator;
+	int              suite;
+	const struct policy_rule *rule;
+	char             peer[64];      /* printable peer address */
+	int              err;           /* errno for calls on a DEAD session */
+	bool             err_reported;  /* a call or SO_ERROR returned the
+	                                 * error: no longer pending */
+	int              kerr;          /* a kernel error (the peer's reset)
+	                                 * a call of ours took that the
+	                                 * program was not given: pending for
+	                                 * poll, SO_ERROR, the last read */
+	bool             rst_told;      /* a write gave the program the
+	                                 * kernel's reset: nothing pending */
+	bool             was_open;      /* the handshake had completed */
+	bool             adopt_used;    /* adopted after exec with its
+	                                 * handshake under way: fails at
+	                                 * its first use */
+	bool             logged_end;    /* atomic: the end line was written */
+	int              end_result;    /* enum session_end, once DEAD */
+	char             why[96];       /* why it failed, for the end line */
+	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
+	struct noise_hs *hs;            /* &hs_store during the handshake */
+	struct noise_hs  hs_store;
+	struct noise_cipher tx, rx;
+
+	/* receive side (rx_lock) */
+	uint8_t         *rbuf;          /* ciphertext [rstart, rend) */
+	size_t           rstart, rend;
+	uint8_t         *pt;            /* unread plaintext of the open record */
+	size_t           ptlen;
+	bool             rx_eof;        /* end-of-stream mark received */
+	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
+	bool             rx_more;       /* the last pull filled the buffer */
+	unsigned int     rx_gen;        /* counts pulls from the kernel:
+	                                 * epoll's edges for new data */
+	unsigned int     st_gen;        /* atomic: counts shutdowns: edges
+	                                 * for every registration */
+	size_t           rx_hiwat;      /* rbuf bytes touched since trimmed */
+	uint64_t         rx_trimmed;    /* ms, last trim */
+
+	/* transmit side (tx_lock) */
+	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
+	size_t           toff, tend;
+	bool             tx_shut;       /* end-of-stream mark queued */
+	bool             shut_pending;  /* real SHUT_WR once the queue drains */
+	uint8_t         *early;         /* plaintext written mid-handshake */
+	size_t           early_len;
+	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
+	uint64_t         tx_trimmed;    /* ms, last trim */
+	uint64_t         wire_out;      /* bytes handed to the kernel */
+	uint64_t         mark_at;       /* wire_out before our end-of-stream
+	                                 * mark (end_was_clean) */
+	bool             kclean;        /* atomic: the kernel's reset was
+	                                 * TCP's clean end (end_was_clean) */
+
+	uint64_t         bytes_in, bytes_out;
+	uint64_t         t_start;       /* ms */
+	dev_t            dev;           /* the socket's identity, for exit */
+	ino_t            ino;
+	size_t           maplen;        /* the whole mapping */
+};
 
 #define SESSION_RBUF    (3 * 65536 + 1024)
 #define SESSION_TBATCH  4

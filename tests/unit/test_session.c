@@ -40,6 +40,7 @@
 #include "policy.h"
 #include "record.h"
 #include "session.h"
+#include "session_int.h"        /* white-box: the session's fields */
 #include "check.h"
 
 #define PREFACE_LEN  8
