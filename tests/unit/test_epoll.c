@@ -49,6 +49,7 @@
 #include "fdtab.h"
 #include "log.h"
 #include "session.h"
+#include "session_int.h"   /* white-box: the struct */
 #include "check.h"
 #include "wire.h"
 

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "policy.h"
 #include "session.h"
+#include "session_int.h"   /* white-box: the struct */
 #include "standin.h"
 #include "check.h"
 #include "wire.h"

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "ready.h"
 #include "session.h"
+#include "session_int.h"   /* white-box: the struct */
 #include "check.h"
 #include "wire.h"
 

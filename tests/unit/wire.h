@@ -46,6 +46,7 @@
 #include "policy.h"
 #include "record.h"
 #include "session.h"
+#include "session_int.h"   /* white-box: the struct */
 #include "standin.h"
 
 #define WIRE_UNUSED __attribute__((unused))
