@@ -673,14 +673,10 @@ test_unknown_tag_spin(void)
 int
 main(void)
 {
-	const char *v = getenv("TEST_VERBOSE");
 	int nfds0 = wire_nfds();
 
-	signal(SIGPIPE, SIG_IGN);
-	if (sodium_init() < 0)
+	if (wire_test_start() < 0)
 		return 1;
-	log_level = v && *v == '1' ? LOG_DEBUG : LOG_ERROR - 1;
-	wire_keys_init();
 
 	test_pre();
 	test_level();

@@ -568,14 +568,10 @@ test_churn(void)
 int
 main(void)
 {
-	const char *v = getenv("TEST_VERBOSE");
 	int nfds0 = wire_nfds();
 
-	signal(SIGPIPE, SIG_IGN);
-	if (sodium_init() < 0)
+	if (wire_test_start() < 0)
 		return 1;
-	log_level = v && *v == '1' ? LOG_DEBUG : LOG_ERROR - 1;
-	wire_keys_init();
 	wire_rule(&rule, POLICY_CONNECT, 5000);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pairfd) < 0)
 		return 1;

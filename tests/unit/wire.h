@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -60,6 +61,24 @@ static WIRE_UNUSED void
 wire_keys_init(void)
 {
 	randombytes_buf(wire_key.key, sizeof(wire_key.key));
+}
+
+/*
+ * The unit tests' start: SIGPIPE ignored, libsodium ready, the shim's log
+ * quiet (TEST_VERBOSE=1: debug lines) and a fresh key.  Returns 0, or -1
+ * when libsodium cannot start.
+ */
+static WIRE_UNUSED int
+wire_test_start(void)
+{
+	const char *v = getenv("TEST_VERBOSE");
+
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0)
+		return -1;
+	log_level = v && *v == '1' ? LOG_DEBUG : LOG_ERROR - 1;
+	wire_keys_init();
+	return 0;
 }
 
 static WIRE_UNUSED void
