@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "fileio.h"
 #include "keyfile.h"
 
 /* Longest key file we read: the key, whitespace and some slack. */
@@ -72,19 +73,20 @@ int
 keyfile_read(const char *path, uint8_t key[KEYFILE_KEYLEN], char *err,
     size_t errlen)
 {
+	const struct fileio *io = fileio();
 	char buf[KEYFILE_MAXFILE + 1];
 	size_t len = 0;
 	ssize_t n;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	if ((fd = io->open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0)) == -1) {
 		rc = -errno;
 		snprintf(err, errlen, "%s", strerror(-rc));
 		goto err0;
 	}
 	/* Read one byte more than we accept, to notice an oversized file. */
 	while (len < sizeof(buf)) {
-		n = read(fd, buf + len, sizeof(buf) - len);
+		n = io->read(fd, buf + len, sizeof(buf) - len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -105,7 +107,7 @@ keyfile_read(const char *path, uint8_t key[KEYFILE_KEYLEN], char *err,
 
 err1:
 	sodium_memzero(buf, sizeof(buf));
-	close(fd);
+	io->close(fd);
 err0:
 	return rc;
 }

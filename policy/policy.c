@@ -31,6 +31,7 @@
 
 #include "keyfile.h"
 
+#include "fileio.h"
 #include "policy.h"
 
 /* A policy file larger than this is refused (a mistake, not a policy). */
@@ -750,12 +751,13 @@ policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN])
 static int
 slurp(const char *path, char **out, size_t *outlen)
 {
+	const struct fileio *io = fileio();
 	size_t len = 0, cap = 4096;
 	char *buf, *nb;
 	ssize_t n;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+	if ((fd = io->open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0)) < 0)
 		return -errno;
 	if ((buf = malloc(cap)) == NULL) {
 		rc = -ENOMEM;
@@ -774,7 +776,7 @@ slurp(const char *path, char **out, size_t *outlen)
 			buf = nb;
 			cap *= 2;
 		}
-		n = read(fd, buf + len, cap - len - 1);
+		n = io->read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -785,7 +787,7 @@ slurp(const char *path, char **out, size_t *outlen)
 			break;
 		len += (size_t)n;
 	}
-	close(fd);
+	io->close(fd);
 	buf[len] = '\0';
 	*out = buf;
 	*outlen = len;
@@ -793,7 +795,7 @@ slurp(const char *path, char **out, size_t *outlen)
 
 fail:
 	free(buf);
-	close(fd);
+	io->close(fd);
 	return rc;
 }
 

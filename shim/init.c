@@ -19,6 +19,7 @@
 #include "epoll.h"
 #include "fdtab.h"
 #include "log.h"
+#include "fileio.h"
 #include "policy.h"
 #include "real.h"
 #include "reload.h"
@@ -30,6 +31,9 @@
 #define DEFAULT_POLICY "/etc/sockseal/policy"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* The shim reads its policy and keys past its own hooks. */
+static const struct fileio init_fileio = { real_open, real_read, real_close };
 
 /* The process whose memory this is (see shim_foreign). */
 static pid_t shim_pid;
@@ -114,6 +118,7 @@ init_run(void)
 	int saved = errno;
 
 	real_init();
+	fileio_set(&init_fileio);
 	nofile_init();
 	log_init();
 	session_init();
