@@ -23,6 +23,15 @@ hook_ret(ssize_t r)
 	return r;
 }
 
+/* hook_ebadf(): -1 with EBADF: what a call on one of the shim's own
+ * descriptors gets (standin.h), as on a number nothing holds. */
+static inline int
+hook_ebadf(void)
+{
+	errno = EBADF;
+	return -1;
+}
+
 /* hook_close_fd(fd): close() as the hook does it (end-of-stream mark if
  * FD is the session's last fd), for the stdio cookie's close. */
 int hook_close_fd(int fd);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "real.h"
 #include "session.h"
+#include "standin.h"
 #include "hook.h"
 
 extern void __chk_fail(void) __attribute__((noreturn));
@@ -54,7 +55,8 @@ read(int fd, void *buf, size_t len)
 	struct iovec v = { buf, len };
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_read(fd, buf, len);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_read(fd, buf, len);
 	return io_recv(s, fd, &v, 1, 0);
 }
 
@@ -73,7 +75,8 @@ write(int fd, const void *buf, size_t len)
 	struct iovec v = { (void *)buf, len };
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_write(fd, buf, len);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_write(fd, buf, len);
 	return io_send(s, fd, &v, 1, 0);
 }
 
@@ -84,7 +87,8 @@ recv(int fd, void *buf, size_t len, int flags)
 	struct iovec v = { buf, len };
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_recv(fd, buf, len, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_recv(fd, buf, len, flags);
 	return io_recv(s, fd, &v, 1, flags);
 }
 
@@ -103,7 +107,8 @@ send(int fd, const void *buf, size_t len, int flags)
 	struct iovec v = { (void *)buf, len };
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_send(fd, buf, len, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_send(fd, buf, len, flags);
 	return io_send(s, fd, &v, 1, flags);
 }
 
@@ -115,7 +120,8 @@ recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa,
 	struct iovec v = { buf, len };
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_recvfrom(fd, buf, len, flags, sa, salen);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_recvfrom(fd, buf, len, flags, sa, salen);
 	/* As for any connected TCP socket, no source address is returned. */
 	if (sa != NULL && salen != NULL)
 		*salen = 0;
@@ -158,11 +164,13 @@ sendto(int fd, const void *buf, size_t len, int flags,
 			return hook_ret(r);
 		flags &= ~MSG_FASTOPEN;
 		if ((s = fdtab_get(fd)) == NULL)
-			return real_send(fd, buf, len, flags);
+			return standin_is_kfd(fd) ? hook_ebadf() :
+			    real_send(fd, buf, len, flags);
 		return io_send(s, fd, &v, 1, flags);
 	}
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_sendto(fd, buf, len, flags, sa, salen);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_sendto(fd, buf, len, flags, sa, salen);
 	return io_send(s, fd, &v, 1, flags);
 }
 
@@ -173,7 +181,8 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t r;
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_recvmsg(fd, msg, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_recvmsg(fd, msg, flags);
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	msg->msg_flags = 0;
@@ -198,7 +207,8 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 		return sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
 	}
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_sendmsg(fd, msg, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_sendmsg(fd, msg, flags);
 	if (msg->msg_controllen != 0) {
 		session_put(s);
 		LOG(LOG_WARN, "control messages unsupported on a sealed socket");
@@ -214,7 +224,8 @@ readv(int fd, const struct iovec *iov, int iovcnt)
 	struct session *s;
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_readv(fd, iov, iovcnt);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_readv(fd, iov, iovcnt);
 	if (iovcnt < 0 || iovcnt > IOV_MAX) {
 		session_put(s);
 		errno = EINVAL;
@@ -229,7 +240,8 @@ writev(int fd, const struct iovec *iov, int iovcnt)
 	struct session *s;
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_writev(fd, iov, iovcnt);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_writev(fd, iov, iovcnt);
 	if (iovcnt < 0 || iovcnt > IOV_MAX) {
 		session_put(s);
 		errno = EINVAL;
@@ -290,7 +302,8 @@ sendfile(int out, int in, off_t *off, size_t count)
 	struct session *s;
 
 	if ((s = fdtab_get(out)) == NULL)
-		return real_sendfile(out, in, off, count);
+		return standin_is_kfd(out) ? hook_ebadf() :
+		    real_sendfile(out, in, off, count);
 	return sendfile_sealed(s, out, in, off, count);
 }
 
@@ -337,7 +350,8 @@ sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
 		flags &= ~MSG_FASTOPEN;
 	}
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_sendmmsg(fd, v, vlen, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_sendmmsg(fd, v, vlen, flags);
 	for (i = 0; i < vlen; i++) {
 		if (v[i].msg_hdr.msg_controllen != 0) {
 			r = -EOPNOTSUPP;
@@ -365,7 +379,8 @@ recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
 	ssize_t r = 0;
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_recvmmsg(fd, v, vlen, flags, tmo);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_recvmmsg(fd, v, vlen, flags, tmo);
 	/* The first message waits as the socket does; the rest never do. */
 	for (i = 0; i < vlen; i++) {
 		v[i].msg_hdr.msg_namelen = 0;

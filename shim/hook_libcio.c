@@ -22,6 +22,7 @@
 #include "log.h"
 #include "real.h"
 #include "session.h"
+#include "standin.h"
 #include "hook.h"
 
 #ifndef RWF_NOWAIT
@@ -101,7 +102,8 @@ pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags)
 	struct session *s;
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_pwritev2(fd, iov, n, off, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_pwritev2(fd, iov, n, off, flags);
 	return v2(s, fd, iov, n, off, flags, true);
 }
 
@@ -117,7 +119,8 @@ preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags)
 	struct session *s;
 
 	if ((s = fdtab_get(fd)) == NULL)
-		return real_preadv2(fd, iov, n, off, flags);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_preadv2(fd, iov, n, off, flags);
 	return v2(s, fd, iov, n, off, flags, false);
 }
 

@@ -2,7 +2,9 @@
  * hook_socket: socket, connect, accept, accept4, and the calls that reach a
  * sealed socket's options and names (getsockopt, setsockopt, ioctl,
  * getsockname, getpeername): on a sealed fd they go to the socket itself,
- * the kfd, never to the stand-in the program holds (standin.h).
+ * the kfd, never to the stand-in the program holds (standin.h).  On the
+ * shim's own descriptors (a kfd) they fail with EBADF, as every libc call
+ * of the program does.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +19,7 @@
 #include "log.h"
 #include "real.h"
 #include "session.h"
+#include "standin.h"
 #include "hook.h"
 
 HOOK int
@@ -86,6 +89,8 @@ getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 {
 	int r;
 
+	if (standin_is_kfd(fd))
+		return hook_ebadf();
 	if (!fdtab_maybe(fd))
 		return real_getsockname(fd, sa, len);
 	ON_SOCKET(fd, k, r, real_getsockname(k, sa, len));
@@ -97,6 +102,8 @@ getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
 	int r;
 
+	if (standin_is_kfd(fd))
+		return hook_ebadf();
 	if (!fdtab_maybe(fd))
 		return real_getpeername(fd, sa, len);
 	ON_SOCKET(fd, k, r, real_getpeername(k, sa, len));
@@ -110,7 +117,8 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	int e, r;
 
 	if (!fdtab_maybe(fd))
-		return real_getsockopt(fd, level, name, val, len);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_getsockopt(fd, level, name, val, len);
 	if (level != SOL_SOCKET || name != SO_ERROR || val == NULL ||
 	    len == NULL || *len < (socklen_t)sizeof(int) ||
 	    (s = fdtab_get(fd)) == NULL) {
@@ -145,7 +153,8 @@ setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	    val != NULL && len >= (socklen_t)sizeof(int))
 		return (int)hook_ret(conn_fastopen(fd, *(const int *)val != 0));
 	if (!fdtab_maybe(fd))
-		return real_setsockopt(fd, level, name, val, len);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_setsockopt(fd, level, name, val, len);
 	ON_SOCKET(fd, k, r, real_setsockopt(k, level, name, val, len));
 	return r;
 }
@@ -162,7 +171,8 @@ ioctl(int fd, unsigned long req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	if (!fdtab_maybe(fd))
-		return real_ioctl(fd, req, arg);
+		return standin_is_kfd(fd) ? hook_ebadf() :
+		    real_ioctl(fd, req, arg);
 	if (req != FIONREAD || (s = fdtab_get(fd)) == NULL) {
 		ON_SOCKET(fd, k, n, real_ioctl(k, req, arg));
 		/* O_NONBLOCK is kept on the stand-in too (see fcntl). */

@@ -264,6 +264,47 @@ bare_attempts(int fd, const char *marker)
 	return failures ? 1 : 0;
 }
 
+/*
+ * The shim's own descriptors (a socket this program never opened, listed
+ * in /proc/self/fd) are hidden from its libc calls: write, getpeername,
+ * close and fcntl say EBADF; a dup2 onto one succeeds (it moves out of the
+ * way, or EBADF above the limit), and FD's connection keeps working.
+ */
+static int
+shim_fds_hidden(int fd)
+{
+	struct sockaddr_storage ss;
+	struct dirent *d;
+	struct stat st;
+	socklen_t l;
+	int o, r, ok = 1, hidden = 0, nul = open("/dev/null", O_RDONLY);
+	DIR *dir = opendir("/proc/self/fd");
+
+	while (dir != NULL && (d = readdir(dir)) != NULL) {
+		o = atoi(d->d_name);
+		if (d->d_name[0] < '0' || d->d_name[0] > '9' || o <= 2 ||
+		    o == fd || o == nul || o == dirfd(dir) ||
+		    fstat(o, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		hidden++;
+		l = sizeof(ss);
+		ok &= write(o, "x", 1) < 0 && errno == EBADF;
+		ok &= getpeername(o, (struct sockaddr *)&ss, &l) < 0 &&
+		    errno == EBADF;
+		ok &= fcntl(o, F_GETFD) < 0 && errno == EBADF;
+		ok &= close(o) < 0 && errno == EBADF;
+		r = dup2(nul, o);
+		ok &= r == o || (r < 0 && errno == EBADF);
+		if (r == o)
+			close(o);
+	}
+	if (dir != NULL)
+		closedir(dir);
+	close(nul);
+	printf("shim descriptors seen %d, hidden %s\n", hidden, ok ? "ok" : "NO");
+	return ok && hidden >= 1;
+}
+
 static int
 run_fds(int port)
 {
@@ -304,6 +345,7 @@ run_fds(int port)
 	    (unsigned long long)after.rlim_cur, (unsigned long long)after.rlim_max);
 	ok &= before.rlim_cur == after.rlim_cur && before.rlim_max == after.rlim_max;
 	ok &= sysconf(_SC_OPEN_MAX) == (long)before.rlim_cur;
+	ok &= shim_fds_hidden(fd);
 	if (client_exchange(fd, 0) < 0)
 		ok = 0;
 	printf("identity %s\n", ok ? "ok" : "WRONG");
