@@ -10,6 +10,7 @@
  * execl… call execve internally, past any interposer, so each has a hook.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <sched.h>
@@ -314,4 +315,66 @@ posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	r = real_posix_spawnp(pid, file, fa, attr, argv, envp);
 	exec_gate_done(g);
 	return r;
+}
+
+/*
+ * execveat, system and popen: the last two run /bin/sh through glibc's
+ * own spawn, past every other hook, with the program's environment; the
+ * gate is applied around them as for posix_spawn.
+ */
+HOOK int
+execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+    int flags)
+{
+	char buf[4096];
+	const char *p = path;
+
+	if (!real_have_execveat()) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if ((flags & AT_EMPTY_PATH) && *path == '\0')
+		p = snprintf(buf, sizeof(buf), "/proc/self/fd/%d", dirfd) <
+		    (int)sizeof(buf) ? buf : NULL;
+	else if (path[0] != '/' && dirfd != AT_FDCWD)
+		p = snprintf(buf, sizeof(buf), "/proc/self/fd/%d/%s", dirfd,
+		    path) < (int)sizeof(buf) ? buf : NULL;
+	EXEC_WRAP(p, envp, real_execveat(dirfd, path, argv, envp, flags));
+}
+
+HOOK int
+system(const char *cmd)
+{
+	bool g;
+	int r, e;
+
+	if (!real_have_system()) {
+		errno = ENOSYS;
+		return -1;
+	}
+	g = cmd != NULL && exec_gate("/bin/sh", environ);
+	r = real_system(cmd);
+	e = errno;
+	exec_gate_done(g);
+	errno = e;
+	return r;
+}
+
+HOOK FILE *
+popen(const char *cmd, const char *mode)
+{
+	FILE *f;
+	bool g;
+	int e;
+
+	if (!real_have_popen()) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	g = exec_gate("/bin/sh", environ);
+	f = real_popen(cmd, mode);
+	e = errno;
+	exec_gate_done(g);
+	errno = e;
+	return f;
 }

@@ -264,6 +264,12 @@ REAL(int, posix_spawn, (pid_t *pid, const char *path, const posix_spawn_file_act
 REAL(int, posix_spawnp, (pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]), (pid, file, fa, attr, argv, envp))
 REAL_HAVE(posix_spawn)
 REAL_HAVE(posix_spawnp)
+REAL(int, execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags), (dirfd, path, argv, envp, flags))
+REAL(int, system, (const char *cmd), (cmd))
+REAL_FAIL(FILE *, NULL, popen, (const char *cmd, const char *mode), (cmd, mode))
+REAL_HAVE(execveat)
+REAL_HAVE(system)
+REAL_HAVE(popen)
 
 /* Limits and sandbox hints (hook_limits.c, hook_proc.c). */
 REAL(long, sysconf, (int name), (name))

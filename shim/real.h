@@ -152,6 +152,14 @@ int     real_posix_spawnp(pid_t *pid, const char *file,
     char *const argv[], char *const envp[]);
 bool    real_have_posix_spawn(void);
 bool    real_have_posix_spawnp(void);
+/* execveat; system and popen (glibc spawns /bin/sh inside). */
+int     real_execveat(int dirfd, const char *path, char *const argv[],
+    char *const envp[], int flags);
+int     real_system(const char *cmd);
+FILE   *real_popen(const char *cmd, const char *mode);
+bool    real_have_execveat(void);
+bool    real_have_system(void);
+bool    real_have_popen(void);
 
 /* Limits and sandbox hints (hook_limits.c, hook_proc.c).  real_prctl
  * forwards the four arguments after OPTION, as prctl() reads them. */

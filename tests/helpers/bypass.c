@@ -6,6 +6,8 @@
  *   bypass client PORT MARKER [--libc]    connect to 127.0.0.1:PORT
  *   bypass exec PORT MARKER               client; a child exec'd with an
  *                                         empty environment writes
+ *   bypass system PORT MARKER             client; unsets LD_PRELOAD, then
+ *                                         system() runs the bare child
  *   bypass execsuid PORT MARKER COPY      client; COPY, a set-user-ID copy
  *                                         of this program, is exec'd with
  *                                         the shim in its environment (the
@@ -405,6 +407,16 @@ main(int argc, char **argv)
 		snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
 		pid = spawn_bare(args);
 		if (child_status(pid) != 0)
+			failures++;
+	} else if (strcmp(argv[1], "system") == 0) {
+		/* The program drops the shim from its environment, then runs
+		 * a command through system() (glibc spawns /bin/sh itself). */
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "'%s' inherit %d '%s'", self, fd,
+		    argv[3]);
+		unsetenv("LD_PRELOAD");
+		if (system(cmd) != 0)
 			failures++;
 	} else if (strcmp(argv[1], "execsuid") == 0 && argc > 4) {
 		/* ARGV[4]: a set-user-ID copy of this program; the shim stays

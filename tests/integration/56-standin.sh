@@ -62,6 +62,15 @@ test_exec_without_shim_cannot_write() {
     assertTrue "the bare child's read failed" "grep -q '^read: blocked' '$TD/cli.out'"
 }
 
+# The program takes the shim out of its environment and runs a command with
+# system(), whose /bin/sh glibc spawns past the exec hooks: that child, too,
+# gets only the stand-in.
+test_system_without_shim_gets_no_socket() {
+    check_sealed system
+    assertTrue "the child's write failed" "grep -q '^write: blocked' '$TD/cli.out'"
+    assertFalse "no connected socket reached it" "grep -q 'connected socket on fd' '$TD/cli.out'"
+}
+
 # A set-user-ID image drops LD_PRELOAD in the loader: the shim, seeing that
 # before exec, gives it only the stand-in, never the socket (the child
 # scans all its fds for a connected socket, in every test above too).
