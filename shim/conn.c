@@ -164,7 +164,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	/* The program never holds the wire: from here on its fd is the
 	 * stand-in, and the socket connects on the shim's kfd. */
 	epoll_pre_detach(fd);
-	if ((kfd = standin_swap(fd, STANDIN_INIT | STANDIN_USED)) < 0) {
+	if ((kfd = standin_swap(fd, sa->sa_family, STANDIN_INIT | STANDIN_USED)) < 0) {
 		epoll_pre_reattach(fd);
 		LOG(LOG_WARN, "connect to %s (rule %s:%d) refused: no "
 		    "descriptor for the sealed socket: %s",
@@ -247,7 +247,7 @@ conn_accepted(int fd)
 	}
 	if (real_getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		memset(&peer, 0, sizeof(peer));
-	if ((kfd = standin_swap(fd, 0)) < 0) {
+	if ((kfd = standin_swap(fd, local.ss_family, 0)) < 0) {
 		LOG(LOG_WARN, "connection from %s refused: no descriptor for "
 		    "the sealed socket: %s", log_addr((struct sockaddr *)&peer,
 		    (char [64]){ 0 }, 64), strerror(-kfd));
@@ -345,7 +345,8 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 		return 0;
 	}
 	if (!tagged) {
-		if ((kfd = standin_swap(fd, initiator ? STANDIN_INIT : 0)) < 0)
+		if ((kfd = standin_swap(fd, local.ss_family,
+		    initiator ? STANDIN_INIT : 0)) < 0)
 			return kfd;
 		flags = initiator ? STANDIN_INIT : 0;
 	}

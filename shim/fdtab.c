@@ -4,7 +4,10 @@
  * The byte map covers fds below FDTAB_FASTMAX; it is an anonymous mapping
  * made on the first insert, so a process that never seals anything pays
  * nothing and pages are only touched for fds that were sealed.  Entries for
- * larger fds live in the hash alone and are announced by fdtab_nbig.
+ * larger fds live in the hash alone and are announced by fdtab_nbig.  The
+ * same map marks the shim's own descriptors (kfds, standin.h) with a
+ * second bit, so the interposed calls of an fd the shim does not own look
+ * at one byte for both questions.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,7 +40,31 @@ struct fdent {
 
 static pthread_rwlock_t fdtab_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct fdent *fdtab_head;
-static unsigned char *fdtab_map;     /* written under the lock, read atomically */
+static unsigned char *fdtab_map;     /* atomic: made once, never freed */
+
+#define MAP_SEALED 1u                   /* in the table */
+#define MAP_KFD    2u                   /* one of the shim's descriptors */
+
+/* The byte map, made on first use; NULL if no memory. */
+static unsigned char *
+map_get(void)
+{
+	unsigned char *m = __atomic_load_n(&fdtab_map, __ATOMIC_ACQUIRE);
+	void *p;
+
+	if (m != NULL)
+		return m;
+	p = mmap(NULL, FDTAB_FASTMAX, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&fdtab_map, &m, p, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		munmap(p, FDTAB_FASTMAX);
+		return m;
+	}
+	return p;
+}
 static int fdtab_nbig;               /* entries with fd >= FDTAB_FASTMAX */
 
 /* The table's lock, told to ThreadSanitizer too (tsan.h). */
@@ -72,7 +99,8 @@ fdtab_maybe(int fd)
 	if (fd >= FDTAB_FASTMAX)
 		return __atomic_load_n(&fdtab_nbig, __ATOMIC_ACQUIRE) > 0;
 	map = __atomic_load_n(&fdtab_map, __ATOMIC_ACQUIRE);
-	return map != NULL && __atomic_load_n(&map[fd], __ATOMIC_ACQUIRE) != 0;
+	return map != NULL &&
+	    (__atomic_load_n(&map[fd], __ATOMIC_ACQUIRE) & MAP_SEALED);
 }
 
 static void
@@ -80,8 +108,38 @@ fdtab_mark(int fd, unsigned char v)
 {
 	if (fd >= FDTAB_FASTMAX)
 		__atomic_add_fetch(&fdtab_nbig, v ? 1 : -1, __ATOMIC_RELEASE);
+	else if (v)
+		__atomic_or_fetch(&fdtab_map[fd], MAP_SEALED, __ATOMIC_RELEASE);
 	else
-		__atomic_store_n(&fdtab_map[fd], v, __ATOMIC_RELEASE);
+		__atomic_and_fetch(&fdtab_map[fd], (unsigned char)~MAP_SEALED,
+		    __ATOMIC_RELEASE);
+}
+
+bool
+fdtab_is_kfd(int fd)
+{
+	unsigned char *map = __atomic_load_n(&fdtab_map, __ATOMIC_ACQUIRE);
+
+	return fd >= 0 && fd < FDTAB_FASTMAX && map != NULL &&
+	    (__atomic_load_n(&map[fd], __ATOMIC_ACQUIRE) & MAP_KFD);
+}
+
+int
+fdtab_kfd_mark(int fd, bool on)
+{
+	unsigned char *map;
+
+	if (fd < 0 || fd >= FDTAB_FASTMAX)
+		return -EBADF;
+	if ((map = on ? map_get() : __atomic_load_n(&fdtab_map,
+	    __ATOMIC_ACQUIRE)) == NULL)
+		return on ? -ENOMEM : 0;
+	if (on)
+		__atomic_or_fetch(&map[fd], MAP_KFD, __ATOMIC_RELEASE);
+	else
+		__atomic_and_fetch(&map[fd], (unsigned char)~MAP_KFD,
+		    __ATOMIC_RELEASE);
+	return 0;
 }
 
 struct session *
@@ -120,7 +178,6 @@ int
 fdtab_set(int fd, struct session *s)
 {
 	struct fdent *e, *old;
-	void *map;
 
 	if (fd < 0)
 		return -EBADF;
@@ -130,18 +187,12 @@ fdtab_set(int fd, struct session *s)
 	e->s = s;
 	session_ref(s);
 
-	tab_wrlock();
-	if (fdtab_map == NULL) {
-		map = mmap(NULL, FDTAB_FASTMAX, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (map == MAP_FAILED) {
-			tab_unlock();
-			session_put(s);
-			free(e);
-			return -ENOMEM;
-		}
-		__atomic_store_n(&fdtab_map, (unsigned char *)map, __ATOMIC_RELEASE);
+	if (map_get() == NULL) {
+		session_put(s);
+		free(e);
+		return -ENOMEM;
 	}
+	tab_wrlock();
 	old = fdtab_unlink(fd);
 	(void)session_nfds_add(s, 1);
 	HASH_ADD_INT(fdtab_head, fd, e);

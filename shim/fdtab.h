@@ -25,6 +25,14 @@ struct session;
 /* fdtab_maybe(fd): might FD have a session?  Lock-free; false is exact. */
 bool fdtab_maybe(int fd);
 
+/*
+ * fdtab_is_kfd(fd): is FD one of the shim's own descriptors (standin.h)?
+ * The same one-byte look as fdtab_maybe.  fdtab_kfd_mark(fd, on): FD is
+ * (no longer) one; returns 0, or -ENOMEM / -EBADF (FD at or past 1 << 20).
+ */
+bool fdtab_is_kfd(int fd);
+int fdtab_kfd_mark(int fd, bool on);
+
 /* fdtab_get(fd): FD's session with a new reference, or NULL. */
 struct session *fdtab_get(int fd);
 

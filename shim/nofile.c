@@ -13,6 +13,8 @@
 static pthread_mutex_t nofile_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rlimit nofile_view;       /* what the program set or saw */
 static bool nofile_ready;
+static int nofile_base;                 /* atomic: see base_update */
+
 
 static int
 rl_get(struct rlimit *rl)
@@ -24,6 +26,27 @@ static int
 rl_set(const struct rlimit *rl)
 {
 	return real_prlimit(0, RLIMIT_NOFILE, rl, NULL) < 0 ? -errno : 0;
+}
+
+/*
+ * The lowest number for a kfd, worked out whenever the limits change (not
+ * at each connection): the program's soft limit where the real one made
+ * room above it, else half the real soft limit (nofile.h).  Lock held.
+ */
+static void
+base_update(void)
+{
+	struct rlimit real;
+	rlim_t b;
+
+	if (rl_get(&real) < 0)
+		return;
+	b = nofile_view.rlim_cur;
+	if (!nofile_ready || b >= real.rlim_cur)
+		b = real.rlim_cur / 2;          /* no room was made */
+	if (b > (1 << 19))
+		b = 1 << 19;
+	__atomic_store_n(&nofile_base, b < 3 ? 3 : (int)b, __ATOMIC_RELAXED);
 }
 
 static rlim_t
@@ -65,25 +88,19 @@ nofile_init(void)
 		nofile_ready = true;
 		raise_for(&v);
 	}
+	base_update();
 	pthread_mutex_unlock(&nofile_lock);
 }
 
 int
 nofile_kfd_base(void)
 {
-	struct rlimit real;
-	rlim_t base;
+	int b;
 
 	if (!nofile_ready)
 		nofile_init();
-	if (rl_get(&real) < 0)
-		return FD_SETSIZE;
-	base = __atomic_load_n(&nofile_view.rlim_cur, __ATOMIC_RELAXED);
-	if (!nofile_ready || base >= real.rlim_cur)
-		base = real.rlim_cur / 2;       /* no room was made */
-	if (base > (1 << 19))
-		base = 1 << 19;
-	return base < 3 ? 3 : (int)base;
+	b = __atomic_load_n(&nofile_base, __ATOMIC_RELAXED);
+	return b > 0 ? b : FD_SETSIZE;
 }
 
 int
@@ -133,6 +150,7 @@ nofile_set(const struct rlimit *rl)
 	}
 	nofile_view = *rl;
 	nofile_ready = true;
+	base_update();
 	r = 0;
 out:
 	pthread_mutex_unlock(&nofile_lock);
@@ -166,5 +184,8 @@ nofile_exec(bool leaving)
 		}
 	} else {
 		raise_for(&v);
+		pthread_mutex_lock(&nofile_lock);
+		base_update();
+		pthread_mutex_unlock(&nofile_lock);
 	}
 }

@@ -18,12 +18,12 @@
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdtab.h"
 #include "nofile.h"
 #include "real.h"
 #include "standin.h"
@@ -31,9 +31,9 @@
 #define STANDIN_MAGIC   0x2eu           /* bits 24..30 of the tag */
 #define STANDIN_KFDMAX  (1 << 20)       /* kfd numbers fit 20 bits */
 
-/* kfds of this process: a byte map, made on first use (like fdtab's). */
-static unsigned char *standin_map;      /* atomic pointer, atomic bytes */
-static int standin_lo = STANDIN_KFDMAX, standin_hi = -1; /* atomic bounds */
+/* kfds are marked in fdtab's byte map (fdtab_is_kfd); the bounds of the
+ * numbers ever marked keep standin_kfds() short.  Atomic. */
+static int standin_lo = STANDIN_KFDMAX, standin_hi = -1;
 
 int
 standin_base(void)
@@ -41,38 +41,12 @@ standin_base(void)
 	return nofile_kfd_base();
 }
 
-bool
-standin_is_kfd(int fd)
-{
-	unsigned char *m = __atomic_load_n(&standin_map, __ATOMIC_ACQUIRE);
-
-	return fd >= 0 && fd < STANDIN_KFDMAX && m != NULL &&
-	    __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE) != 0;
-}
-
 void
 standin_mark(int kfd, bool on)
 {
-	unsigned char *m = __atomic_load_n(&standin_map, __ATOMIC_ACQUIRE);
-	void *p;
 	int v;
 
-	if (kfd < 0 || kfd >= STANDIN_KFDMAX)
-		return;
-	if (m == NULL) {
-		if (!on)
-			return;
-		p = mmap(NULL, STANDIN_KFDMAX, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED)
-			return;
-		if (!__atomic_compare_exchange_n(&standin_map, &m, p, false,
-		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			munmap(p, STANDIN_KFDMAX);
-		m = __atomic_load_n(&standin_map, __ATOMIC_ACQUIRE);
-	}
-	__atomic_store_n(&m[kfd], on ? 1 : 0, __ATOMIC_RELEASE);
-	if (!on)
+	if (fdtab_kfd_mark(kfd, on) < 0 || !on)
 		return;
 	while ((v = __atomic_load_n(&standin_lo, __ATOMIC_RELAXED)) > kfd &&
 	    !__atomic_compare_exchange_n(&standin_lo, &v, kfd, false,
@@ -93,19 +67,18 @@ standin_any(void)
 int
 standin_kfds(unsigned int first, unsigned int last, int *out, int max)
 {
-	unsigned char *m = __atomic_load_n(&standin_map, __ATOMIC_ACQUIRE);
 	int lo = __atomic_load_n(&standin_lo, __ATOMIC_RELAXED);
 	int hi = __atomic_load_n(&standin_hi, __ATOMIC_RELAXED);
 	int fd, n = 0;
 
-	if (m == NULL || hi < 0)
+	if (hi < 0)
 		return 0;
 	if ((unsigned int)lo < first)
 		lo = (int)(first > (unsigned int)hi ? (unsigned int)hi + 1 : first);
 	if ((unsigned int)hi > last)
 		hi = (int)last;
 	for (fd = lo; fd <= hi && n < max; fd++)
-		if (__atomic_load_n(&m[fd], __ATOMIC_ACQUIRE))
+		if (fdtab_is_kfd(fd))
 			out[n++] = fd;
 	return n;
 }
@@ -156,16 +129,15 @@ standin_retag(int fd, int kfd, unsigned int flags)
 	return 0;
 }
 
-int
-standin_dup(int kfd)
+/* A kfd copy of FD at the base, close-on-exec if CLOEXEC; -1 (errno). */
+static int
+dup_at_base(int fd, bool cloexec)
 {
-	int fdfl = real_fcntl(kfd, F_GETFD, 0), k;
+	int cmd = cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, k;
 
-	k = real_fcntl(kfd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ?
-	    F_DUPFD_CLOEXEC : F_DUPFD, standin_base());
+	k = real_fcntl(fd, cmd, standin_base());
 	if (k < 0 && errno == EINVAL)   /* the base is past the limit */
-		k = real_fcntl(kfd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ?
-		    F_DUPFD_CLOEXEC : F_DUPFD, 3);
+		k = real_fcntl(fd, cmd, 3);
 	if (k >= STANDIN_KFDMAX) {
 		real_close(k);
 		errno = EMFILE;
@@ -177,19 +149,25 @@ standin_dup(int kfd)
 }
 
 int
-standin_swap(int fd, unsigned int flags)
+standin_dup(int kfd)
 {
-	int fdfl, fl, dom = AF_INET, kfd, sd, e;
-	socklen_t l = sizeof(dom);
+	int fdfl = real_fcntl(kfd, F_GETFD, 0);
+
+	return dup_at_base(kfd, fdfl >= 0 && (fdfl & FD_CLOEXEC));
+}
+
+int
+standin_swap(int fd, int family, unsigned int flags)
+{
+	int fdfl, fl, kfd, sd, e;
 
 	if ((fdfl = real_fcntl(fd, F_GETFD, 0)) < 0 ||
 	    (fl = real_fcntl(fd, F_GETFL, 0)) < 0)
 		return -errno;
-	(void)real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
-	if ((kfd = standin_dup(fd)) < 0)
+	if ((kfd = dup_at_base(fd, fdfl & FD_CLOEXEC)) < 0)
 		return -errno;
 	/* Always TCP, even for MPTCP: what the wire is. */
-	sd = real_socket(dom, SOCK_STREAM | SOCK_CLOEXEC |
+	sd = real_socket(family, SOCK_STREAM | SOCK_CLOEXEC |
 	    ((fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), IPPROTO_TCP);
 	if (sd < 0)
 		goto fail;

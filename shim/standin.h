@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "fdtab.h"
+
 /* Tag flags. */
 #define STANDIN_INIT    1u      /* the program connect()ed (initiator) */
 #define STANDIN_USED    2u      /* handshake bytes moved: cannot restart */
@@ -32,11 +34,12 @@ void standin_init(void);
 int standin_base(void);
 
 /*
- * standin_swap(fd, flags): FD is a TCP socket a rule seals: move it to a
- * kfd and put a tagged stand-in on FD (same close-on-exec, same O_NONBLOCK).
+ * standin_swap(fd, family, flags): FD is a TCP socket of FAMILY (AF_INET,
+ * AF_INET6) that a rule seals: move it to a kfd and put a stand-in of the
+ * same family tagged FLAGS on FD (same close-on-exec, same O_NONBLOCK).
  * Returns the kfd, or -errno with FD untouched.
  */
-int standin_swap(int fd, unsigned int flags);
+int standin_swap(int fd, int family, unsigned int flags);
 
 /* standin_undo(fd, kfd): put the socket back on FD (a sealed connect()
  * that failed at once); KFD is closed. */
@@ -51,8 +54,13 @@ int standin_find(int fd, unsigned int *flags);
 /* standin_retag(fd, kfd, flags): FD's stand-in tag names KFD with FLAGS. */
 int standin_retag(int fd, int kfd, unsigned int flags);
 
-/* standin_is_kfd(fd): is FD one of the shim's kfds?  One atomic load. */
-bool standin_is_kfd(int fd);
+/* standin_is_kfd(fd): is FD one of the shim's kfds?  The byte fdtab_maybe
+ * looks at (fdtab.h). */
+static inline bool
+standin_is_kfd(int fd)
+{
+	return fdtab_is_kfd(fd);
+}
 
 /* standin_mark(kfd, on): KFD is (no longer) a kfd of this process. */
 void standin_mark(int kfd, bool on);

@@ -149,7 +149,7 @@ wire_seal(int fd, const struct policy_rule *rule, bool initiator,
 	struct session *s;
 	int kfd = fd;
 
-	if (standin && (kfd = standin_swap(fd, flags)) < 0)
+	if (standin && (kfd = standin_swap(fd, AF_INET, flags)) < 0)
 		return NULL;
 	if ((s = session_new(kfd, rule, initiator,
 	    (struct sockaddr *)&sin)) == NULL)
