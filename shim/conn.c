@@ -231,7 +231,7 @@ conn_accepted(int fd)
 	struct session *s;
 	int saved = errno, kfd;
 
-	fdtab_drop(fd);
+	fdtab_fresh(fd);
 	if (!shim_has_accept_rules())
 		return 0;
 	if (real_getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||

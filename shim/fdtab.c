@@ -243,6 +243,25 @@ fdtab_drop(int fd)
 	session_put(s);
 }
 
+void
+fdtab_fresh(int fd)
+{
+	struct session *s;
+
+	if (fdtab_maybe(fd))
+		fdtab_drop(fd);
+	if (!fdtab_is_kfd(fd))
+		return;
+	/* A kfd was closed behind the shim's back (a raw close) and the
+	 * number is something else now: its session has no socket any more,
+	 * and fails closed on the stand-in. */
+	if ((s = fdtab_kfd_owner(fd)) != NULL) {
+		session_kfd_lost(s);
+		session_put(s);
+	}
+	(void)fdtab_kfd_mark(fd, false);
+}
+
 int
 fdtab_snapshot(int *fds, struct session **ss, int max)
 {

@@ -26,6 +26,14 @@ struct session;
 bool fdtab_maybe(int fd);
 
 /*
+ * fdtab_fresh(fd): FD was just returned by a call that makes a new fd:
+ * whatever the number meant before is gone (a stale session entry, or a
+ * kfd closed behind the shim's back, whose session then fails closed).
+ * One byte looked at when the number meant nothing.
+ */
+void fdtab_fresh(int fd);
+
+/*
  * fdtab_is_kfd(fd): is FD one of the shim's own descriptors (standin.h)?
  * The same one-byte look as fdtab_maybe.  fdtab_kfd_mark(fd, on): FD is
  * (no longer) one; returns 0, or -ENOMEM / -EBADF (FD at or past 1 << 20).

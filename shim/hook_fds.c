@@ -24,8 +24,8 @@ fresh(int fd)
 {
 	int saved = errno;
 
-	if (fd >= 0 && fdtab_maybe(fd))
-		fdtab_drop(fd);
+	if (fd >= 0)
+		fdtab_fresh(fd);
 	if (fd >= 0 && epoll_any())
 		epoll_closed(fd, NULL, false);
 	errno = saved;

@@ -30,8 +30,8 @@ socket(int domain, int type, int protocol)
 	int saved = errno;
 
 	/* A number closed behind our back may come back as a new socket. */
-	if (fd >= 0 && fdtab_maybe(fd))
-		fdtab_drop(fd);
+	if (fd >= 0)
+		fdtab_fresh(fd);
 	/* Registered with epoll before connect() seals it (nginx). */
 	if (fd >= 0 && (domain == AF_INET || domain == AF_INET6) &&
 	    (type & 0xf) == SOCK_STREAM)

@@ -347,6 +347,12 @@ ss_tag(struct session *s, unsigned int flag)
 }
 
 void
+session_kfd_lost(struct session *s)
+{
+	s->kfd = -1;
+}
+
+void
 session_move_kfd(struct session *s, int kfd)
 {
 	s->kfd = kfd;

@@ -115,6 +115,11 @@ bool session_same_socket(const struct session *s, dev_t dev, ino_t ino);
  * long as S is referenced. */
 const char *session_peer(const struct session *s);
 
+/* session_kfd_lost(s): S's kfd was closed behind the shim's back and its
+ * number reused: S does its I/O on the stand-in from now on (it fails)
+ * and closes nothing at its end. */
+void session_kfd_lost(struct session *s);
+
 /* session_move_kfd(s, kfd): S's socket now lives on KFD (the program
  * dup2'ed onto the old one); the stand-in's tag follows. */
 void session_move_kfd(struct session *s, int kfd);

@@ -15,6 +15,7 @@
  * the shim's log lines.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -318,6 +320,29 @@ test_snapshot(void)
 	}
 }
 
+/*
+ * A kfd closed behind the shim's back whose number comes back as another
+ * file (a raw close, then an open): fdtab_fresh, which every call that
+ * makes an fd runs, forgets it, and its session fails closed on the
+ * stand-in instead of writing into the new file.
+ */
+static void
+test_kfd_lost(void)
+{
+	struct wire *w = wire_new(WIRE_STANDIN);
+	int ka = session_kfd(w->sa, -1), nul = open("/dev/null", O_RDONLY);
+
+	CHECK(ka >= 0 && nul >= 0 && standin_is_kfd(ka));
+	CHECK_INT_EQ((int)syscall(SYS_dup2, nul, ka), ka);  /* past the shim */
+	fdtab_fresh(ka);
+	CHECK(!standin_is_kfd(ka));
+	CHECK_INT_EQ(session_kfd(w->sa, w->a), w->a);
+	CHECK(fdtab_kfd_owner(ka) == NULL);
+	close(ka);
+	close(nul);
+	wire_free(w);
+}
+
 /* A real sealed connection: its kfd, its stand-in, the table. */
 static void
 test_kfd_owner(void)
@@ -580,6 +605,7 @@ main(void)
 	test_big_numbers();
 	test_snapshot();
 	test_kfd_owner();
+	test_kfd_lost();
 	test_exec();
 	test_fork();
 	test_churn();
