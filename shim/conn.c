@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -103,7 +102,7 @@ conn_plain(int fd, const struct sockaddr *sa, socklen_t len)
 #endif
 
 /* Is FD a TCP stream socket (MPTCP included: TCP on the wire)? */
-static bool
+bool
 conn_is_tcp(int fd)
 {
 	int type = 0, proto = 0;
@@ -266,182 +265,4 @@ conn_accepted(int fd)
 	session_put(s);
 	errno = saved;
 	return 0;
-}
-
-/*
- * Adopt FD, a socket this image inherited (exec), if a rule seals it.
- *
- * A stand-in (its tag names a kfd this image inherited too) is the
- * previous image's sealed connection: the session continues on the kfd in
- * the role the tag says.  One whose handshake had not begun (sshd's
- * re-exec, before any byte) starts it afresh; one already under way cannot
- * be resumed here and fails closed; a permissive rule's plaintext client
- * stays plaintext.  If no rule of this image seals a fresh one, the
- * program gets its socket back.
- *
- * A connected TCP socket (a parent without the shim handed it over: inetd,
- * socat EXEC) that a rule seals gets a stand-in and a session that starts
- * its handshake on the program's first use.  Accept rules are tried first,
- * against the local address (a server's accepted connection, as sshd and
- * inetd hand over); then connect rules, against the peer.
- *
- * Several fds on one socket (dup'ed onto 0 and 1) share one session.
- */
-static int
-conn_adopt(int fd, struct session **seen, int *nseen)
-{
-	const struct policy_rule *rule = NULL;
-	struct sockaddr_storage local, peer;
-	socklen_t l = sizeof(local), pl = sizeof(peer);
-	struct session *s;
-	struct stat st;
-	unsigned int flags = 0;
-	bool initiator = false, tagged;
-	int i, kfd;
-
-	if (standin_is_kfd(fd) || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return 0;
-	kfd = standin_find(fd, &flags);
-	tagged = kfd >= 0;
-	if (tagged && fstat(kfd, &st) < 0)
-		return 0;
-	for (i = 0; i < *nseen; i++) {
-		if (!session_same_socket(seen[i], st.st_dev, st.st_ino))
-			continue;
-		/* Another fd on the socket itself: it gets the stand-in. */
-		if (!tagged) {
-			int fdfl = real_fcntl(fd, F_GETFD, 0);
-
-			if (real_dup3(session_stand_in(seen[i]), fd,
-			    fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-				return -errno;
-		}
-		return fdtab_set(fd, seen[i]) < 0 ? -ENOMEM : 1;
-	}
-	if (!tagged)
-		kfd = fd;
-	if (!conn_is_tcp(kfd) ||
-	    real_getsockname(kfd, (struct sockaddr *)&local, &l) < 0 ||
-	    real_getpeername(kfd, (struct sockaddr *)&peer, &pl) < 0)
-		return 0;
-	if (!tagged || !(flags & STANDIN_INIT))
-		rule = policy_match(shim_policy(), POLICY_ACCEPT,
-		    (struct sockaddr *)&local, l);
-	if ((rule == NULL || rule->plain) && (!tagged || (flags & STANDIN_INIT))) {
-		rule = policy_match(shim_policy(), POLICY_CONNECT,
-		    (struct sockaddr *)&peer, pl);
-		initiator = true;
-	}
-	if (rule == NULL || rule->plain) {
-		/* Not sealed here.  A connection that never moved a sealed
-		 * byte is the program's; one that did stays on its stand-in,
-		 * whose every call fails. */
-		if (tagged && !(flags & (STANDIN_USED | STANDIN_PLAIN)))
-			standin_undo(fd, kfd);
-		else if (tagged)
-			LOG(LOG_WARN, "inherited sealed connection on fd %d: "
-			    "no rule of this image seals it; it stays closed",
-			    fd);
-		return 0;
-	}
-	if (!tagged) {
-		if ((kfd = standin_swap(fd, local.ss_family,
-		    initiator ? STANDIN_INIT : 0)) < 0)
-			return kfd;
-		flags = initiator ? STANDIN_INIT : 0;
-	}
-	if ((s = session_new(kfd, rule, initiator, (struct sockaddr *)&peer)) == NULL)
-		return -ENOMEM;
-	session_set_kfd(s, kfd, fd, flags);
-	session_adopt_as(s, flags);
-	if (fdtab_set(fd, s) < 0) {
-		session_put(s);
-		return -ENOMEM;
-	}
-	LOG(LOG_INFO, "adopted inherited connection %s %s on fd %d (rule %s:%d)",
-	    initiator ? "to" : "from", session_peer(s), fd, rule->file,
-	    rule->line);
-	if (*nseen < 64)
-		seen[(*nseen)++] = s;
-	session_put(s);
-	return 1;
-}
-
-/* conn_adopt, and tell ADOPTED: 1 if FD was adopted. */
-static int
-adopt_one(int fd, void (*adopted)(int fd), struct session **seen, int *nseen)
-{
-	if (conn_adopt(fd, seen, nseen) <= 0)
-		return 0;
-	adopted(fd);
-	return 1;
-}
-
-/*
- * Which fds are open at start.  Opening /proc/self/fd costs a hundred
- * microseconds on its first use in a process (procfs builds the process's
- * directory), which every preloaded program would pay at every exec.  poll()
- * with no events answers for ADOPT_CHUNK numbers at once (POLLNVAL: not
- * open), so below a soft RLIMIT_NOFILE of ADOPT_POLL_MAX (the default is
- * 1024 on most systems) the fds are found with a few calls and /proc is not
- * opened.  An fd at or above the soft limit is missed: it can exist only
- * where the limit was lowered below an open fd before exec.
- */
-#define ADOPT_CHUNK	256
-#define ADOPT_POLL_MAX	4096
-
-/* Adopt what is open below LIMIT; -1 if poll() fails. */
-static int
-adopt_by_poll(int limit, void (*adopted)(int fd), struct session **seen,
-    int *nseen)
-{
-	struct pollfd p[ADOPT_CHUNK];
-	int base, i, m, n = 0;
-
-	for (base = 0; base < limit; base += ADOPT_CHUNK) {
-		m = limit - base < ADOPT_CHUNK ? limit - base : ADOPT_CHUNK;
-		for (i = 0; i < m; i++) {
-			p[i].fd = base + i;
-			p[i].events = 0;
-			p[i].revents = 0;
-		}
-		if (real_poll(p, (nfds_t)m, 0) < 0)
-			return -1;
-		for (i = 0; i < m; i++)
-			if (!(p[i].revents & POLLNVAL))
-				n += adopt_one(p[i].fd, adopted, seen, nseen);
-	}
-	return n;
-}
-
-int
-conn_adopt_inherited(void (*adopted)(int fd))
-{
-	struct session *seen[64];
-	struct dirent *d;
-	struct rlimit rl;
-	DIR *dir;
-	int fd, nseen = 0, n = 0, dfd;
-
-	if (policy_nrules(shim_policy()) == 0)
-		return 0;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= ADOPT_POLL_MAX &&
-	    (n = adopt_by_poll((int)rl.rlim_cur, adopted, seen, &nseen)) >= 0)
-		return n;
-	if ((dir = opendir("/proc/self/fd")) != NULL) {
-		n = 0;
-		dfd = dirfd(dir);
-		while ((d = readdir(dir)) != NULL) {
-			if (d->d_name[0] < '0' || d->d_name[0] > '9')
-				continue;
-			fd = atoi(d->d_name);
-			if (fd != dfd)
-				n += adopt_one(fd, adopted, seen, &nseen);
-		}
-		closedir(dir);
-		return n;
-	}
-	/* No /proc (a chroot): the low fds are where inherited ones live. */
-	n = adopt_by_poll(ADOPT_CHUNK, adopted, seen, &nseen);
-	return n < 0 ? 0 : n;
 }

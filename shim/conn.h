@@ -37,9 +37,20 @@ int conn_fastopen(int fd, bool on);
  * conn_adopt_inherited(adopted): at start, give sessions to the connected
  * TCP sockets this image inherited that a rule seals (exec hand-over: sshd,
  * inetd-style servers, socat EXEC,nofork); ADOPTED is called with each fd.
- * Returns how many.
+ * Sessions the previous image passed on with their state (carry.h) go on
+ * where they were.  Returns how many (adopt.c).
  */
 int conn_adopt_inherited(void (*adopted)(int fd));
+
+/* conn_is_tcp(fd): is FD a TCP stream socket (MPTCP included)? */
+bool conn_is_tcp(int fd);
+
+/* conn_rule_for(kfd): this image's rule sealing the connection on KFD
+ * (accept rules first, then connect rules), or a stand-in rule that only
+ * names it as inherited: for sessions that came from elsewhere (adopt.c,
+ * carry.c, hook_passfd.c).  Never NULL. */
+struct policy_rule;
+const struct policy_rule *conn_rule_for(int kfd);
 
 /* conn_fork_child(): in a forked child: conn's lock is free again. */
 void conn_fork_child(void);

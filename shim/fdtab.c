@@ -256,7 +256,10 @@ fdtab_fresh(int fd)
 	 * number is something else now: its session has no socket any more,
 	 * and fails closed on the stand-in. */
 	if ((s = fdtab_kfd_owner(fd)) != NULL) {
-		session_kfd_lost(s);
+		if (session_kfd(s, -1) == fd)
+			session_kfd_lost(s);
+		else
+			session_sfd_lost(s);
 		session_put(s);
 	}
 	(void)fdtab_kfd_mark(fd, false);
@@ -304,7 +307,7 @@ fdtab_kfd_owner(int kfd)
 
 	tab_rdlock();
 	HASH_ITER(hh, fdtab_head, e, tmp) {
-		if (session_kfd(e->s, -1) == kfd) {
+		if (session_kfd(e->s, -1) == kfd || session_sfd(e->s) == kfd) {
 			s = e->s;
 			session_ref(s);
 			break;
@@ -414,13 +417,6 @@ forked_in_child(struct session *s, void *gen)
 	fork_settle(s, gen);
 }
 
-static void
-exec_hold(struct session *s, void *leaving)
-{
-	session_hold_pid(s, getpid(), *(bool *)leaving ? 0 :
-	    session_nfds(s));
-}
-
 void
 fdtab_fork_child(void)
 {
@@ -439,17 +435,3 @@ fdtab_fork_child(void)
 	each_session(&gen, forked_in_child, &fdtab_fork_gen);
 }
 
-/*
- * fdtab_exec(leaving): around exec: a new image does not carry this
- * process's sessions, so it stops holding them (LEAVING) — and holds them
- * again if exec failed.
- */
-void
-fdtab_exec(bool leaving)
-{
-	static unsigned int gen = 0x40000000u;
-
-	tab_rdlock();
-	each_session(&gen, exec_hold, &leaving);
-	tab_unlock();
-}

@@ -80,14 +80,12 @@ void fdtab_fork_parent(void);
 void fdtab_fork_child(void);
 void fdtab_fork_failed(void);
 
-/* fdtab_exec(leaving): around exec(): stop (or again) holding sessions. */
-void fdtab_exec(bool leaving);
 
 /* fdtab_fds_of(s, fds, max): S's fds in the table (at most MAX). */
 int fdtab_fds_of(struct session *s, int *fds, int max);
 
-/* fdtab_kfd_owner(kfd): the session whose socket is KFD, referenced, or
- * NULL. */
+/* fdtab_kfd_owner(kfd): the session whose socket or state object is
+ * KFD, referenced, or NULL. */
 struct session *fdtab_kfd_owner(int kfd);
 
 /* fdtab_find(s): some fd of session S in the table, or -1. */

@@ -44,6 +44,24 @@ void hook_stdio_adopt(int fd);
  * standard stream goes through the shim from now on. */
 void hook_stdio_moved(int fd);
 
+/* hook_passfd_sendmsg(fd, msg, flags), hook_passfd_recvmsg(fd, msg,
+ * flags): sendmsg and recvmsg on a socket the shim does not seal, with
+ * control messages: a sealed fd passed with SCM_RIGHTS carries its session
+ * (hook_passfd.c). */
+struct msghdr;
+ssize_t hook_passfd_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t hook_passfd_recvmsg(int fd, struct msghdr *msg, int flags);
+
+/* hook_gate_done(g, child): after an exec or spawn the gate (carry.h)
+ * prepared returned; CHILD if a spawn made one, else -1 (hook_exec.c). */
+struct carry_gate;
+void hook_gate_done(struct carry_gate *g, pid_t child);
+
+/* hook_kfd_sync(s): S's kfd and state object are close-on-exec unless one
+ * of the program's fds on S is not (hook_close.c). */
+struct session;
+void hook_kfd_sync(struct session *s);
+
 /* hook_kfd_sync_all(): every kfd's close-on-exec as its program fds'
  * (hook_close.c): after an exec or spawn that made them all close-on-exec
  * (nextimage.h) returned. */

@@ -11,7 +11,7 @@
  * close, dup or fcntl of one fails with EBADF as on a number nothing holds,
  * close_range and closefrom go around them, and dup2 onto one moves it
  * first.  A kfd is inherited across exec exactly when one of the program's
- * fds on its stand-in is (kfd_sync).
+ * fds on its stand-in is (hook_kfd_sync).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,11 +37,12 @@
 #endif
 
 /*
- * S's kfd is close-on-exec unless one of the program's fds on S is not:
- * an exec'd image gets the socket exactly when it gets a stand-in for it.
+ * S's kfd (and state object) is close-on-exec unless one of the program's
+ * fds on S is not: an exec'd image gets the socket exactly when it gets a
+ * stand-in for it.
  */
-static void
-kfd_sync(struct session *s)
+void
+hook_kfd_sync(struct session *s)
 {
 	int fds[64], n, i, fl, k, inherit = 0;
 
@@ -56,6 +57,11 @@ kfd_sync(struct session *s)
 	    ((fl & FD_CLOEXEC) != 0) == inherit)
 		(void)real_fcntl(k, F_SETFD, inherit ? fl & ~FD_CLOEXEC :
 		    fl | FD_CLOEXEC);
+	/* The state object goes where the socket goes. */
+	if ((k = session_sfd(s)) >= 0 && (fl = real_fcntl(k, F_GETFD, 0)) >= 0 &&
+	    ((fl & FD_CLOEXEC) != 0) == inherit)
+		(void)real_fcntl(k, F_SETFD, inherit ? fl & ~FD_CLOEXEC :
+		    fl | FD_CLOEXEC);
 }
 
 void
@@ -67,7 +73,7 @@ hook_kfd_sync_all(void)
 
 	n = fdtab_snapshot(fds, ss, BATCH);
 	for (i = 0; i < n; i++) {
-		kfd_sync(ss[i]);
+		hook_kfd_sync(ss[i]);
 		session_put(ss[i]);
 	}
 	errno = saved;
@@ -81,7 +87,7 @@ kfd_sync_fd(int fd)
 	int saved = errno;
 
 	if ((s = fdtab_get(fd)) != NULL) {
-		kfd_sync(s);
+		hook_kfd_sync(s);
 		session_put(s);
 	}
 	errno = saved;
@@ -102,7 +108,7 @@ close_fd(int fd)
 	if (last)
 		session_close_last(s, fd);
 	else
-		kfd_sync(s);
+		hook_kfd_sync(s);
 	epoll_closed(fd, s, last);
 	session_put(s);
 }
@@ -148,8 +154,12 @@ kfd_vacate(int fd2)
 		session_put(s);
 		return -errno;
 	}
-	epoll_kfd_moved(s, fd2, k);
-	session_move_kfd(s, k);
+	if (session_sfd(s) == fd2) {
+		session_move_sfd(s, k);
+	} else {
+		epoll_kfd_moved(s, fd2, k);
+		session_move_kfd(s, k);
+	}
 	standin_mark(fd2, false);
 	session_put(s);
 	return 0;
@@ -193,7 +203,7 @@ dup_track(int fd, int newfd)
 			return -1;
 		}
 		epoll_dup(newfd, s);
-		kfd_sync(s);
+		hook_kfd_sync(s);
 		session_put(s);
 	} else if (fdtab_maybe(newfd)) {
 		fdtab_drop(newfd);
@@ -381,7 +391,7 @@ close_range(unsigned int first, unsigned int last, int flags)
 	if (flags & CLOSE_RANGE_CLOEXEC) {
 		n = fdtab_snapshot(fds, ss, BATCH);
 		for (i = 0; i < n; i++) {
-			kfd_sync(ss[i]);
+			hook_kfd_sync(ss[i]);
 			session_put(ss[i]);
 		}
 	}

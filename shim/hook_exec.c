@@ -3,21 +3,21 @@
  * (see session.h).  The fork bookkeeping is in the fork handlers (init.c,
  * fdtab.h), which fork(), forkpty() and glibc's internal forks all run;
  * fork() only settles a fork that failed, and clone() without CLONE_VM
- * (which runs no handler) runs them itself.  exec: the new
- * image does not carry this process's sessions, so the process stops
- * holding them (the new image adopts inherited sockets afresh, see
- * conn.c), and holds them again if exec fails.  glibc's execv, execvp,
- * execl… call execve internally, past any interposer, so each has a hook.
+ * (which runs no handler) runs them itself.  exec and spawn: the sessions
+ * whose sockets the next image inherits travel with them if it loads the
+ * shim, the others stay behind (carry.h); an image without the shim gets
+ * no kfd.  glibc's execv, execvp, execl… call execve internally, past any
+ * interposer, so each has a hook.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "carry.h"
 #include "fdtab.h"
 #include "nextimage.h"
 #include "standin.h"
@@ -98,40 +98,32 @@ clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 }
 
 /*
- * Before an exec: does the new image run the shim (nextimage.h)?  If not,
- * every kfd becomes close-on-exec, so that image never holds the wire;
- * exec_gate_done() puts the flags back if the call returned (it failed, or
- * it was a spawn).  Returns whether the kfds were closed off.
+ * The exec gate is carry's (carry.h): before an exec, each session travels
+ * with its socket into an image that runs the shim, or stays behind; an
+ * image without the shim gets no kfd at all (every kfd close-on-exec).
+ * After the call returned (it failed, or it was a spawn that made CHILD):
+ * what that meant, and the kfds' flags back as the program's fds say.
  */
-static bool
-exec_gate(const char *path, char *const envp[])
+void
+hook_gate_done(struct carry_gate *g, pid_t child)
 {
-	if (!standin_any())
-		return false;
-	if (nextimage_runs_shim(path, envp))
-		return false;
-	standin_cloexec_all();
-	return true;
-}
+	bool gated = g->gated;
 
-static void
-exec_gate_done(bool gated)
-{
+	carry_exec_done(g, child);
 	if (gated)
 		hook_kfd_sync_all();
 }
 
-/* Call F with exec's bookkeeping around it (PATH: the file it runs). */
 #define EXEC_WRAP(path, envp, call) do { \
+	struct carry_gate g_; \
 	int r_, e_; \
-	bool g_ = exec_gate((path), (envp)); \
-	fdtab_exec(true); \
+	carry_exec_prepare(&g_, shim_foreign() ? CARRY_VFORK : CARRY_EXEC, \
+	    (path), (envp), NULL, 0); \
 	nofile_exec(true); \
 	r_ = (call); \
 	e_ = errno; \
 	nofile_exec(false); \
-	fdtab_exec(false); \
-	exec_gate_done(g_); \
+	hook_gate_done(&g_, -1); \
 	errno = e_; \
 	return r_; \
 } while (0)
@@ -281,47 +273,6 @@ execle(const char *path, const char *arg, ...)
 	return exec_done(v, execve(path, v, envp));
 }
 
-/*
- * posix_spawn and posix_spawnp: glibc runs the child's exec itself, past
- * the exec hooks; the gate is applied around the whole call (the parent
- * waits while the child execs, CLONE_VFORK).
- */
-HOOK int
-posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
-    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
-{
-	bool g;
-	int r;
-
-	if (!real_have_posix_spawn())
-		return ENOSYS;
-	g = exec_gate(path, envp);
-	r = real_posix_spawn(pid, path, fa, attr, argv, envp);
-	exec_gate_done(g);
-	return r;
-}
-
-HOOK int
-posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
-    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
-{
-	char buf[4096];
-	bool g;
-	int r;
-
-	if (!real_have_posix_spawnp())
-		return ENOSYS;
-	g = exec_gate(nextimage_find(file, envp, buf, sizeof(buf)), envp);
-	r = real_posix_spawnp(pid, file, fa, attr, argv, envp);
-	exec_gate_done(g);
-	return r;
-}
-
-/*
- * execveat, system and popen: the last two run /bin/sh through glibc's
- * own spawn, past every other hook, with the program's environment; the
- * gate is applied around them as for posix_spawn.
- */
 HOOK int
 execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
     int flags)
@@ -345,17 +296,18 @@ execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
 HOOK int
 system(const char *cmd)
 {
-	bool g;
+	struct carry_gate g;
 	int r, e;
 
 	if (!real_have_system()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	g = cmd != NULL && exec_gate("/bin/sh", environ);
+	carry_exec_prepare(&g, CARRY_SPAWN, cmd != NULL ? "/bin/sh" : NULL,
+	    environ, NULL, 0);
 	r = real_system(cmd);
 	e = errno;
-	exec_gate_done(g);
+	hook_gate_done(&g, -1);
 	errno = e;
 	return r;
 }
@@ -363,18 +315,18 @@ system(const char *cmd)
 HOOK FILE *
 popen(const char *cmd, const char *mode)
 {
+	struct carry_gate g;
 	FILE *f;
-	bool g;
 	int e;
 
 	if (!real_have_popen()) {
 		errno = ENOSYS;
 		return NULL;
 	}
-	g = exec_gate("/bin/sh", environ);
+	carry_exec_prepare(&g, CARRY_SPAWN, "/bin/sh", environ, NULL, 0);
 	f = real_popen(cmd, mode);
 	e = errno;
-	exec_gate_done(g);
+	hook_gate_done(&g, -1);
 	errno = e;
 	return f;
 }

@@ -182,7 +182,7 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if ((s = fdtab_get(fd)) == NULL)
 		return standin_is_kfd(fd) ? hook_ebadf() :
-		    real_recvmsg(fd, msg, flags);
+		    hook_passfd_recvmsg(fd, msg, flags);
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	msg->msg_flags = 0;
@@ -208,7 +208,7 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	}
 	if ((s = fdtab_get(fd)) == NULL)
 		return standin_is_kfd(fd) ? hook_ebadf() :
-		    real_sendmsg(fd, msg, flags);
+		    hook_passfd_sendmsg(fd, msg, flags);
 	if (msg->msg_controllen != 0) {
 		session_put(s);
 		LOG(LOG_WARN, "control messages unsupported on a sealed socket");

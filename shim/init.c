@@ -5,8 +5,10 @@
  * sockets still open must end each stream with the end-of-stream mark, or
  * its peer would read a truncation error.  shim_exit() (the destructor,
  * hook_start.c) does that for every session this process still has in the
- * table.  _exit() and death by signal skip destructors, and the peer then
- * sees a truncation, as it should.
+ * table.  _exit() skips destructors, but not TCP's FIN: its hook
+ * (hook_start.c) ends the streams too, without flushing stdio, as _exit()
+ * does not.  Death by signal runs nothing, and the peer then sees a
+ * truncation, as it should.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -159,7 +161,7 @@ shim_start(void (*adopted)(int fd))
 }
 
 void
-shim_exit(void)
+shim_exit(bool flush)
 {
 	enum { BATCH = 256 };
 	int fds[BATCH], n, i;
@@ -169,7 +171,7 @@ shim_exit(void)
 	n = fdtab_snapshot(fds, ss, BATCH);
 	/* exit() flushes stdio after the destructors: streams that write to
 	 * a sealed socket must get their bytes out before the end mark. */
-	if (n > 0)
+	if (n > 0 && flush)
 		(void)fflush(NULL);
 	for (i = 0; i < n; i++) {
 		session_exit(ss[i], fds[i]);

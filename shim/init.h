@@ -30,11 +30,11 @@ bool shim_has_accept_rules(void);
  * destructor, the shim's only ones): shim_start(adopted) initialises (as
  * the first hook would: policy, keys, limits, fork handlers), then adopts
  * the sealed sockets this image inherited, telling ADOPTED each fd.
- * shim_exit() ends the stream of every session still open (see the top
- * of init.c).
+ * shim_exit(flush) ends the stream of every session still open (see the
+ * top of init.c), after flushing stdio if FLUSH (exit(), not _exit()).
  */
 void shim_start(void (*adopted)(int fd));
-void shim_exit(void);
+void shim_exit(bool flush);
 
 /*
  * Sandbox mode, the process's one switch: shim_sandbox() when the program

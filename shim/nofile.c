@@ -31,7 +31,9 @@ rl_set(const struct rlimit *rl)
 /*
  * The lowest number for a kfd, worked out whenever the limits change (not
  * at each connection): the program's soft limit where the real one made
- * room above it, else half the real soft limit (nofile.h).  Lock held.
+ * room above it, else a third of the real soft limit (nofile.h): each
+ * sealed connection takes two of the shim's (a kfd, a state object) for
+ * each of the program's.  Lock held.
  */
 static void
 base_update(void)
@@ -43,19 +45,20 @@ base_update(void)
 		return;
 	b = nofile_view.rlim_cur;
 	if (!nofile_ready || b >= real.rlim_cur)
-		b = real.rlim_cur / 2;          /* no room was made */
+		b = real.rlim_cur / 3;          /* no room was made */
 	if (b > (1 << 19))
 		b = 1 << 19;
 	__atomic_store_n(&nofile_base, b < 3 ? 3 : (int)b, __ATOMIC_RELAXED);
 }
 
 static rlim_t
-twice(rlim_t v)
+thrice(rlim_t v)
 {
-	return v >= RLIM_INFINITY / 2 ? RLIM_INFINITY : v * 2;
+	return v >= RLIM_INFINITY / 3 ? RLIM_INFINITY : v * 3;
 }
 
-/* Make the real limits room for the view V: twice its soft limit, the hard
+/* Make the real limits room for the view V: three times its soft limit
+ * (the program's fds, and a kfd and a state object for each), the hard
  * limit raised too where allowed. */
 static void
 raise_for(const struct rlimit *v)
@@ -64,7 +67,7 @@ raise_for(const struct rlimit *v)
 
 	if (rl_get(&cur) < 0)
 		return;
-	want.rlim_cur = twice(v->rlim_cur);
+	want.rlim_cur = thrice(v->rlim_cur);
 	want.rlim_max = cur.rlim_max > want.rlim_cur ? cur.rlim_max :
 	    want.rlim_cur;
 	if (want.rlim_max > cur.rlim_max && rl_set(&want) == 0)
@@ -135,7 +138,7 @@ nofile_set(const struct rlimit *rl)
 	/* The program's request as the kernel would judge it. */
 	want.rlim_max = rl->rlim_max > real.rlim_max ? rl->rlim_max :
 	    real.rlim_max;
-	want.rlim_cur = twice(rl->rlim_cur);
+	want.rlim_cur = thrice(rl->rlim_cur);
 	if (want.rlim_cur > want.rlim_max)
 		want.rlim_max = want.rlim_cur;
 	if (rl_set(&want) < 0) {
@@ -143,8 +146,8 @@ nofile_set(const struct rlimit *rl)
 		 * request must still succeed if the kernel would take it. */
 		want.rlim_max = rl->rlim_max > real.rlim_max ? rl->rlim_max :
 		    real.rlim_max;
-		want.rlim_cur = want.rlim_max < twice(rl->rlim_cur) ?
-		    want.rlim_max : twice(rl->rlim_cur);
+		want.rlim_cur = want.rlim_max < thrice(rl->rlim_cur) ?
+		    want.rlim_max : thrice(rl->rlim_cur);
 		if ((r = rl_set(&want)) < 0)
 			goto out;
 	}

@@ -5,12 +5,13 @@
  * (standin.h), which lives at or above the soft limit the program sees, so
  * the program's own numbers, and a server that sizes itself from its limit
  * (redis's maxclients, nginx's worker_connections), are what they would be
- * without the shim.  To make room the real soft limit is twice the
- * program's (and the hard limit too where the process may raise it); the
+ * without the shim.  To make room the real soft limit is three times the
+ * program's, for a kfd and a state object per sealed fd (and the hard
+ * limit too where the process may raise it); the
  * program sees and sets its own view through getrlimit, setrlimit,
  * prlimit, sysconf(_SC_OPEN_MAX) and getdtablesize (hook_limits.c).  Where
- * the real limit cannot be raised, kfds take the upper half of the
- * program's range and such a server serves half as many sealed clients.
+ * the real limit cannot be raised, kfds take the upper two thirds of the
+ * program's range and such a server serves a third as many sealed clients.
  */
 #ifndef SOCKSEAL_NOFILE_H
 #define SOCKSEAL_NOFILE_H

@@ -15,6 +15,7 @@
 #include <aio.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "real.h"
 
@@ -262,6 +263,9 @@ REAL_HAVE(fexecve)
 
 REAL(int, posix_spawn, (pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]), (pid, path, fa, attr, argv, envp))
 REAL(int, posix_spawnp, (pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]), (pid, file, fa, attr, argv, envp))
+REAL_FAIL(int, ENOSYS, posix_spawn_file_actions_init, (posix_spawn_file_actions_t *fa), (fa))
+REAL_FAIL(int, ENOSYS, posix_spawn_file_actions_destroy, (posix_spawn_file_actions_t *fa), (fa))
+REAL_FAIL(int, ENOSYS, posix_spawn_file_actions_adddup2, (posix_spawn_file_actions_t *fa, int fd, int newfd), (fa, fd, newfd))
 REAL_HAVE(posix_spawn)
 REAL_HAVE(posix_spawnp)
 REAL(int, execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags), (dirfd, path, argv, envp, flags))
@@ -332,4 +336,18 @@ real_init(void)
 	RESOLVE(open);          /* the log file's reopening (log.c) */
 	RESOLVE(syscall);       /* kcmp under ep_lock (epoll.c) */
 	errno = saved;
+}
+
+/* _exit() and _Exit(): they do not return, so no REAL(). */
+static void (*p__exit)(int);
+
+void
+real__exit(int status)
+{
+	void (*f)(int);
+
+	if (BIND(f, _exit))
+		f(status);
+	for (;;)
+		(void)syscall(SYS_exit_group, status);
 }

@@ -151,6 +151,11 @@ int     real_posix_spawnp(pid_t *pid, const char *file,
     const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
     char *const argv[], char *const envp[]);
 bool    real_have_posix_spawn(void);
+/* The file actions (errno values, as libc's). */
+int     real_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
+int     real_posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa);
+int     real_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa,
+    int fd, int newfd);
 bool    real_have_posix_spawnp(void);
 /* execveat; system and popen (glibc spawns /bin/sh inside). */
 int     real_execveat(int dirfd, const char *path, char *const argv[],
@@ -176,5 +181,8 @@ int     real_chroot(const char *path);
 long    real_syscall6(long n, long a0, long a1, long a2, long a3, long a4,
     long a5);
 bool    real_have_syscall(void);
+
+/* real__exit(status): libc's _exit(); never returns. */
+__attribute__((noreturn)) void real__exit(int status);
 
 #endif

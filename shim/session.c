@@ -1,8 +1,7 @@
 /*
  * session: the core of a session (see session.h for the state machine and
  * the lock order, session_int.h for the files the rest lives in).  Owns
- * the mapping (page 0 private, the rest shared) and the cache of ended
- * sessions' mappings, the count of handshakes in flight, new/ref/put, the
+ * the count of handshakes in flight, new/ref/put, the
  * kernel fd and the stand-in's tag, the session locks, and failure (DEAD,
  * the kernel's error taken by a call of ours, the error once returned),
  * and the accessors other modules see a session through.
@@ -57,22 +56,6 @@ session_mutex_init(pthread_mutex_t *m)
 	pthread_mutexattr_destroy(&a);
 }
 
-/* Round up to a multiple of A (a power of two). */
-#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
-
-/*
- * Mappings of ended sessions this process alone ever had (no fork while
- * they lived), kept for the next connection: mapping and unmapping half a
- * megabyte per connection costs more than the handshake on some machines.
- * A forked child drops its copy of the cache at once (it must never reuse
- * a mapping its parent may reuse too).
- */
-#define SESSION_CACHE 16
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *cache[SESSION_CACHE];
-static int ncache;
-
 /*
  * Handshakes in flight in this process.  Until its handshake ends, a
  * session is held by a peer that has proved nothing, so their number is
@@ -81,11 +64,20 @@ static int ncache;
  * decrements exactly once, whichever path gets there first: hs_done,
  * hs_plain, ss_fail, the last session_put in this process, or a read
  * or write that finds the handshake ended by another process.  A forked
- * child recounts from the sessions it holds (session_cache_forked, then
- * session_forked for each).
+ * child recounts from the sessions it holds (ss_hs_forked, then
+ * session_forked for each); an image that takes a session over counts it
+ * if its handshake is under way (ss_attach).
  */
 static int hs_inflight;
 static int hs_limit = SESSION_MAX_HANDSHAKES;
+
+/* In a forked child: sessions only other (now gone) threads referenced
+ * never end here; count only those this process holds (session_forked). */
+void
+ss_hs_forked(void)
+{
+	__atomic_store_n(&hs_inflight, 0, __ATOMIC_RELAXED);
+}
 
 void
 session_init(void)
@@ -119,14 +111,15 @@ session_handshakes(void)
 	return __atomic_load_n(&hs_inflight, __ATOMIC_RELAXED);
 }
 
-/* Count S as a handshake in flight: false (not counted) over the limit. */
-static bool
-hs_count(struct session *s)
+/* Count S as a handshake in flight: false (not counted) over the limit,
+ * if BOUNDED. */
+bool
+ss_hs_count(struct session *s, bool bounded)
 {
 	int max = session_max_handshakes();
 
 	if (__atomic_add_fetch(&hs_inflight, 1, __ATOMIC_ACQ_REL) > max &&
-	    max > 0) {
+	    max > 0 && bounded) {
 		__atomic_sub_fetch(&hs_inflight, 1, __ATOMIC_ACQ_REL);
 		return false;
 	}
@@ -149,83 +142,6 @@ ss_hs_recount(struct session *s)
 {
 	if (__atomic_load_n(&s->hs_counted, __ATOMIC_RELAXED))
 		__atomic_add_fetch(&hs_inflight, 1, __ATOMIC_RELAXED);
-}
-
-static size_t
-session_maplen(void)
-{
-	return ALIGN_UP(ALIGN_UP(sizeof(struct session), 64) + SESSION_RBUF +
-	    SESSION_TBUF + SESSION_EARLY, SESSION_PRIVLEN);
-}
-
-static void *
-session_map(void)
-{
-	size_t len = session_maplen();
-	void *p = NULL;
-
-	pthread_mutex_lock(&cache_lock);
-	if (ncache > 0)
-		p = cache[--ncache];
-	pthread_mutex_unlock(&cache_lock);
-	if (p != NULL) {
-		/* Keys and state are gone; buffers are overwritten before use. */
-		memset(p, 0, sizeof(struct session));
-		return p;
-	}
-	/* All shared, then page 0 made private again. */
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	    -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (mmap(p, SESSION_PRIVLEN, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-		munmap(p, len);
-		return NULL;
-	}
-	return p;
-}
-
-static void
-session_unmap(struct session *s)
-{
-	size_t len = s->maplen;
-
-	if (!s->forked) {
-		/* A cached mapping keeps no pages a burst filled. */
-		if ((s->rx_hiwat > SESSION_TRIM_MIN ||
-		    s->tx_hiwat > SESSION_TRIM_MIN) && !shim_in_sandbox()) {
-			uintptr_t lo = PAGE_UP((uintptr_t)s + sizeof(*s));
-			int saved = errno;
-
-			(void)madvise((void *)lo, (uintptr_t)s + len - lo,
-			    MADV_REMOVE);
-			errno = saved;
-		}
-		sodium_memzero((uint8_t *)s + SESSION_PRIVLEN,
-		    sizeof(struct session) - SESSION_PRIVLEN);
-		pthread_mutex_lock(&cache_lock);
-		if (ncache < SESSION_CACHE) {
-			cache[ncache++] = s;
-			s = NULL;
-		}
-		pthread_mutex_unlock(&cache_lock);
-		if (s == NULL)
-			return;
-	}
-	munmap(s, len);
-}
-
-void
-session_cache_forked(void)
-{
-	/* In the child: these mappings are shared with the parent now. */
-	while (ncache > 0)
-		munmap(cache[--ncache], session_maplen());
-	pthread_mutex_init(&cache_lock, NULL);
-	/* Sessions only other (now gone) threads referenced never end
-	 * here: count only those this process holds (session_forked). */
-	__atomic_store_n(&hs_inflight, 0, __ATOMIC_RELAXED);
 }
 
 /*
@@ -258,29 +174,20 @@ struct session *
 session_new(int fd, const struct policy_rule *rule, bool initiator,
     const struct sockaddr *peer)
 {
-	size_t head = ALIGN_UP(sizeof(struct session), 64);
 	struct session *s;
 	struct stat st;
 	char why[96];
-	void *p;
 
-	if (!crypto_ready() || (p = session_map()) == NULL)
+	if (!crypto_ready() || (s = ss_map()) == NULL)
 		return NULL;
-	s = p;
-	s->maplen = session_maplen();
-	s->refs = 1;
-	s->kfd = -1;
-	s->pfd = -1;
-	s->tagflags = 0;
+	s->rule = rule;
+	s->magic = SESSION_MAGIC;
+	s->maplen = ss_maplen();
 	session_mutex_init(&s->rx_lock);
 	session_mutex_init(&s->tx_lock);
 	session_mutex_init(&s->hold_lock);
-	s->rbuf = (uint8_t *)p + head;
-	s->tbuf = s->rbuf + SESSION_RBUF;
-	s->early = s->tbuf + SESSION_TBUF;
 	s->initiator = initiator;
 	s->state = initiator ? SESSION_HS_SEND1 : SESSION_HS_WAIT1;
-	s->rule = rule;
 	s->err = ECONNRESET;
 	s->t_start = now_ms();
 	s->hs_deadline = s->t_start + rule->timeout_ms;
@@ -289,7 +196,7 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 		s->dev = st.st_dev;
 		s->ino = st.st_ino;
 	}
-	if (!hs_count(s)) {
+	if (!ss_hs_count(s, true)) {
 		snprintf(why, sizeof(why), "refused: %d handshakes in flight "
 		    "(SOCKSEAL_MAX_HANDSHAKES)", session_max_handshakes());
 		ss_fail(s, ECONNRESET, why);
@@ -315,7 +222,7 @@ session_put(struct session *s)
 		s->kfd = -1;
 	}
 	/* Other processes may still hold it: only this view goes away. */
-	session_unmap(s);
+	ss_unmap(s);
 }
 
 void
@@ -471,9 +378,27 @@ session_stand_in(const struct session *s)
 }
 
 bool
+session_stand_in_is(const struct session *s, ino_t ino)
+{
+	return s->sino != 0 && s->sino == ino;
+}
+
+bool
 session_same_socket(const struct session *s, dev_t dev, ino_t ino)
 {
 	return s->dev == dev && s->ino == ino;
+}
+
+unsigned int
+session_tagflags(const struct session *s)
+{
+	return s->tagflags;
+}
+
+bool
+session_initiator(const struct session *s)
+{
+	return s->initiator;
 }
 
 const char *

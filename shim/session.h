@@ -107,9 +107,18 @@ int session_kfd(const struct session *s, int fd);
  * PFD (-1 before it; the fd may have been closed since). */
 int session_stand_in(const struct session *s);
 
+/* session_stand_in_is(s, ino): is INO (fstat) S's stand-in's inode? */
+bool session_stand_in_is(const struct session *s, ino_t ino);
+
 /* session_same_socket(s, dev, ino): is DEV/INO (fstat) the identity of the
  * socket S was made for (session_new()'s FD)? */
 bool session_same_socket(const struct session *s, dev_t dev, ino_t ino);
+
+/* session_tagflags(s): the flags of S's stand-in tag (standin.h). */
+unsigned int session_tagflags(const struct session *s);
+
+/* session_initiator(s): did this side connect()? */
+bool session_initiator(const struct session *s);
 
 /* session_peer(s): S's peer address, printable (for log lines); valid as
  * long as S is referenced. */
@@ -150,6 +159,59 @@ void session_put(struct session *s);
  * an fd is added to the table, -1 when one leaves it).
  */
 void session_hold(struct session *s, int delta);
+
+/*
+ * The state object (session_state.c): the memfd a session is, on a hidden
+ * descriptor of the shim's (the sfd), so that another image maps the same
+ * session.  session_sfd(s): S's sfd in this process, -1 if it has none
+ * (anonymous memory: it cannot travel).  session_sfd_lost(s): it was
+ * closed behind the shim's back.  session_move_sfd(s, fd): it now lives
+ * on FD (the program dup2'ed onto the old number).
+ */
+int session_sfd(const struct session *s);
+/* session_shared(s): S's state object goes to another process (a spawn,
+ * a message): this process never recycles its mapping. */
+void session_shared(struct session *s);
+void session_sfd_lost(struct session *s);
+void session_move_sfd(struct session *s, int sfd);
+
+/* session_state_identity(sfd, &dev, &ino): SFD is a state object; the
+ * identity of the socket it was made for.  0, or -1 if it is not one. */
+int session_state_identity(int sfd, dev_t *dev, ino_t *ino);
+
+/*
+ * session_attach(sfd, kfd, pfd, flags, rule): take over the session whose
+ * state object is SFD (inherited through exec, or received), for the
+ * socket KFD, with PFD the program's fd on its stand-in tagged FLAGS and
+ * RULE this image's rule for it.  The same session, not a copy: keys,
+ * counters, queued bytes and unread plaintext as the other holders see
+ * them.  This process holds it from now on with the fds fdtab_set() gives
+ * it.  NULL if SFD is not S's state object for KFD or cannot be mapped:
+ * the caller fails closed.
+ */
+struct session *session_attach(int sfd, int kfd, int pfd, unsigned int flags,
+    const struct policy_rule *rule);
+
+/* session_hold_new(s, pid): PID (a child spawned with S's socket) holds
+ * S, unless it registered itself already. */
+void session_hold_new(struct session *s, pid_t pid);
+
+/* session_spawn_pending(s, d): a child being spawned with S's socket
+ * (posix_spawn) is (D 1) or is no longer (D -1) about to hold it. */
+void session_spawn_pending(struct session *s, int d);
+
+/* session_others_hold(s): does another live process hold S? */
+bool session_others_hold(struct session *s);
+
+/* session_abandon(s, why): S cannot go on (the process holding it alone
+ * becomes an image that cannot continue it): it fails, and its end is a
+ * reset, never a clean end of stream. */
+void session_abandon(struct session *s, const char *why);
+
+/* session_in_flight(s, d): copies of S in SCM_RIGHTS messages not yet
+ * received change by D; while there are any, another process may be
+ * about to hold S (no other end-of-stream mark than its). */
+void session_in_flight(struct session *s, int d);
 
 /* session_cache_forked(): in a child right after fork(), before
  * session_forked() on each session it holds: drop the cache of ended

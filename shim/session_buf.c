@@ -169,9 +169,9 @@ ss_rbuf_compact_keep(struct session *s)
 	}
 	if (SESSION_RBUF - s->rend >= RECORD_MAXWIRE)
 		return;
-	base = (size_t)(s->pt - s->rbuf);
-	memmove(s->rbuf, s->pt, s->rend - base);
-	s->pt = s->rbuf;
+	base = s->pt_off;
+	memmove(s->rbuf, ss_pt(s), s->rend - base);
+	s->pt_off = 0;
 	s->rstart -= base;
 	s->rend -= base;
 }

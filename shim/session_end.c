@@ -392,6 +392,19 @@ out:
 }
 
 void
+session_abandon(struct session *s, const char *why)
+{
+	int saved = errno;
+
+	ss_lock(s, &s->rx_lock);
+	ss_lock(s, &s->tx_lock);
+	ss_fail(s, ECONNRESET, why);
+	ss_unlock(&s->tx_lock);
+	ss_unlock(&s->rx_lock);
+	errno = saved;
+}
+
+void
 session_forgotten(struct session *s)
 {
 	int saved = errno;

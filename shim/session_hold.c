@@ -107,6 +107,41 @@ session_hold_pid(struct session *s, pid_t pid, int nfds)
 }
 
 void
+session_hold_new(struct session *s, pid_t pid)
+{
+	int i, saved = errno;
+
+	ss_lock(s, &s->hold_lock);
+	for (i = 0; i < SESSION_HOLDERS; i++)
+		if (s->holders[i].pid == pid)
+			break;
+	/* Registered already (its image got there first): its count. */
+	if (i == SESSION_HOLDERS)
+		holder_set(s, holder_slot(s, pid, true), 1);
+	ss_unlock(&s->hold_lock);
+	errno = saved;
+}
+
+void
+session_spawn_pending(struct session *s, int d)
+{
+	__atomic_add_fetch(&s->fork_pending, d, __ATOMIC_ACQ_REL);
+}
+
+bool
+session_others_hold(struct session *s)
+{
+	return ss_others_hold(s, false);
+}
+
+void
+session_in_flight(struct session *s, int d)
+{
+	if (__atomic_add_fetch(&s->in_flight, d, __ATOMIC_ACQ_REL) < 0)
+		__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELEASE);
+}
+
+void
 session_forked(struct session *s)
 {
 	s->forked = true;
@@ -165,8 +200,10 @@ ss_others_hold(struct session *s, bool leaving)
 	bool others = false;
 	int i, saved = errno;
 
-	/* A child forked a moment ago may not have registered yet. */
-	if (__atomic_load_n(&s->fork_pending, __ATOMIC_ACQUIRE) > 0)
+	/* A child forked a moment ago may not have registered yet, nor a
+	 * receiver of a message that carries it. */
+	if (__atomic_load_n(&s->fork_pending, __ATOMIC_ACQUIRE) > 0 ||
+	    __atomic_load_n(&s->in_flight, __ATOMIC_ACQUIRE) > 0)
 		others = true;
 	ss_lock(s, &s->hold_lock);
 	for (i = 0; i < SESSION_HOLDERS; i++) {

@@ -90,14 +90,14 @@ hs_send1(struct session *s)
 
 	s->suite = rule->cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
 	    NOISE_CHACHAPOLY;
-	s->hs = &s->hs_store;
+	s->hs_live = true;
 	p = s->tbuf;
 	preface_make(p, s->suite);
-	r = noise_hs_init(s->hs, s->suite, true, p, PREFACE_LEN,
+	r = noise_hs_init(&s->hs_store, s->suite, true, p, PREFACE_LEN,
 	    rule->keys[0]->key);
 	if (r < 0)
 		return r;
-	if ((r = noise_hs_write1(s->hs, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
+	if ((r = noise_hs_write1(&s->hs_store, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
 		return r;
 	p[PREFACE_LEN] = (uint8_t)(mlen >> 8);
 	p[PREFACE_LEN + 1] = (uint8_t)mlen;
@@ -118,13 +118,13 @@ hs_recv2(struct session *s, const char **why)
 		*why = "bad handshake message 2 length";
 		return -EBADMSG;
 	}
-	if (noise_hs_read2(s->hs, m + 2, HS_MSGLEN, payload, &plen) < 0 ||
+	if (noise_hs_read2(&s->hs_store, m + 2, HS_MSGLEN, payload, &plen) < 0 ||
 	    plen != 0) {
 		*why = "handshake message 2 failed authentication";
 		return -EBADMSG;
 	}
 	s->rstart += HS_MSG2_WIRE;
-	noise_hs_split(s->hs, &s->tx, &s->rx);
+	noise_hs_split(&s->hs_store, &s->tx, &s->rx);
 	return 0;
 }
 
@@ -171,17 +171,17 @@ hs_recv1(struct session *s, const char **why)
 		*why = "bad handshake message 1 length";
 		return -EBADMSG;
 	}
-	s->hs = &s->hs_store;
+	s->hs_live = true;
 	for (i = 0; i < rule->nkeys; i++) {
-		if (noise_hs_init(s->hs, s->suite, false, p, PREFACE_LEN,
+		if (noise_hs_init(&s->hs_store, s->suite, false, p, PREFACE_LEN,
 		    rule->keys[i]->key) < 0) {
 			*why = "cipher suite unavailable";
 			return -EBADMSG;
 		}
-		if (noise_hs_read1(s->hs, p + PREFACE_LEN + 2, HS_MSGLEN,
+		if (noise_hs_read1(&s->hs_store, p + PREFACE_LEN + 2, HS_MSGLEN,
 		    payload, &plen) == 0 && plen == 0)
 			break;
-		noise_hs_wipe(s->hs);
+		noise_hs_wipe(&s->hs_store);
 	}
 	if (i == rule->nkeys) {
 		*why = "handshake message 1 failed authentication (wrong key?)";
@@ -189,7 +189,7 @@ hs_recv1(struct session *s, const char **why)
 	}
 	s->rstart += HS_MSG1_WIRE;
 	out = s->tbuf;
-	if (noise_hs_write2(s->hs, NULL, 0, out + 2, &mlen) < 0) {
+	if (noise_hs_write2(&s->hs_store, NULL, 0, out + 2, &mlen) < 0) {
 		*why = "cannot write handshake message 2";
 		return -EBADMSG;
 	}
@@ -197,7 +197,7 @@ hs_recv1(struct session *s, const char **why)
 	out[1] = (uint8_t)mlen;
 	s->toff = 0;
 	s->tend = 2 + mlen;
-	noise_hs_split(s->hs, &s->tx, &s->rx);
+	noise_hs_split(&s->hs_store, &s->tx, &s->rx);
 	LOG(LOG_DEBUG, "peer %s used key %s", s->peer, rule->keys[i]->name);
 	return 0;
 }
@@ -207,8 +207,8 @@ hs_done(struct session *s)
 {
 	size_t off, chunk;
 
-	noise_hs_wipe(s->hs);
-	s->hs = NULL;
+	noise_hs_wipe(&s->hs_store);
+	s->hs_live = false;
 	/* Bytes the program wrote during the handshake go first. */
 	for (off = 0; off < s->early_len; off += chunk) {
 		chunk = s->early_len - off;

@@ -62,11 +62,20 @@ struct session {
 			int pfd;        /* a program fd on the stand-in */
 			ino_t sino;     /* the stand-in's inode */
 			unsigned int tagflags; /* its tag's flags */
+			int sfd;        /* the state object (session_state.c)
+					 * this mapping is of, this process's
+					 * number; -1: none */
+			const struct policy_rule *rule; /* this image's */
+			uint8_t *rbuf;  /* the buffers, at this process's */
+			uint8_t *tbuf;  /* address of the mapping */
+			uint8_t *early;
 		};
 		char pad[SESSION_PRIVLEN];
 	};
 
-	/* Shared by every process holding the connection. */
+	/* Shared by every process holding the connection, whatever address
+	 * it maps them at: no pointers from here on. */
+	uint64_t         magic;         /* SESSION_MAGIC: a state object */
 	pthread_mutex_t  rx_lock;
 	pthread_mutex_t  tx_lock;
 	pthread_mutex_t  hold_lock;
@@ -76,10 +85,11 @@ struct session {
 	}                holders[SESSION_HOLDERS];
 	int              fork_pending;  /* atomic: children forked that
 	                                 * have not registered as holders */
+	int              in_flight;     /* atomic: copies in SCM_RIGHTS
+	                                 * messages not yet received */
 	int              state;         /* atomic: enum session_state */
 	bool             initiator;
 	int              suite;
-	const struct policy_rule *rule;
 	char             peer[64];      /* printable peer address */
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* a call or SO_ERROR returned the
@@ -98,14 +108,14 @@ struct session {
 	int              end_result;    /* enum session_end, once DEAD */
 	char             why[96];       /* why it failed, for the end line */
 	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
-	struct noise_hs *hs;            /* &hs_store during the handshake */
+	bool             hs_live;       /* hs_store in use (the handshake) */
 	struct noise_hs  hs_store;
 	struct noise_cipher tx, rx;
 
 	/* receive side (rx_lock) */
-	uint8_t         *rbuf;          /* ciphertext [rstart, rend) */
-	size_t           rstart, rend;
-	uint8_t         *pt;            /* unread plaintext of the open record */
+	size_t           rstart, rend;  /* ciphertext in rbuf */
+	size_t           pt_off;        /* unread plaintext of the open
+	                                 * record: rbuf + pt_off (ss_pt) */
 	size_t           ptlen;
 	bool             rx_eof;        /* end-of-stream mark received */
 	bool             rd_shut;       /* program did shutdown(SHUT_RD) */
@@ -118,12 +128,11 @@ struct session {
 	uint64_t         rx_trimmed;    /* ms, last trim */
 
 	/* transmit side (tx_lock) */
-	uint8_t         *tbuf;          /* queued ciphertext [toff, tend) */
-	size_t           toff, tend;
+	size_t           toff, tend;    /* queued ciphertext in tbuf */
 	bool             tx_shut;       /* end-of-stream mark queued */
 	bool             shut_pending;  /* real SHUT_WR once the queue drains */
-	uint8_t         *early;         /* plaintext written mid-handshake */
-	size_t           early_len;
+	size_t           early_len;     /* plaintext written mid-handshake
+	                                 * (in early) */
 	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
 	uint64_t         tx_trimmed;    /* ms, last trim */
 	uint64_t         wire_out;      /* bytes handed to the kernel */
@@ -139,6 +148,16 @@ struct session {
 	size_t           maplen;        /* the whole mapping */
 };
 
+ /* "sockseal state object, v1" */
+#define SESSION_MAGIC   0x31767473736b6373ull
+
+/* The unread plaintext, at this process's address. */
+static inline uint8_t *
+ss_pt(const struct session *s)
+{
+	return s->rbuf + s->pt_off;
+}
+
 #define SESSION_RBUF    (3 * 65536 + 1024)
 #define SESSION_TBATCH  4
 #define SESSION_TBUF    (SESSION_TBATCH * RECORD_MAXWIRE + RECORD_WIRELEN(0))
@@ -148,6 +167,22 @@ struct session {
 #define PAGE_UP(x)      PAGE_DOWN((x) + 4095)
 
 /* session.c */
+
+/* Count S as a handshake in flight: false (not counted) if BOUNDED and
+ * over the limit.  ss_hs_forked(): a forked child starts counting again. */
+bool ss_hs_count(struct session *s, bool bounded);
+void ss_hs_forked(void);
+
+/* session_state.c */
+
+/* The length of a session's mapping. */
+size_t ss_maplen(void);
+/* A fresh session's memory: the shared part zeroed, this process's view
+ * set (one reference, no kfd, its state object if it has one); NULL if
+ * none. */
+struct session *ss_map(void);
+/* This process's view goes (the mapping cached or unmapped). */
+void ss_unmap(struct session *s);
 
 /* (Sandbox mode is the process's: shim_in_sandbox(), init.h.) */
 

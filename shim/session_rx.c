@@ -68,7 +68,7 @@ ss_iov_total(const struct iovec *iov, int iovcnt)
 }
 
 /*
- * Open the next whole record if one is buffered.  1: opened (s->pt/ptlen
+ * Open the next whole record if one is buffered.  1: opened (pt_off/ptlen
  * set, rx_eof for the mark), 0: need more bytes, <0: the session failed.
  * When DST is not NULL and the record's plaintext fits in ROOM bytes, the
  * record is decrypted straight into DST (the program's buffer: one pass
@@ -103,7 +103,7 @@ ss_rx_open_next(struct session *s, uint8_t *dst, size_t room,
 	if (n == 0)
 		s->rx_eof = true;
 	else if (dst == rec + RECORD_HDRLEN) {
-		s->pt = dst;
+		s->pt_off = (size_t)(dst - s->rbuf);
 		s->ptlen = (size_t)n;
 	} else
 		*delivered = (size_t)n;
@@ -136,19 +136,18 @@ iov_at(const struct iovec *iov, int iovcnt, size_t off, size_t *room)
 static int
 rx_peek_append(struct session *s)
 {
-	uint8_t *pt = s->pt;
-	size_t ptlen = s->ptlen, c;
+	size_t pt = s->pt_off, ptlen = s->ptlen, c;
 	int r;
 
 	if (ptlen == 0)
 		return ss_rx_open_next(s, NULL, 0, &c);
 	if ((r = ss_rx_open_next(s, NULL, 0, &c)) <= 0 || s->rx_eof) {
-		s->pt = pt;
+		s->pt_off = pt;
 		s->ptlen = ptlen;
 		return r;
 	}
-	memmove(pt + ptlen, s->pt, s->ptlen);
-	s->pt = pt;
+	memmove(s->rbuf + pt + ptlen, ss_pt(s), s->ptlen);
+	s->pt_off = pt;
 	s->ptlen = ptlen + s->ptlen;
 	return r;
 }
@@ -226,7 +225,7 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 out:
 	have = s->ptlen < want ? s->ptlen : want;
-	iov_put(iov, iovcnt, 0, s->pt, have);
+	iov_put(iov, iovcnt, 0, ss_pt(s), have);
 	return (ssize_t)have;
 }
 
@@ -262,9 +261,9 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		while (total < want) {
 			if (s->ptlen > 0) {
 				c = s->ptlen < want - total ? s->ptlen : want - total;
-				iov_put(iov, iovcnt, total, s->pt, c);
+				iov_put(iov, iovcnt, total, ss_pt(s), c);
 				total += c;
-				s->pt += c;
+				s->pt_off += c;
 				s->ptlen -= c;
 				s->bytes_in += c;
 				continue;

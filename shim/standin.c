@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "carry.h"
 #include "fdtab.h"
 #include "nofile.h"
 #include "real.h"
@@ -129,9 +130,8 @@ standin_retag(int fd, int kfd, unsigned int flags)
 	return 0;
 }
 
-/* A kfd copy of FD at the base, close-on-exec if CLOEXEC; -1 (errno). */
-static int
-dup_at_base(int fd, bool cloexec)
+int
+standin_hide(int fd, bool cloexec)
 {
 	int cmd = cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, k;
 
@@ -153,7 +153,7 @@ standin_dup(int kfd)
 {
 	int fdfl = real_fcntl(kfd, F_GETFD, 0);
 
-	return dup_at_base(kfd, fdfl >= 0 && (fdfl & FD_CLOEXEC));
+	return standin_hide(kfd, fdfl >= 0 && (fdfl & FD_CLOEXEC));
 }
 
 int
@@ -164,7 +164,7 @@ standin_swap(int fd, int family, unsigned int flags)
 	if ((fdfl = real_fcntl(fd, F_GETFD, 0)) < 0 ||
 	    (fl = real_fcntl(fd, F_GETFL, 0)) < 0)
 		return -errno;
-	if ((kfd = dup_at_base(fd, fdfl & FD_CLOEXEC)) < 0)
+	if ((kfd = standin_hide(fd, fdfl & FD_CLOEXEC)) < 0)
 		return -errno;
 	/* Always TCP, even for MPTCP: what the wire is. */
 	sd = real_socket(family, SOCK_STREAM | SOCK_CLOEXEC |
@@ -215,7 +215,13 @@ standin_find(int fd, unsigned int *flags)
 	if (real_getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ino, &l) < 0)
 		return -1;
 	kfd = tag & (STANDIN_KFDMAX - 1);
-	if (kfd == fd || ino == 0 || (int)ino31(kfd) != ino)
+	if (ino == 0)
+		return -1;
+	/* The number is the last tagger's: another process's, for a
+	 * stand-in received through SCM_RIGHTS.  The inode decides. */
+	if (kfd == fd || (int)ino31(kfd) != ino)
+		kfd = carry_kfd_by_ino((unsigned int)ino);
+	if (kfd < 0 || kfd == fd)
 		return -1;
 	*flags = ((unsigned int)tag >> 20) & 0xf;
 	return kfd;

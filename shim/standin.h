@@ -76,6 +76,10 @@ int standin_kfds(unsigned int first, unsigned int last, int *out, int max);
  * (an exec into an image without the shim: nextimage.h). */
 void standin_cloexec_all(void);
 
+/* standin_hide(fd, cloexec): a copy of FD among the shim's descriptors
+ * (at the base, marked), close-on-exec if CLOEXEC; -1 (errno). */
+int standin_hide(int fd, bool cloexec);
+
 /* standin_dup(kfd): another kfd for the same socket (close-on-exec as KFD). */
 int standin_dup(int kfd);
 

@@ -7,7 +7,8 @@
  * (session refs, nfds, this process's holder entry), replacing a stale
  * entry, fdtab_maybe exactness below 1<<20 and its documented
  * approximation above (those numbers live in the hash only), the edges of
- * the byte map, snapshot, fds_of, find, kfd_owner, exec and fork hand-over
+ * the byte map, snapshot, fds_of, find, kfd_owner, exec (carry.h) and fork
+ * hand-over
  * counts, and a long random run of inserts and removes checked against a
  * model after every step.
  *
@@ -30,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "carry.h"
 #include "fdtab.h"
 #include "log.h"
 #include "policy.h"
@@ -395,21 +397,26 @@ test_kfd_owner(void)
 	CHECK(fcntl(kb, F_GETFD) < 0 && errno == EBADF);
 }
 
-/* exec: this process stops holding its sessions, and again if it failed. */
+/* exec of an image the sessions do not travel to (carry.h): this process
+ * stops holding them, and holds them again if the exec failed. */
 static void
 test_exec(void)
 {
 	struct session *s = mk(), *t = mk();
+	static struct carry_gate g;
 
 	CHECK_INT_EQ(fdtab_set(800, s), 0);
 	CHECK_INT_EQ(fdtab_set(801, s), 0);
 	CHECK_INT_EQ(fdtab_set(802, t), 0);
 	CHECK_INT_EQ(held(s), 2);
-	fdtab_exec(true);
+	carry_exec_prepare(&g, CARRY_EXEC, "/nonexistent/image", NULL, NULL,
+	    0);
+	CHECK_INT_EQ(g.n, 2);
+	CHECK(!g.e[0].travels && !g.e[1].travels);
 	CHECK_INT_EQ(held(s), 0);
 	CHECK_INT_EQ(held(t), 0);
 	CHECK_INT_EQ(nfds(s), 2);       /* the table itself is unchanged */
-	fdtab_exec(false);
+	carry_exec_done(&g, -1);
 	CHECK_INT_EQ(held(s), 2);
 	CHECK_INT_EQ(held(t), 1);
 	fdtab_drop(800);

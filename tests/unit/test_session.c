@@ -472,7 +472,7 @@ test_handshake_wire(enum policy_cipher c)
 	CHECK_MEM_EQ(w->sa->tx.k, w->sb->rx.k, NOISE_KEYLEN);
 	CHECK_MEM_EQ(w->sa->rx.k, w->sb->tx.k, NOISE_KEYLEN);
 	CHECK(memcmp(w->sa->tx.k, w->sa->rx.k, NOISE_KEYLEN) != 0);
-	CHECK(w->sa->hs == NULL && w->sb->hs == NULL);
+	CHECK(!w->sa->hs_live && !w->sb->hs_live);
 	memcpy(h1, w->sa->tx.k, sizeof(h1));
 	/* A second handshake call on an open session is a no-op. */
 	CHECK_INT_EQ(session_handshake(w->sa, w->a1, false), 0);

@@ -411,10 +411,20 @@ wire_nfds(void)
 	DIR *dir = opendir("/proc/self/fd");
 	int n = 0;
 
+	char path[64], link[128];
+	ssize_t l;
+
 	if (dir == NULL)
 		return -1;
-	while ((d = readdir(dir)) != NULL)
-		n += d->d_name[0] != '.';
+	/* The state objects of cached mappings stay (session_state.c). */
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
+		l = readlink(path, link, sizeof(link) - 1);
+		link[l > 0 ? l : 0] = '\0';
+		n += strncmp(link, "/memfd:sockseal-session", 23) != 0;
+	}
 	closedir(dir);
 	return n;
 }
