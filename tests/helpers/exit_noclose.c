@@ -6,7 +6,7 @@
  *   exit_noclose PORT HOW (-f FILE | -n BYTES)
  *     HOW: return   return from main (atexit handlers and destructors run)
  *          exit     exit(0)
- *          _exit    _exit(0) (no destructors: the peer sees a truncation)
+ *          _exit    _exit(0) (no destructors, but the shim ends the stream: TCP FINs)
  *          kill     raise(SIGKILL) on itself
  *     -f FILE       send FILE's contents
  *     -n BYTES      send BYTES bytes of a fixed pattern (byte i = i * 7 + 3)
