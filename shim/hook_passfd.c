@@ -28,6 +28,10 @@
  * than the program's, so the parcel fits whenever the program's own fds
  * do, and gives back what the program's buffer holds as the kernel would
  * (MSG_CTRUNC; descriptors that do not fit are closed).
+ *
+ * In a sandbox (init.h) neither side does any of this: the calls it needs
+ * may be forbidden there.  A sealed fd passed from or to a sandboxed
+ * process reaches the receiver as a bare stand-in, and fails closed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -149,7 +153,7 @@ hook_passfd_sendmsg(int fd, const struct msghdr *msg, int flags)
 	ssize_t r;
 
 	if (msg == NULL || msg->msg_control == NULL || !standin_any() ||
-	    msg->msg_controllen > PASS_CTL_MAX)
+	    msg->msg_controllen > PASS_CTL_MAX || shim_in_sandbox())
 		return real_sendmsg(fd, msg, flags);
 	n = rights_of(msg, rights, 256);
 	memset(&p, 0, sizeof(p));
@@ -397,7 +401,8 @@ hook_passfd_recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t r;
 
 	if (msg == NULL || msg->msg_control == NULL ||
-	    msg->msg_controllen == 0 || msg->msg_controllen > PASS_CTL_MAX)
+	    msg->msg_controllen == 0 || msg->msg_controllen > PASS_CTL_MAX ||
+	    shim_in_sandbox())
 		return real_recvmsg(fd, msg, flags);
 	clen = CMSG_ALIGN(msg->msg_controllen) + CMSG_SPACE(sizeof(int));
 	if ((ctl = calloc(1, clen)) == NULL)
@@ -418,10 +423,14 @@ hook_passfd_recvmsg(int fd, struct msghdr *msg, int flags)
 	for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			last = c;
-	if (n > 0 && !(flags & MSG_PEEK) && is_parcel(parcel = *rights[n - 1])) {
-		/* Off the end of the array, then opened. */
+	if (n > 0 && is_parcel(parcel = *rights[n - 1])) {
+		/* Off the end of the array, then opened (a peek's copy is
+		 * only closed: the read that follows gets it again). */
 		last->cmsg_len -= sizeof(int);
-		open_parcel(parcel, rights, n - 1);
+		if (flags & MSG_PEEK)
+			real_close(parcel);
+		else
+			open_parcel(parcel, rights, n - 1);
 	}
 	give_back(msg, &m);
 	free(ctl);

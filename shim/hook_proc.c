@@ -1,9 +1,10 @@
 /*
  * hook_proc: hints that the program is entering a sandbox: prctl()
- * (PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS) and chroot().  From then on the
+ * (PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS) and chroot().  From prctl on the
  * shim makes no syscall beyond those the program's own calls need (a
  * seccomp filter that allows the program's read/write/ppoll must not kill
- * it because of the shim), does not log and no longer reloads the policy.  syscall(SYS_seccomp) is
+ * it because of the shim), does not log and no longer reloads the policy;
+ * from chroot on, whose paths are not the policy's, it stops the last two.  syscall(SYS_seccomp) is
  * caught in hook_close.c's syscall().
  */
 #include <errno.h>
@@ -44,6 +45,6 @@ prctl(int option, ...)
 HOOK int
 chroot(const char *path)
 {
-	hook_sandbox();
+	shim_chrooted();
 	return real_chroot(path);
 }

@@ -53,6 +53,13 @@ shim_sandbox(void)
 	log_level = -1;
 }
 
+void
+shim_chrooted(void)
+{
+	reload_sandbox();
+	log_level = -1;
+}
+
 bool
 shim_in_sandbox(void)
 {

@@ -38,12 +38,17 @@ void shim_exit(bool flush);
 
 /*
  * Sandbox mode, the process's one switch: shim_sandbox() when the program
- * enters a sandbox (seccomp, no_new_privs, chroot: hook_proc.c); from then
- * on shim_in_sandbox() is true, the shim makes no system call beyond what
- * the program's own call needs, stops reloading and stops logging.
+ * enters a sandbox that may forbid system calls (seccomp, no_new_privs:
+ * hook_proc.c); from then on shim_in_sandbox() is true, the shim makes no
+ * system call beyond what the program's own call needs, stops reloading
+ * and stops logging.  shim_chrooted(): the program chroot()ed, which
+ * forbids no call but moves every path: the shim stops reloading and
+ * logging only (dovecot's login processes chroot, then hand connections
+ * on: docs/handoff.md).
  */
 void shim_sandbox(void);
 bool shim_in_sandbox(void);
+void shim_chrooted(void);
 
 /*
  * Processes.  shim_fork_prepare/parent/child(): the fork handlers
