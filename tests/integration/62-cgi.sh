@@ -21,6 +21,14 @@
 # Checks: a 1 MiB body with a marker, by sha256, through sealed curl; the
 # capture sealed.  Controls: the nph flow with no shim; the piped CGI,
 # sealed (the script is a bystander: works without issue 14).
+# Second real program, git daemon (strace -f -e trace=execve,dup2): the
+# daemon forks and execs `git-daemon --serve` with the connection on 0/1
+# (before any byte: works today), which reads the request pkt-line, then
+# forks and execs `git upload-pack` on the same fds 0/1 and waits for it
+# (read, then exec, the parent keeping its copy); the environment is kept.
+# A sealed git clone over git:// of a repository with a marker in a blob:
+# the commit hash, git fsck, the blob by sha256; the capture sealed;
+# control: the same clone unsealed.
 . "$(dirname "$0")/lib.sh"
 
 MINI_HTTPD=/usr/sbin/mini_httpd
@@ -141,6 +149,58 @@ test_control_piped_cgi_sealed() {
     fetch plain cgi-bin/piped-body refused
     assertNotEquals "an unsealed curl gets nothing" 0 $?
     assertFalse "no body for the unsealed curl" "[ -s '$TD/refused.got' ]"
+}
+
+# gd_setup plain|sealed: a repository with one commit (a 512 KiB blob with
+# the marker, stored uncompressed so the marker would show on the wire) and
+# git daemon on PORT.  Sets PORT, M, COMMIT.
+gd_setup() {
+    command -v git >/dev/null || { echo "    SKIPPED: git missing"; startSkipping; return 2; }
+    PORT=$(free_port)
+    loopback_policy "$PORT" || return 1
+    M=$(newmarker)
+    local g=(git -c user.name=sockseal -c user.email=t@example.org -c core.compression=0
+        -c pack.compression=0)
+    git init -q "$TD/src" || return 1
+    mkmarked "$TD/src/blob" $((512 * 1024)) "$M"
+    (cd "$TD/src" && "${g[@]}" add blob && "${g[@]}" commit -qm "sockseal handoff") || return 1
+    COMMIT=$(git -C "$TD/src" rev-parse HEAD)
+    git -c pack.compression=0 clone -q --bare "$TD/src" "$TD/repos/r.git" || return 1
+    git -C "$TD/repos/r.git" config pack.compression 0
+    bg gd "$1" git daemon --base-path="$TD/repos" --export-all --listen=127.0.0.1 \
+        --port="$PORT" --reuseaddr
+    wait_listen "$PORT" gd
+}
+
+# clone_check sealed|plain: clone over git:// and check it
+clone_check() {
+    "$1" git clone -q "git://127.0.0.1:$PORT/r.git" "$TD/clone" >"$TD/clone.out" 2>"$TD/clone.err"
+    assertEquals "git clone exit status" 0 $?
+    assertEquals "the clone's HEAD" "$COMMIT" "$(git -C "$TD/clone" rev-parse HEAD 2>/dev/null)"
+    plain git -C "$TD/clone" fsck --full --strict >"$TD/fsck.out" 2>&1
+    assertEquals "git fsck of the clone" 0 $?
+    assertSameFile "the blob" "$TD/src/blob" "$TD/clone/blob"
+}
+
+test_control_git_daemon_unsealed() {
+    gd_setup plain || { [ $? = 2 ] || fail "git daemon did not start"; return 0; }
+    cap_start "$PORT" || { fail "no capture"; return 0; }
+    clone_check plain
+    cap_stop
+    cap_check --marker "$M" --expect-marker
+    assertEquals "capture: the unsealed control's marker is seen" 0 $?
+}
+
+test_git_daemon_sealed() {
+    gd_setup sealed || { [ $? = 2 ] || fail "git daemon did not start"; return 0; }
+    cap_start "$PORT" || { fail "no capture"; return 0; }
+    clone_check sealed
+    assertFileNotContains "no shim warning in git daemon or upload-pack" "$TD/gd.err" 'sockseal\[[0-9]+\]: (warn|error)'
+    assertFileNotContains "no shim warning in git clone" "$TD/clone.err" 'sockseal\[[0-9]+\]: (warn|error)'
+    cap_stop
+    cap_check --preface "$PREFACE_HEX" --marker "$M" --marker "git-upload-pack" --min-conns 1 \
+        --min-bytes $((512 * 1024))
+    assertEquals "capture: the preface, no marker, no request in clear" 0 $?
 }
 
 . shunit2
