@@ -15,7 +15,8 @@ apache2
 varnish
 uwsgi-core uwsgi-plugin-python3
 python3-twisted
-haproxy"
+haproxy
+dovecot-imapd mini-httpd"
 
 missing=()
 # shellcheck disable=SC2086

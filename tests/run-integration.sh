@@ -47,7 +47,7 @@ for t in tests/integration/[0-9][0-9]-*.sh; do
     skips=0
     # shunit2's failures= counts failed asserts; lib.sh's tearDown prints one
     # "TESTRESULT <name> PASS|FAIL" line per test function: prefer those.
-    if printf '%s\n' "$clean" | grep -q '^TESTRESULT '; then
+    if grep -q '^TESTRESULT ' <<<"$clean"; then
         fails=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT .* FAIL$')
         skips=$(printf '%s\n' "$clean" | grep -c '^TESTRESULT .* SKIP$')
         # a script killed part-way never prints "Ran N tests."
