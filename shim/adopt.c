@@ -223,95 +223,113 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 	return 1;
 }
 
-/* conn_adopt, and tell ADOPTED: 1 if FD was adopted. */
-static int
-adopt_one(int fd, void (*adopted)(int fd), struct session **seen, int *nseen)
+/*
+ * Which fds are open at start, once, for the inventory and the adoption.
+ * Opening /proc/self/fd costs a hundred microseconds on its first use in a
+ * process (procfs builds the process's directory), which every preloaded
+ * program would pay at every exec.  poll() with no events answers for
+ * OPEN_CHUNK numbers at once (POLLNVAL: not open), so below a soft
+ * RLIMIT_NOFILE of OPEN_POLL_MAX (the default is 1024 on most systems)
+ * the fds are found with a few calls and /proc is not opened.  Above the
+ * soft limit the scan goes on while it finds open fds: the shim's own
+ * descriptors the old image passed on live there (carry.c), packed from
+ * the kfd base up.
+ */
+#define OPEN_CHUNK	256
+#define OPEN_POLL_MAX	4096
+#define OPEN_MAX	(1 << 20)
+
+struct fdlist {
+	int *fd;
+	int n, cap;
+};
+
+static bool
+fdlist_add(struct fdlist *l, int fd)
 {
-	if (conn_adopt(fd, seen, nseen) <= 0)
-		return 0;
-	adopted(fd);
-	return 1;
+	int *nv;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		if ((nv = realloc(l->fd, (size_t)l->cap * sizeof(int))) == NULL)
+			return false;
+		l->fd = nv;
+	}
+	l->fd[l->n++] = fd;
+	return true;
 }
 
-/*
- * Which fds are open at start.  Opening /proc/self/fd costs a hundred
- * microseconds on its first use in a process (procfs builds the process's
- * directory), which every preloaded program would pay at every exec.  poll()
- * with no events answers for ADOPT_CHUNK numbers at once (POLLNVAL: not
- * open), so below a soft RLIMIT_NOFILE of ADOPT_POLL_MAX (the default is
- * 1024 on most systems) the fds are found with a few calls and /proc is not
- * opened.  An fd at or above the soft limit is missed: it can exist only
- * where the limit was lowered below an open fd before exec.
- */
-#define ADOPT_CHUNK	256
-#define ADOPT_POLL_MAX	4096
-
-/* Adopt what is open below LIMIT; -1 if poll() fails. */
+/* The open fds below LIMIT, and above it while chunks have any; -1 if
+ * poll() fails. */
 static int
-adopt_by_poll(int limit, void (*adopted)(int fd), struct session **seen,
-    int *nseen)
+open_by_poll(struct fdlist *l, int limit)
 {
-	struct pollfd p[ADOPT_CHUNK];
-	int base, i, m, n = 0;
+	struct pollfd p[OPEN_CHUNK];
+	int lo, i, open;
 
-	for (base = 0; base < limit; base += ADOPT_CHUNK) {
-		m = limit - base < ADOPT_CHUNK ? limit - base : ADOPT_CHUNK;
-		for (i = 0; i < m; i++) {
-			p[i].fd = base + i;
+	for (lo = 0; lo < OPEN_MAX; lo += OPEN_CHUNK) {
+		for (i = 0; i < OPEN_CHUNK; i++) {
+			p[i].fd = lo + i;
 			p[i].events = 0;
 			p[i].revents = 0;
 		}
-		if (real_poll(p, (nfds_t)m, 0) < 0)
+		if (real_poll(p, OPEN_CHUNK, 0) < 0)
 			return -1;
-		for (i = 0; i < m; i++)
-			if (!(p[i].revents & POLLNVAL))
-				n += adopt_one(p[i].fd, adopted, seen, nseen);
+		for (i = 0, open = 0; i < OPEN_CHUNK; i++)
+			if (!(p[i].revents & POLLNVAL)) {
+				open++;
+				(void)fdlist_add(l, p[i].fd);
+			}
+		if (open == 0 && lo + OPEN_CHUNK >= limit)
+			break;
 	}
-	return n;
+	return 0;
 }
 
-static int adopt_all(void (*adopted)(int fd));
+static void
+open_fds(struct fdlist *l)
+{
+	struct dirent *d;
+	struct rlimit rl;
+	DIR *dir;
+	int dfd;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= OPEN_POLL_MAX &&
+	    open_by_poll(l, (int)rl.rlim_cur) == 0)
+		return;
+	l->n = 0;
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		dfd = dirfd(dir);
+		while ((d = readdir(dir)) != NULL)
+			if (d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
+			    atoi(d->d_name) != dfd)
+				(void)fdlist_add(l, atoi(d->d_name));
+		closedir(dir);
+		return;
+	}
+	/* No /proc (a chroot): the low fds are where inherited ones live. */
+	l->n = 0;
+	(void)open_by_poll(l, OPEN_CHUNK);
+}
 
 int
 conn_adopt_inherited(void (*adopted)(int fd))
 {
-	int n;
-
-	carry_inventory();
-	n = adopt_all(adopted);
-	carry_orphans();
-	return n;
-}
-
-/* Adopt every fd open below the program's limit. */
-static int
-adopt_all(void (*adopted)(int fd))
-{
 	struct session *seen[64];
-	struct dirent *d;
-	struct rlimit rl;
-	DIR *dir;
-	int fd, nseen = 0, n = 0, dfd;
+	struct fdlist l = { 0 };
+	int i, nseen = 0, n = 0;
 
-	if (policy_nrules(shim_policy()) == 0 && !carry_any())
+	if (policy_nrules(shim_policy()) == 0)
 		return 0;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= ADOPT_POLL_MAX &&
-	    (n = adopt_by_poll((int)rl.rlim_cur, adopted, seen, &nseen)) >= 0)
-		return n;
-	if ((dir = opendir("/proc/self/fd")) != NULL) {
-		n = 0;
-		dfd = dirfd(dir);
-		while ((d = readdir(dir)) != NULL) {
-			if (d->d_name[0] < '0' || d->d_name[0] > '9')
-				continue;
-			fd = atoi(d->d_name);
-			if (fd != dfd)
-				n += adopt_one(fd, adopted, seen, &nseen);
+	open_fds(&l);
+	carry_inventory(l.fd, l.n);
+	for (i = 0; i < l.n; i++) {
+		if (conn_adopt(l.fd[i], seen, &nseen) > 0) {
+			adopted(l.fd[i]);
+			n++;
 		}
-		closedir(dir);
-		return n;
 	}
-	/* No /proc (a chroot): the low fds are where inherited ones live. */
-	n = adopt_by_poll(ADOPT_CHUNK, adopted, seen, &nseen);
-	return n < 0 ? 0 : n;
+	carry_orphans();
+	free(l.fd);
+	return n;
 }

@@ -28,14 +28,12 @@
  * stand-in of this image names (the program, or posix_spawn's file actions,
  * closed or never passed the fd) is a connection this image does not hold:
  * carry_orphans() ends it here as a close would.
- *
- * The inventory scans the kfd region with poll(): kfds and state objects
- * take the lowest free numbers from the base, so it ends at the first 256
- * numbers with nothing open.
+ * The inventory looks at every open fd (adopt.c finds them): where the
+ * old image's kfds are depends on limits this image may not share (a
+ * posix_spawn child starts with its parent's raised limit).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,9 +49,6 @@
 #include "real.h"
 #include "session.h"
 #include "standin.h"
-
-#define SCAN_CHUNK      256
-#define CARRY_MAX       1024
 
 struct carried {
 	int   kfd, sfd;
@@ -128,40 +123,24 @@ pair(struct found *socks, int nsocks, struct found *states, int nstates)
 }
 
 void
-carry_inventory(void)
+carry_inventory(const int *fds, int nfds)
 {
-	struct pollfd p[SCAN_CHUNK];
 	struct found *socks = NULL, *states = NULL;
-	int nsocks = 0, nstates = 0, csocks = 0, cstates = 0;
-	int base = standin_base(), lo, i, open;
+	int nsocks = 0, nstates = 0, csocks = 0, cstates = 0, i;
+	struct stat st;
 	dev_t dev;
 	ino_t ino;
-	struct stat st;
 
-	for (lo = base; lo < base + CARRY_MAX * 2; lo += SCAN_CHUNK) {
-		for (i = 0; i < SCAN_CHUNK; i++) {
-			p[i].fd = lo + i;
-			p[i].events = 0;
-			p[i].revents = 0;
-		}
-		if (real_poll(p, SCAN_CHUNK, 0) < 0)
-			break;
-		for (i = 0, open = 0; i < SCAN_CHUNK; i++) {
-			if (p[i].revents & POLLNVAL)
-				continue;
-			open++;
-			if (fstat(p[i].fd, &st) < 0)
-				continue;
-			if (S_ISSOCK(st.st_mode))
-				(void)found_add(&socks, &nsocks, &csocks,
-				    p[i].fd, st.st_dev, st.st_ino);
-			else if (S_ISREG(st.st_mode) && st.st_nlink == 0 &&
-			    session_state_identity(p[i].fd, &dev, &ino) == 0)
-				(void)found_add(&states, &nstates, &cstates,
-				    p[i].fd, dev, ino);
-		}
-		if (open == 0)
-			break;
+	for (i = 0; i < nfds; i++) {
+		if (fstat(fds[i], &st) < 0)
+			continue;
+		if (S_ISSOCK(st.st_mode))
+			(void)found_add(&socks, &nsocks, &csocks, fds[i],
+			    st.st_dev, st.st_ino);
+		else if (S_ISREG(st.st_mode) && st.st_nlink == 0 &&
+		    session_state_identity(fds[i], &dev, &ino) == 0)
+			(void)found_add(&states, &nstates, &cstates, fds[i],
+			    dev, ino);
 	}
 	pair(socks, nsocks, states, nstates);
 	free(socks);
@@ -344,8 +323,10 @@ carry_exec_prepare(struct carry_gate *g, enum carry_how how,
 		}
 		travels = in && g->shim_image && session_sfd(ss[i]) >= 0;
 		g->e[g->n].travels = travels;
-		if (travels)
+		if (travels) {
+			inherit(ss[i]);         /* the state object too */
 			session_shared(ss[i]);
+		}
 		if (how == CARRY_SPAWN && travels) {
 			session_spawn_pending(ss[i], 1);
 		} else if (how == CARRY_VFORK && travels) {

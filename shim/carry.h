@@ -10,9 +10,10 @@
 
 /* The new image, at start (conn_adopt_inherited). */
 
-/* carry_inventory(): find the kfds and state objects this image
- * inherited, pair them and hide them; before any fd is adopted. */
-void carry_inventory(void);
+/* carry_inventory(fds, n): among the N open FDS, find the kfds and state
+ * objects this image inherited, pair them and hide them; before any fd is
+ * adopted. */
+void carry_inventory(const int *fds, int n);
 /* carry_any(): did this image inherit any? */
 bool carry_any(void);
 /* carry_kfd_by_ino(ino31): the inherited kfd whose inode (the 31 bits a

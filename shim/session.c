@@ -230,11 +230,17 @@ session_set_kfd(struct session *s, int kfd, int pfd, unsigned int flags)
 {
 	struct stat st;
 
+	int fl;
+
 	s->kfd = kfd;
 	s->pfd = pfd;
 	s->tagflags = flags;
 	s->sino = fstat(pfd, &st) == 0 ? st.st_ino : 0;
 	standin_mark(kfd, true);
+	/* The state object is inherited exactly when the socket is. */
+	if (s->sfd >= 0 && (fl = real_fcntl(kfd, F_GETFD, 0)) >= 0 &&
+	    !(fl & FD_CLOEXEC))
+		(void)real_fcntl(s->sfd, F_SETFD, 0);
 }
 
 /* The stand-in's tag gets FLAG too, if its program fd is still it (an

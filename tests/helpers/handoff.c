@@ -786,22 +786,40 @@ worker_main(int argc, char **argv)
 	who = s.role == 's' ? "s-worker" : "c-worker";
 	cloexec = !strcmp(variant, "pass-cloexec");
 	n = recv_fds(3, fds, cloexec ? MSG_CMSG_CLOEXEC : 0);
-	if (n != want)
-		die("received %d fds, want %d", n, want);
 	if (!strcmp(variant, "noshim")) {
-		/* started without LD_PRELOAD: only a stand-in may have come */
+		/*
+		 * Started without LD_PRELOAD: the first fd is a stand-in.
+		 * The sender's shim adds one more, its parcel (docs/handoff.md,
+		 * a receiver with the shim takes it off): it must not be a TCP
+		 * socket either, and a write on it must not reach the wire.
+		 */
 		char c = 'x';
 		ssize_t r, w;
-		int re, we;
+		int re, we, i, dom, tcp = 0;
+		socklen_t l;
 
+		if (n < want || n > want + 1)
+			die("received %d fds, want %d (or one more)", n, want);
 		r = read(fds[0], &c, 1);
 		re = errno;
 		w = write(fds[0], NOSHIM_LEAK, strlen(NOSHIM_LEAK));
 		we = errno;
-		say("noshim read=%zd %s write=%zd %s", r, r < 0 ? ename(re) : "-",
-		    w, w < 0 ? ename(we) : "-");
-		exit(r == -1 && re == ENOTCONN && w == -1 && we == EPIPE ? 0 : 1);
+		for (i = want; i < n; i++) {
+			l = sizeof(dom);
+			if (getsockopt(fds[i], SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 &&
+			    (dom == AF_INET || dom == AF_INET6))
+				tcp++;
+			(void)send(fds[i], NOSHIM_LEAK, strlen(NOSHIM_LEAK),
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		say("noshim read=%zd %s write=%zd %s extra=%d tcp=%d", r,
+		    r < 0 ? ename(re) : "-", w, w < 0 ? ename(we) : "-", n - want,
+		    tcp);
+		exit(r == -1 && re == ENOTCONN && w == -1 && we == EPIPE &&
+		    tcp == 0 ? 0 : 1);
 	}
+	if (n != want)
+		die("received %d fds, want %d", n, want);
 	for (i = 0; i < n; i++) {
 		int fl = fcntl(fds[i], F_GETFD);
 

@@ -193,7 +193,7 @@ test_s_pass_to_unshimmed_worker_gets_standin() {
     pair sealed sealed "mode=pass env=noshim" ""
     assertEquals "worker: read ENOTCONN, write EPIPE" 0 "$SRV_RC"
     assertFileContains "what the unshimmed worker saw" "$TD/srv.err" \
-        "^handoff s-worker\[[0-9]+\]: noshim read=-1 ENOTCONN write=-1 EPIPE\$"
+        "^handoff s-worker\[[0-9]+\]: noshim read=-1 ENOTCONN write=-1 EPIPE extra=[01] tcp=0\$"
     assertNotEquals "the client cannot end well" 0 "$CLI_RC"
     assertFileContains "the client failed after the hand-off, saying why" "$TD/cli1.err" \
         "^handoff client\[[0-9]+\]: FAIL read (B|SUM)"
