@@ -1,11 +1,11 @@
 #!/bin/bash
 # exec() with a live sealed connection (DESIGN "Processes"; interception
-# surface §4.2): a connection accepted before exec and not yet used keeps
-# working in the new image (socat EXEC:…,nofork; inetd style dup2 onto 0/1);
-# a connection that carried sealed bytes before exec cannot be continued
-# (the keys and nonces are gone) and must fail closed: the peer sees an
-# error, never plaintext; an exec'd child that only inherits the fd and
-# never touches it changes nothing.
+# surface §4.2; docs/handoff.md): a connection accepted before exec and not
+# yet used keeps working in the new image (socat EXEC:…,nofork; inetd style
+# dup2 onto 0/1); a connection that carried sealed bytes before exec goes
+# on in the new image with the same session (its state travels with the
+# socket), under strict and permissive rules; an exec'd child that only
+# inherits the fd and never touches it changes nothing.
 . "$(dirname "$0")/lib.sh"
 
 SRV=$PROGS/exec_server.py
