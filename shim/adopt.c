@@ -98,10 +98,8 @@ adopt_carried(int fd, int kfd, int sfd, unsigned int flags,
 	if ((s = session_attach(sfd, kfd, fd, flags, rule)) == NULL) {
 		LOG(LOG_WARN, "inherited sealed connection on fd %d: its state "
 		    "cannot be taken over; it stays closed", fd);
-		standin_mark(sfd, false);
-		standin_mark(kfd, false);
-		real_close(sfd);
-		real_close(kfd);
+		standin_close(sfd);
+		standin_close(kfd);
 		return 0;
 	}
 	if (why != NULL)
@@ -123,12 +121,12 @@ adopt_carried(int fd, int kfd, int sfd, unsigned int flags,
  * Adopt FD, a socket this image inherited (exec), if a rule seals it.
  *
  * A stand-in (its tag names a kfd this image inherited too) is the
- * previous image's sealed connection: the session continues on the kfd in
- * the role the tag says.  One whose handshake had not begun (sshd's
- * re-exec, before any byte) starts it afresh; one already under way cannot
- * be resumed here and fails closed; a permissive rule's plaintext client
- * stays plaintext.  If no rule of this image seals a fresh one, the
- * program gets its socket back.
+ * previous image's sealed connection.  With its state object (carry.h)
+ * the same session goes on here, in the state it was in; without one, a
+ * handshake not begun (sshd's re-exec, before any byte) starts afresh, one
+ * under way cannot be resumed and fails closed at its first use, and a
+ * permissive rule's plaintext client stays plaintext.  If no rule of this
+ * image seals a fresh one, the program gets its socket back.
  *
  * A connected TCP socket (a parent without the shim handed it over: inetd,
  * socat EXEC) that a rule seals gets a stand-in and a session that starts

@@ -188,8 +188,7 @@ carry_drop(int kfd)
 		if (carried[i].kfd != kfd)
 			continue;
 		carried[i].taken = true;
-		standin_mark(carried[i].sfd, false);
-		real_close(carried[i].sfd);
+		standin_close(carried[i].sfd);
 		carried[i].sfd = -1;
 	}
 }
@@ -207,10 +206,8 @@ carry_orphans(void)
 		s = session_attach(carried[i].sfd, carried[i].kfd, -1, 0,
 		    conn_rule_for(carried[i].kfd));
 		if (s == NULL) {
-			standin_mark(carried[i].sfd, false);
-			standin_mark(carried[i].kfd, false);
-			real_close(carried[i].sfd);
-			real_close(carried[i].kfd);
+			standin_close(carried[i].sfd);
+			standin_close(carried[i].kfd);
 			continue;
 		}
 		/* This image holds none of its fds: as their last close. */
@@ -317,14 +314,13 @@ carry_exec_prepare(struct carry_gate *g, enum carry_how how,
 		if (!in && g->shim_image && session_sfd(ss[i]) >= 0 &&
 		    ((how == CARRY_SPAWN && duped(ss[i], dups, ndups)) ||
 		    (how == CARRY_VFORK && stand_in_below(ss[i])))) {
-			inherit(ss[i]);
 			in = true;
 			g->gated = true;        /* the flags go back after */
 		}
 		travels = in && g->shim_image && session_sfd(ss[i]) >= 0;
 		g->e[g->n].travels = travels;
 		if (travels) {
-			inherit(ss[i]);         /* the state object too */
+			inherit(ss[i]);     /* kfd and state object */
 			session_shared(ss[i]);
 		}
 		if (how == CARRY_SPAWN && travels) {
@@ -335,9 +331,9 @@ carry_exec_prepare(struct carry_gate *g, enum carry_how how,
 			/*
 			 * It ends in this process: as the close of its last
 			 * fds here.  One the next image would have held, but
-			 * cannot (no shim there), is a truncation if nobody
-			 * else holds it: never a clean end the program did
-			 * not make.
+			 * cannot go on (no shim there, or no state object),
+			 * is a truncation if nobody else holds it: never a
+			 * clean end the program did not make.
 			 */
 			if (in && !session_others_hold(ss[i]))
 				session_abandon(ss[i], "exec'd into an image "

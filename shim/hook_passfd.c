@@ -53,6 +53,7 @@
 
 #define PARCEL_MAX      64      /* sealed fds one message carries on */
 #define PASS_CTL_MAX    65536   /* control buffers we enlarge */
+#define PASS_CTL_STACK  1024    /* ... on the stack up to this */
 
 static const uint8_t parcel_magic[16] = "sockseal parcel1";
 
@@ -272,14 +273,8 @@ take_one(int pfd, int kfd, int sfd, unsigned int flags)
 	    conn_rule_for(kfd))) == NULL) {
 		LOG(LOG_WARN, "received sealed descriptor %d: its session "
 		    "cannot be taken over; it stays closed", pfd);
-		if (kfd >= 0) {
-			standin_mark(kfd, false);
-			real_close(kfd);
-		}
-		if (sfd >= 0) {
-			standin_mark(sfd, false);
-			real_close(sfd);
-		}
+		standin_close(kfd);
+		standin_close(sfd);
 		return;
 	}
 	if (fdtab_set(pfd, s) < 0)
@@ -393,19 +388,25 @@ give_back(struct msghdr *msg, struct msghdr *m)
 ssize_t
 hook_passfd_recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	union {
+		struct cmsghdr align;
+		char buf[PASS_CTL_STACK];
+	} small;
 	struct msghdr m;
 	struct cmsghdr *c, *last = NULL;
 	int *rights[256], n, parcel;
 	size_t clen;
-	char *ctl;
+	char *ctl = small.buf;
 	ssize_t r;
 
 	if (msg == NULL || msg->msg_control == NULL ||
 	    msg->msg_controllen == 0 || msg->msg_controllen > PASS_CTL_MAX ||
 	    shim_in_sandbox())
 		return real_recvmsg(fd, msg, flags);
+	/* The common sizes on the stack: every recvmsg with a control
+	 * buffer comes here (UDP's too), not only fd passing. */
 	clen = CMSG_ALIGN(msg->msg_controllen) + CMSG_SPACE(sizeof(int));
-	if ((ctl = calloc(1, clen)) == NULL)
+	if (clen > sizeof(small.buf) && (ctl = malloc(clen)) == NULL)
 		return real_recvmsg(fd, msg, flags);
 	m = *msg;
 	m.msg_control = ctl;
@@ -413,7 +414,8 @@ hook_passfd_recvmsg(int fd, struct msghdr *msg, int flags)
 	if ((r = real_recvmsg(fd, &m, flags)) < 0) {
 		int e = errno;
 
-		free(ctl);
+		if (ctl != small.buf)
+			free(ctl);
 		errno = e;
 		return r;
 	}
@@ -433,6 +435,7 @@ hook_passfd_recvmsg(int fd, struct msghdr *msg, int flags)
 			open_parcel(parcel, rights, n - 1);
 	}
 	give_back(msg, &m);
-	free(ctl);
+	if (ctl != small.buf)
+		free(ctl);
 	return r;
 }

@@ -113,18 +113,6 @@ fail:
 	return -1;
 }
 
-static void
-state_close(int sfd)
-{
-	int saved = errno;
-
-	if (sfd < 0)
-		return;
-	standin_mark(sfd, false);
-	(void)real_close(sfd);
-	errno = saved;
-}
-
 /* Map state object SFD (or anonymous memory: -1) with page 0 private. */
 static void *
 state_map(int sfd, size_t len)
@@ -162,9 +150,13 @@ ss_map(void)
 		return s;
 	}
 	sfd = state_create(len);
-	if ((s = state_map(sfd, len)) == NULL &&
-	    (sfd < 0 || (state_close(sfd), sfd = -1,
-	    (s = state_map(-1, len)) == NULL)))
+	if ((s = state_map(sfd, len)) == NULL && sfd >= 0) {
+		/* No memfd mapping: anonymous memory, which cannot travel. */
+		standin_close(sfd);
+		sfd = -1;
+		s = state_map(-1, len);
+	}
+	if (s == NULL)
 		return NULL;
 	view_init(s, sfd);
 	return s;
@@ -197,7 +189,7 @@ ss_unmap(struct session *s)
 		if (s == NULL)
 			return;
 	}
-	state_close(s->sfd);
+	standin_close(s->sfd);
 	munmap(s, len);
 }
 
@@ -207,7 +199,7 @@ session_cache_forked(void)
 	/* In the child: these mappings are shared with the parent now. */
 	while (ncache > 0) {
 		ncache--;
-		state_close(cache[ncache]->sfd);
+		standin_close(cache[ncache]->sfd);
 		munmap(cache[ncache], ss_maplen());
 	}
 	pthread_mutex_init(&cache_lock, NULL);

@@ -59,6 +59,18 @@ standin_mark(int kfd, bool on)
 		;
 }
 
+void
+standin_close(int fd)
+{
+	int saved = errno;
+
+	if (fd < 0)
+		return;
+	standin_mark(fd, false);
+	(void)real_close(fd);
+	errno = saved;
+}
+
 bool
 standin_any(void)
 {

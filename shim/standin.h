@@ -65,6 +65,10 @@ standin_is_kfd(int fd)
 /* standin_mark(kfd, on): KFD is (no longer) a kfd of this process. */
 void standin_mark(int kfd, bool on);
 
+/* standin_close(fd): close FD, one of the shim's descriptors (a kfd or a
+ * state object), and forget it; errno kept. */
+void standin_close(int fd);
+
 /* standin_any(): has this process ever had a kfd?  (A cheap filter.) */
 bool standin_any(void);
 
