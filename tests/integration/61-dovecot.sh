@@ -31,6 +31,13 @@ scenario_setup() {
     elif [ -n "$SAN_RT" ] && ! timeout -k 2 10 env LD_PRELOAD="$SAN_RT" "${SAN_ENV[@]}" \
         "$DOVECOT" --version >/dev/null 2>&1; then
         DV_SKIP="dovecot does not start with $SAN_RT preloaded (without the shim)"
+    elif [ -n "$SAN_RT" ]; then
+        # Found while adding this test: with the sanitizer runtime and the
+        # instrumented shim preloaded, dovecot's auth process dies of
+        # SIGSEGV in its start-up, before the runtime has mapped its shadow
+        # memory (the shim of 93753db does the same; the runtime alone and
+        # the plain shim do not).  Not the hand-off; left open.
+        DV_SKIP="dovecot's auth process dies at start under $SAN and the instrumented shim (open)"
     fi
     # imap runs as $MAILUID and must reach the maildir under the suite dir
     chmod 755 "$SUITE_TMP"
