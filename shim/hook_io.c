@@ -313,25 +313,6 @@ sendfile64(int out, int in, off_t *off, size_t count)
 	return sendfile(out, in, off, count);
 }
 
-HOOK ssize_t
-splice(int in, off_t *inoff, int out, off_t *outoff, size_t len,
-    unsigned int flags)
-{
-	struct session *s;
-	int fds[2] = { in, out }, i;
-
-	for (i = 0; i < 2; i++) {
-		if ((s = fdtab_get(fds[i])) == NULL)
-			continue;
-		session_put(s);
-		LOG(LOG_WARN, "splice() on a sealed socket is not supported; "
-		    "refusing it");
-		errno = EOPNOTSUPP;
-		return -1;
-	}
-	return real_splice(in, inoff, out, outoff, len, flags);
-}
-
 HOOK int
 sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
 {

@@ -17,11 +17,14 @@
 #include "real.h"
 #include "reload.h"
 #include "session.h"
+#include "shuttle.h"
 #include "hook.h"
 
 void
 hook_sandbox(void)
 {
+	/* Splices in the sandbox need the shuttle, which it may forbid. */
+	shuttle_prepare();
 	shim_sandbox();
 }
 

@@ -118,6 +118,15 @@ syscall(long n, ...)
 	case SYS_sendfile:
 		return sendfile((int)a[0], (int)a[1], (off_t *)a[2],
 		    (size_t)a[3]);
+	case SYS_splice:
+		return splice((int)a[0], (off_t *)a[1], (int)a[2],
+		    (off_t *)a[3], (size_t)a[4], (unsigned int)a[5]);
+	case SYS_vmsplice:
+		return vmsplice((int)a[0], (const struct iovec *)a[1],
+		    (size_t)a[2], (unsigned int)a[3]);
+	case SYS_tee:
+		return tee((int)a[0], (int)a[1], (size_t)a[2],
+		    (unsigned int)a[3]);
 	case SYS_seccomp:
 		hook_sandbox();
 		break;

@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "real.h"
 #include "reload.h"
+#include "shuttle.h"
 #include "session.h"
 #include "conn.h"
 #include "nofile.h"
@@ -95,6 +96,7 @@ shim_fork_child(void)
 	reload_fork_child();
 	conn_fork_child();
 	nofile_fork_child();
+	shuttle_fork_child();
 }
 
 bool

@@ -116,6 +116,8 @@ REAL(int, aio_read, (struct aiocb *cb), (cb))
 REAL(int, aio_write, (struct aiocb *cb), (cb))
 REAL(int, lio_listio, (int mode, struct aiocb *const list[], int n, struct sigevent *sev), (mode, list, n, sev))
 REAL(ssize_t, splice, (int in, off_t *inoff, int out, off_t *outoff, size_t len, unsigned int flags), (in, inoff, out, outoff, len, flags))
+REAL(ssize_t, vmsplice, (int fd, const struct iovec *iov, size_t n, unsigned int flags), (fd, iov, n, flags))
+REAL(ssize_t, tee, (int in, int out, size_t len, unsigned int flags), (in, out, len, flags))
 
 /*
  * fcntl is variadic; every command we forward takes an int, a long or a

@@ -97,6 +97,9 @@ int     real_lio_listio(int mode, struct aiocb *const list[], int n,
     struct sigevent *sev);
 ssize_t real_splice(int in, off_t *inoff, int out, off_t *outoff,
     size_t len, unsigned int flags);
+ssize_t real_vmsplice(int fd, const struct iovec *iov, size_t n,
+    unsigned int flags);
+ssize_t real_tee(int in, int out, size_t len, unsigned int flags);
 
 /*
  * Calls that return a new fd (hook_fds.c).  real_open and its siblings

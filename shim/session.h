@@ -286,6 +286,31 @@ ssize_t session_send(struct session *s, int fd, const struct iovec *iov,
     int iovcnt, int flags);
 
 /*
+ * Splice (hook_splice.c): bytes that move between the session and a pipe,
+ * never through the program's memory.
+ *
+ * session_send_from(s, fd, max, fill, arg, flags): a write of up to MAX
+ * bytes that FILL(arg, buf, n) provides, called once the session can take
+ * all N (<= MAX) bytes at once; FILL moves at most N bytes into BUF without
+ * waiting and returns how many (0: its source ended), or -errno with
+ * nothing moved.  Returns what FILL gave (all sealed, or kept during the
+ * handshake as a write's are), or -errno with FILL not called or failed.
+ *
+ * session_recv_into(s, fd, max, drain, arg): a read of up to MAX bytes
+ * (waiting as a read does) offered to DRAIN(arg, buf, n), which takes some
+ * without waiting and returns how many, or -errno; only those are consumed.
+ *
+ * Both return -EXDEV for a PLAIN session: the caller splices the kernel
+ * socket (session_kfd) itself.
+ */
+typedef ssize_t (*session_fill_fn)(void *arg, void *buf, size_t n);
+typedef ssize_t (*session_drain_fn)(void *arg, void *buf, size_t n);
+ssize_t session_send_from(struct session *s, int fd, size_t max,
+    session_fill_fn fill, void *arg, int flags);
+ssize_t session_recv_into(struct session *s, int fd, size_t max,
+    session_drain_fn drain, void *arg);
+
+/*
  * session_shutdown(s, fd, how, waited): send the end-of-stream mark for
  * SHUT_WR / SHUT_RDWR, then the real shutdown().  WAITED: a thread may be
  * blocked in an epoll wait that covers S (epoll_waited()), which only the

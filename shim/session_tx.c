@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -120,12 +121,26 @@ tx_after_shut(struct session *s, int fd, int flags)
 	return -e;
 }
 
+/*
+ * Where a write's bytes come from when they are not in the program's
+ * memory (splice from a pipe): FILL moves up to N bytes into BUF without
+ * waiting, once the session can take them all (session_send_from).
+ */
+struct tx_src {
+	session_fill_fn fill;
+	void *arg;
+	uint8_t *buf;
+	size_t max;
+};
+
 static ssize_t
 tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
-    int flags)
+    int flags, const struct tx_src *src)
 {
 	size_t len = ss_iov_total(iov, iovcnt), total = 0, batch;
 	int kflags = flags & (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
+	struct iovec v;
+	ssize_t n;
 	int r;
 
 	if (session_state(s) == SESSION_DEAD)
@@ -137,6 +152,16 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	/* Whatever an earlier call left queued goes first. */
 	if ((r = ss_tx_flush(s, fd, kflags, 0)) < 0)
 		goto err;
+	if (src != NULL) {
+		/* The queue is empty: the first batch is taken whole. */
+		if ((n = src->fill(src->arg, src->buf, src->max)) <= 0)
+			return n;
+		v.iov_base = src->buf;
+		v.iov_len = (size_t)n;
+		iov = &v;
+		iovcnt = 1;
+		len = (size_t)n;
+	}
 	while (total < len) {
 		batch = tx_seal_batch(s, iov, iovcnt, total, len - total);
 		total += batch;
@@ -197,7 +222,8 @@ plain_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
  * of plaintext until the keys exist (hs_done seals them first).
  */
 static ssize_t
-tx_early(struct session *s, const struct iovec *iov, int iovcnt)
+tx_early(struct session *s, const struct iovec *iov, int iovcnt,
+    const struct tx_src *src)
 {
 	size_t room, c, total = 0;
 	ssize_t r;
@@ -207,6 +233,16 @@ tx_early(struct session *s, const struct iovec *iov, int iovcnt)
 	if (session_state(s) == SESSION_OPEN) {
 		/* It finished meanwhile: the caller should just retry. */
 		r = -EAGAIN;
+		goto out;
+	}
+	if (src != NULL) {
+		room = SESSION_EARLY - s->early_len;
+		r = room == 0 ? -EAGAIN : src->fill(src->arg,
+		    s->early + s->early_len, room < src->max ? room : src->max);
+		if (r > 0) {
+			s->early_len += (size_t)r;
+			s->bytes_out += (uint64_t)r;
+		}
 		goto out;
 	}
 	for (i = 0; i < iovcnt; i++) {
@@ -239,16 +275,46 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	}
 	if ((r = ss_hs_from_call(s, fd, flags)) < 0) {
 		if (r == -EAGAIN)
-			r = tx_early(s, iov, iovcnt);
+			r = tx_early(s, iov, iovcnt, NULL);
 		return ss_told(s, r);
 	}
 	ss_lock(s, &s->tx_lock);
 	if (session_state(s) == SESSION_PLAIN)
 		r = plain_send(s, fd, iov, iovcnt, flags);
 	else
-		r = ss_told(s, tx_locked(s, fd, iov, iovcnt, flags));
+		r = ss_told(s, tx_locked(s, fd, iov, iovcnt, flags, NULL));
 	LOG(LOG_DEBUG, "fd %d: write %zu -> %zd (queued %zu)", fd,
 	    ss_iov_total(iov, iovcnt), r, s->tend - s->toff);
 	ss_unlock(&s->tx_lock);
+	return r;
+}
+
+ssize_t
+session_send_from(struct session *s, int fd, size_t max,
+    session_fill_fn fill, void *arg, int flags)
+{
+	struct tx_src src = { fill, arg, NULL, max };
+	ssize_t r;
+
+	fd = session_kfd(s, fd);
+	if (max == 0)
+		return 0;
+	if ((r = ss_hs_from_call(s, fd, flags)) < 0) {
+		if (r == -EAGAIN)
+			r = tx_early(s, NULL, 0, &src);
+		return ss_told(s, r);
+	}
+	if (session_state(s) == SESSION_PLAIN)
+		return -EXDEV;
+	if (src.max > SESSION_TBATCH * RECORD_MAXPT)
+		src.max = SESSION_TBATCH * RECORD_MAXPT;
+	if ((src.buf = malloc(src.max)) == NULL)
+		return -ENOMEM;
+	ss_lock(s, &s->tx_lock);
+	r = ss_told(s, tx_locked(s, fd, NULL, 0, flags, &src));
+	LOG(LOG_DEBUG, "fd %d: splice in %zu -> %zd (queued %zu)", fd, max, r,
+	    s->tend - s->toff);
+	ss_unlock(&s->tx_lock);
+	free(src.buf);
 	return r;
 }

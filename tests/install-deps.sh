@@ -16,7 +16,7 @@ varnish
 uwsgi-core uwsgi-plugin-python3
 python3-twisted
 haproxy
-dovecot-imapd mini-httpd"
+dovecot-imapd mini-httpd strace"
 
 missing=()
 # shellcheck disable=SC2086

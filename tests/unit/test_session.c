@@ -705,6 +705,119 @@ test_data(enum policy_cipher c)
 	wire_free(w);
 }
 
+/* A splice source and sink (session_send_from, session_recv_into). */
+struct src {
+	const uint8_t *p;
+	size_t len, off;
+	int fail;
+};
+
+static ssize_t
+src_fill(void *arg, void *buf, size_t n)
+{
+	struct src *s = arg;
+
+	if (s->fail)
+		return -s->fail;
+	if (n > s->len - s->off)
+		n = s->len - s->off;
+	memcpy(buf, s->p + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+struct sink {
+	uint8_t *p;
+	size_t cap, got, take;
+	int fail;
+};
+
+static ssize_t
+sink_drain(void *arg, void *buf, size_t n)
+{
+	struct sink *k = arg;
+
+	if (k->fail)
+		return -k->fail;
+	if (k->take != 0 && n > k->take)
+		n = k->take;
+	if (n > k->cap - k->got)
+		n = k->cap - k->got;
+	memcpy(k->p + k->got, buf, n);
+	k->got += n;
+	return (ssize_t)n;
+}
+
+/*
+ * The splice paths: a source is read only when the session can take what
+ * it gives, and a sink's refusal or partial take leaves the rest unread.
+ */
+static void
+test_splice_paths(void)
+{
+	struct wire *w = open_pair(POLICY_CIPHER_DEFAULT);
+	size_t len = 1 << 20;
+	uint8_t *data = malloc(len), *out = malloc(len), buf[64];
+	struct src src = { data, len, 0, 0 };
+	struct sink sink = { out, len, 0, 0, 0 };
+	uint64_t out0 = w->sa->bytes_out, in0 = w->sb->bytes_in;
+	int rounds = 0;
+	ssize_t n;
+
+	randombytes_buf(data, len);
+	src.fail = EAGAIN;
+	CHECK_INT_EQ(session_send_from(w->sa, w->a1, 100, src_fill, &src, 0),
+	    -EAGAIN);
+	CHECK_INT_EQ(w->sa->bytes_out, out0);
+	src.fail = 0;
+	while ((src.off < len || sink.got < len) && rounds++ < 100000) {
+		if (src.off < len) {
+			n = session_send_from(w->sa, w->a1, len - src.off,
+			    src_fill, &src, 0);
+			CHECK(n > 0 || n == -EAGAIN);
+		}
+		pump(w);
+		n = session_recv_into(w->sb, w->b1, len, sink_drain, &sink);
+		CHECK(n > 0 || n == -EAGAIN);
+	}
+	CHECK_INT_EQ(sink.got, len);
+	CHECK_MEM_EQ(out, data, len);
+	CHECK_INT_EQ(w->sa->bytes_out - out0, len);
+	CHECK_INT_EQ(w->sb->bytes_in - in0, len);
+	/* an ended source: 0, nothing sent */
+	CHECK_INT_EQ(session_send_from(w->sa, w->a1, 100, src_fill, &src, 0),
+	    0);
+
+	CHECK_INT_EQ(send1(w->sa, w->a1, "hello world", 11, 0), 11);
+	pump(w);
+	sink.got = 0;
+	sink.take = 3;
+	CHECK_INT_EQ(session_recv_into(w->sb, w->b1, 100, sink_drain, &sink),
+	    3);
+	CHECK_MEM_EQ(out, "hel", 3);
+	sink.fail = EAGAIN;
+	CHECK_INT_EQ(session_recv_into(w->sb, w->b1, 100, sink_drain, &sink),
+	    -EAGAIN);
+	sink.fail = EPIPE;
+	CHECK_INT_EQ(session_recv_into(w->sb, w->b1, 100, sink_drain, &sink),
+	    -EPIPE);
+	CHECK_INT_EQ(session_state(w->sb), SESSION_OPEN);
+	CHECK_INT_EQ(recv1(w->sb, w->b1, buf, sizeof(buf), 0), 8);
+	CHECK_MEM_EQ(buf, "lo world", 8);
+	sink.fail = 0;
+	CHECK_INT_EQ(session_recv_into(w->sb, w->b1, 100, sink_drain, &sink),
+	    -EAGAIN);
+	CHECK_INT_EQ(session_recv_into(w->sb, w->b1, 0, sink_drain, &sink), 0);
+	/* the end of the stream */
+	CHECK_INT_EQ(session_shutdown(w->sa, w->a1, SHUT_WR, false), 0);
+	pump(w);
+	CHECK_INT_EQ(session_recv_into(w->sb, w->b1, 100, sink_drain, &sink),
+	    0);
+	free(data);
+	free(out);
+	wire_free(w);
+}
+
 static void
 test_peek_short(void)
 {
@@ -1868,6 +1981,7 @@ main(void)
 	if (aes_ok)
 		test_data(POLICY_CIPHER_AESGCM);
 	test_peek_short();
+	test_splice_paths();
 	test_shutdown_eof();
 	test_truncation();
 	test_tamper();
