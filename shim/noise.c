@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "noise.h"
+#include "noise_int.h"
 
 #define NONCE_MAX UINT64_MAX   /* reserved for Rekey() */
 
@@ -35,8 +36,10 @@ noise_suite_available(int suite)
 		return false;
 	switch (suite) {
 	case NOISE_CHACHAPOLY:
+	case NOISE_IK_CHACHAPOLY:
 		return true;
 	case NOISE_AESGCM:
+	case NOISE_IK_AESGCM:
 		return crypto_aead_aes256gcm_is_available() == 1;
 	default:
 		return false;
@@ -237,14 +240,14 @@ hash_with(const uint8_t h[NOISE_HASHLEN], const uint8_t *data, size_t len,
 	crypto_hash_sha256_final(&st, newh);
 }
 
-static void
-mix_hash(struct noise_hs *hs, const uint8_t *data, size_t len)
+void
+ns_mix_hash(struct noise_hs *hs, const uint8_t *data, size_t len)
 {
 	hash_with(hs->h, data, len, hs->h);
 }
 
-static void
-mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
+void
+ns_mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 {
 	uint8_t temp_k[NOISE_HASHLEN];
 
@@ -253,21 +256,21 @@ mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 	sodium_memzero(temp_k, sizeof(temp_k));
 }
 
-static void
-mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
+void
+ns_mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 {
 	uint8_t temp_h[NOISE_HASHLEN], temp_k[NOISE_HASHLEN];
 
 	hkdf(hs->ck, ikm, len, hs->ck, temp_h, temp_k);
-	mix_hash(hs, temp_h, sizeof(temp_h));
+	ns_mix_hash(hs, temp_h, sizeof(temp_h));
 	noise_cipher_init(&hs->cs, hs->suite, temp_k);
 	sodium_memzero(temp_h, sizeof(temp_h));
 	sodium_memzero(temp_k, sizeof(temp_k));
 }
 
 /* EncryptAndHash: OUT gets len + 16 bytes (cs always has a key here). */
-static int
-encrypt_and_hash(struct noise_hs *hs, const uint8_t *pt, size_t len,
+int
+ns_encrypt_and_hash(struct noise_hs *hs, const uint8_t *pt, size_t len,
     uint8_t *out)
 {
 	int rc;
@@ -275,13 +278,13 @@ encrypt_and_hash(struct noise_hs *hs, const uint8_t *pt, size_t len,
 	if ((rc = noise_cipher_encrypt(&hs->cs, hs->h, NOISE_HASHLEN, pt, len,
 	    out)) != 0)
 		return rc;
-	mix_hash(hs, out, len + NOISE_TAGLEN);
+	ns_mix_hash(hs, out, len + NOISE_TAGLEN);
 	return 0;
 }
 
 /* DecryptAndHash: h must absorb the ciphertext, which OUT may overwrite. */
-static int
-decrypt_and_hash(struct noise_hs *hs, const uint8_t *ct, size_t ctlen,
+int
+ns_decrypt_and_hash(struct noise_hs *hs, const uint8_t *ct, size_t ctlen,
     uint8_t *out)
 {
 	uint8_t newh[NOISE_HASHLEN];
@@ -306,16 +309,29 @@ int
 noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
     const uint8_t *prologue, size_t plen, const uint8_t psk[NOISE_KEYLEN])
 {
-	const char *name;
-	size_t namelen;
-
 	sodium_memzero(hs, sizeof(*hs));
 	hs->step = -1;
-	if (!noise_suite_available(suite) || psk == NULL ||
-	    (prologue == NULL && plen != 0))
+	if ((suite != NOISE_CHACHAPOLY && suite != NOISE_AESGCM) ||
+	    !noise_suite_available(suite))
 		return -EINVAL;
-	name = suite == NOISE_AESGCM ? proto_aesgcm : proto_chachapoly;
-	namelen = strlen(name);
+	return ns_init(hs, suite == NOISE_AESGCM ? proto_aesgcm :
+	    proto_chachapoly, suite, initiator, prologue, plen, psk);
+}
+
+/*
+ * InitializeSymmetric(NAME) with AEAD (NOISE_CHACHAPOLY or NOISE_AESGCM),
+ * MixHash(prologue), PSK remembered; HS otherwise zeroed by the caller.
+ */
+int
+ns_init(struct noise_hs *hs, const char *name, int aead, bool initiator,
+    const uint8_t *prologue, size_t plen, const uint8_t psk[NOISE_KEYLEN])
+{
+	size_t namelen = strlen(name);
+	int suite = aead;
+
+	hs->step = -1;
+	if (psk == NULL || (prologue == NULL && plen != 0))
+		return -EINVAL;
 
 	/* h = name zero-padded if it fits in HASHLEN, else HASH(name). */
 	if (namelen <= NOISE_HASHLEN)
@@ -325,7 +341,7 @@ noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
 	memcpy(hs->ck, hs->h, NOISE_HASHLEN);
 	hs->suite = suite;
 	hs->initiator = initiator;
-	mix_hash(hs, prologue, plen);
+	ns_mix_hash(hs, prologue, plen);
 	memcpy(hs->psk, psk, NOISE_KEYLEN);
 	hs->step = 0;
 	return 0;
@@ -343,8 +359,8 @@ noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN])
 }
 
 /* Token e, writing side: e.pub to OUT, MixHash, and MixKey (psk mode). */
-static void
-write_e(struct noise_hs *hs, uint8_t out[NOISE_DHLEN])
+void
+ns_write_e(struct noise_hs *hs, uint8_t out[NOISE_DHLEN])
 {
 	if (!hs->e_set) {
 		randombytes_buf(hs->e_sk, NOISE_DHLEN);
@@ -352,48 +368,57 @@ write_e(struct noise_hs *hs, uint8_t out[NOISE_DHLEN])
 		hs->e_set = true;
 	}
 	memcpy(out, hs->e_pk, NOISE_DHLEN);
-	mix_hash(hs, hs->e_pk, NOISE_DHLEN);
-	mix_key(hs, hs->e_pk, NOISE_DHLEN);
+	ns_mix_hash(hs, hs->e_pk, NOISE_DHLEN);
+	ns_mix_key(hs, hs->e_pk, NOISE_DHLEN);
 }
 
 /* Token e, reading side. */
-static void
-read_e(struct noise_hs *hs, const uint8_t in[NOISE_DHLEN])
+void
+ns_read_e(struct noise_hs *hs, const uint8_t in[NOISE_DHLEN])
 {
 	memcpy(hs->re, in, NOISE_DHLEN);
-	mix_hash(hs, hs->re, NOISE_DHLEN);
-	mix_key(hs, hs->re, NOISE_DHLEN);
+	ns_mix_hash(hs, hs->re, NOISE_DHLEN);
+	ns_mix_key(hs, hs->re, NOISE_DHLEN);
 }
 
-/* Token ee: MixKey(DH(e, re)); -EBADMSG for a low-order peer key. */
-static int
-mix_ee(struct noise_hs *hs)
+/* Tokens ee, es, se, ss: MixKey(DH(SK, PK)); -EBADMSG for a low-order
+ * peer key. */
+int
+ns_mix_dh(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN],
+    const uint8_t pk[NOISE_DHLEN])
 {
 	uint8_t dh[NOISE_DHLEN];
 	int rc = 0;
 
-	if (crypto_scalarmult(dh, hs->e_sk, hs->re) != 0)
+	if (crypto_scalarmult(dh, sk, pk) != 0)
 		rc = -EBADMSG;
 	else
-		mix_key(hs, dh, NOISE_DHLEN);
+		ns_mix_key(hs, dh, NOISE_DHLEN);
 	sodium_memzero(dh, sizeof(dh));
 	return rc;
 }
 
-static bool
-payload_fits(size_t plen)
+static int
+mix_ee(struct noise_hs *hs)
+{
+	return ns_mix_dh(hs, hs->e_sk, hs->re);
+}
+
+bool
+ns_payload_fits(size_t plen)
 {
 	return plen <= NOISE_MSGLEN - NOISE_DHLEN - NOISE_TAGLEN;
 }
 
-/* Checks shared by the reads; marks HS dead on a bad message. */
-static int
-read_check(struct noise_hs *hs, bool initiator, int step, const uint8_t *msg,
-    size_t mlen)
+/* Checks shared by the reads (EXTRA: bytes beyond e and the payload's
+ * tag); marks HS dead on a bad message. */
+int
+ns_read_check(struct noise_hs *hs, bool initiator, int step,
+    const uint8_t *msg, size_t mlen, size_t extra)
 {
 	if (hs->initiator != initiator || hs->step != step)
 		return -EINVAL;
-	if (msg == NULL || mlen < NOISE_DHLEN + NOISE_TAGLEN ||
+	if (msg == NULL || mlen < NOISE_DHLEN + NOISE_TAGLEN + extra ||
 	    mlen > NOISE_MSGLEN) {
 		hs->step = -1;
 		return -EBADMSG;
@@ -411,11 +436,13 @@ noise_hs_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
 {
 	int rc;
 
-	if (!hs->initiator || hs->step != 0 || !payload_fits(plen))
+	if (hs->ik)
+		return ns_ik_write1(hs, payload, plen, out, outlen);
+	if (!hs->initiator || hs->step != 0 || !ns_payload_fits(plen))
 		return -EINVAL;
-	mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
-	write_e(hs, out);
-	if ((rc = encrypt_and_hash(hs, payload, plen, out + NOISE_DHLEN)) != 0)
+	ns_mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
+	ns_write_e(hs, out);
+	if ((rc = ns_encrypt_and_hash(hs, payload, plen, out + NOISE_DHLEN)) != 0)
 		return rc;
 	*outlen = NOISE_DHLEN + plen + NOISE_TAGLEN;
 	hs->step = 1;
@@ -432,11 +459,13 @@ noise_hs_read1(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
 {
 	int rc;
 
-	if ((rc = read_check(hs, false, 0, msg, mlen)) != 0)
+	if (hs->ik)
+		return ns_ik_read1(hs, msg, mlen, payload, plen);
+	if ((rc = ns_read_check(hs, false, 0, msg, mlen, 0)) != 0)
 		return rc;
-	mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
-	read_e(hs, msg);
-	if ((rc = decrypt_and_hash(hs, msg + NOISE_DHLEN, mlen - NOISE_DHLEN,
+	ns_mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
+	ns_read_e(hs, msg);
+	if ((rc = ns_decrypt_and_hash(hs, msg + NOISE_DHLEN, mlen - NOISE_DHLEN,
 	    payload)) != 0) {
 		hs->step = -1;
 		return rc;
@@ -456,11 +485,13 @@ noise_hs_write2(struct noise_hs *hs, const uint8_t *payload, size_t plen,
 {
 	int rc;
 
-	if (hs->initiator || hs->step != 1 || !payload_fits(plen))
+	if (hs->ik)
+		return ns_ik_write2(hs, payload, plen, out, outlen);
+	if (hs->initiator || hs->step != 1 || !ns_payload_fits(plen))
 		return -EINVAL;
-	write_e(hs, out);
+	ns_write_e(hs, out);
 	if ((rc = mix_ee(hs)) != 0 ||
-	    (rc = encrypt_and_hash(hs, payload, plen, out + NOISE_DHLEN)) != 0) {
+	    (rc = ns_encrypt_and_hash(hs, payload, plen, out + NOISE_DHLEN)) != 0) {
 		hs->step = -1;
 		sodium_memzero(out, NOISE_DHLEN + plen + NOISE_TAGLEN);
 		return rc;
@@ -480,11 +511,13 @@ noise_hs_read2(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
 {
 	int rc;
 
-	if ((rc = read_check(hs, true, 1, msg, mlen)) != 0)
+	if (hs->ik)
+		return ns_ik_read2(hs, msg, mlen, payload, plen);
+	if ((rc = ns_read_check(hs, true, 1, msg, mlen, 0)) != 0)
 		return rc;
-	read_e(hs, msg);
+	ns_read_e(hs, msg);
 	if ((rc = mix_ee(hs)) != 0 ||
-	    (rc = decrypt_and_hash(hs, msg + NOISE_DHLEN, mlen - NOISE_DHLEN,
+	    (rc = ns_decrypt_and_hash(hs, msg + NOISE_DHLEN, mlen - NOISE_DHLEN,
 	    payload)) != 0) {
 		hs->step = -1;
 		return rc;
@@ -519,6 +552,7 @@ noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
 	noise_cipher_wipe(&hs->cs);
 	sodium_memzero(hs->e_sk, sizeof(hs->e_sk));
 	sodium_memzero(hs->psk, sizeof(hs->psk));
+	sodium_memzero(hs->s_sk, sizeof(hs->s_sk));
 	hs->step = -1;
 }
 

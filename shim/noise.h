@@ -1,10 +1,11 @@
 /*
- * noise: Noise_NNpsk0_25519_{ChaChaPoly,AESGCM}_SHA256 (Noise revision 34),
- * from libsodium primitives only.  Pure: no I/O, no syscalls beyond what
+ * noise: Noise_NNpsk0_25519_{ChaChaPoly,AESGCM}_SHA256 and
+ * Noise_IKpsk2_25519_{ChaChaPoly,AESGCM}_SHA256 (Noise revision 34), from
+ * libsodium primitives only.  Pure: no I/O, no syscalls beyond what
  * libsodium does for random numbers.
  *
- * Initiator:  noise_hs_init(.., true, ..);  noise_hs_write1();  noise_hs_read2();
- * Responder:  noise_hs_init(.., false, ..); noise_hs_read1();   noise_hs_write2();
+ * Initiator:  noise_hs_init[_ik](.., true, ..);  noise_hs_write1();  noise_hs_read2();
+ * Responder:  noise_hs_init[_ik](.., false, ..); noise_hs_read1();   noise_hs_write2();
  * Both:       noise_hs_split() -> the sending and receiving CipherStates.
  *
  * Rekey policy (every 65536 messages) is the record layer's; this module
@@ -26,9 +27,26 @@
 #define NOISE_MSGLEN   65535   /* largest Noise message */
 
 enum noise_suite {
-	NOISE_CHACHAPOLY = 1,   /* wire suite numbers (DESIGN.md) */
-	NOISE_AESGCM     = 2,
+	NOISE_CHACHAPOLY    = 1,        /* wire suite numbers (DESIGN.md) */
+	NOISE_AESGCM        = 2,
+	NOISE_IK_CHACHAPOLY = 3,        /* identities: IKpsk2 */
+	NOISE_IK_AESGCM     = 4,
 };
+
+/* noise_suite_aead(suite): the AEAD of SUITE (NOISE_CHACHAPOLY or
+ * NOISE_AESGCM); noise_suite_ik(suite): is it an identity suite? */
+static inline int
+noise_suite_aead(int suite)
+{
+	return suite == NOISE_AESGCM || suite == NOISE_IK_AESGCM ?
+	    NOISE_AESGCM : NOISE_CHACHAPOLY;
+}
+
+static inline bool
+noise_suite_ik(int suite)
+{
+	return suite == NOISE_IK_CHACHAPOLY || suite == NOISE_IK_AESGCM;
+}
 
 /*
  * For AES-GCM the expanded key schedule and GHASH powers are computed once
@@ -56,6 +74,10 @@ struct noise_hs {
 	uint8_t  re[NOISE_DHLEN];
 	uint8_t  psk[NOISE_KEYLEN];
 	int      step;  /* messages done (0, 1, 2); -1: failed or split */
+	bool     ik;    /* IKpsk2: the static keys below take part */
+	uint8_t  s_sk[NOISE_DHLEN], s_pk[NOISE_DHLEN];  /* this side's */
+	uint8_t  rs[NOISE_DHLEN];       /* the peer's: initiator from the
+	                                 * start, responder after message 1 */
 };
 
 /* noise_suite_available(suite): true where libsodium can run it here. */
@@ -68,6 +90,28 @@ bool noise_suite_available(int suite);
  */
 int noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
     const uint8_t *prologue, size_t plen, const uint8_t psk[NOISE_KEYLEN]);
+
+/*
+ * noise_hs_init_ik(hs, suite, initiator, prologue, plen, s_sk, rs, psk):
+ * the same for an identity suite (NOISE_IK_*): S_SK is this side's static
+ * private key; RS the responder's static public key (the initiator's
+ * pre-message knowledge; NULL for the responder, which mixes its own).
+ * Message 1 (e, es, s, ss) carries the initiator's static key: 96 bytes
+ * with an empty payload; message 2 (e, ee, se, psk) 48 bytes.  PSK is
+ * mixed at message 2 only, so the responder may set it after message 1
+ * and the initiator may try several on copies of HS (noise_hs_set_psk).
+ * Returns 0 or -EINVAL.
+ */
+int noise_hs_init_ik(struct noise_hs *hs, int suite, bool initiator,
+    const uint8_t *prologue, size_t plen, const uint8_t s_sk[NOISE_DHLEN],
+    const uint8_t rs[NOISE_DHLEN], const uint8_t psk[NOISE_KEYLEN]);
+
+/* noise_hs_set_psk(hs, psk): the PSK that message 2 mixes (IKpsk2). */
+void noise_hs_set_psk(struct noise_hs *hs, const uint8_t psk[NOISE_KEYLEN]);
+
+/* noise_hs_remote_static(hs): the peer's static public key (IKpsk2: the
+ * responder's after read1, the initiator's from init), or NULL. */
+const uint8_t *noise_hs_remote_static(const struct noise_hs *hs);
 
 /* noise_hs_set_ephemeral(hs, sk): use SK as the local ephemeral private key
  * (tests, vectors); without it a fresh one is generated. */
