@@ -210,7 +210,7 @@ $(FZ)/libcore.a: $(FUZZ_CORE)
 	$(Q)$(AR) rcs $@ $^
 
 # The policy target confines the key files it reads (fuzz_policy.c).
-$(FZ)/fuzz_policy: FUZZ_LDEXTRA := -Wl,--wrap=keyfile_read
+$(FZ)/fuzz_policy: FUZZ_LDEXTRA := -Wl,--wrap=keyfile_read -Wl,--wrap=policy_slurp
 $(FZ)/fuzz_handshake_initiator $(FZ)/fuzz_handshake_responder: \
     $(FZ)/obj/tests/fuzz/fuzz_session.o
 

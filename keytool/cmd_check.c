@@ -39,7 +39,24 @@ print_rule(const struct policy_rule *r)
 		printf(" plain %s:%d\n", r->file, r->line);
 		return;
 	}
-	printf(" key=");
+	if (r->nids > 0) {
+		printf(" identity=");
+		for (i = 0; i < r->nids; i++) {
+			keyfile_pub_fingerprint(r->ids[i]->pk, fpr);
+			printf("%s%s(%s)", i ? "," : "", r->ids[i]->name, fpr);
+		}
+		if (r->peer != NULL) {
+			keyfile_pub_fingerprint(r->peer->pk, fpr);
+			printf(" peer=%s(%s)", r->peer->name, fpr);
+		}
+		for (i = 0; i < (int)r->npeers; i++) {
+			keyfile_pub_fingerprint(r->peers[i]->pk, fpr);
+			printf("%s%s(%s)", i ? "," : " peers=",
+			    r->peers[i]->name, fpr);
+		}
+	}
+	if (r->nkeys > 0)
+		printf(" key=");
 	for (i = 0; i < r->nkeys; i++) {
 		keyfile_fingerprint(r->keys[i]->key, fpr);
 		printf("%s%s(%s)", i ? "," : "", r->keys[i]->name, fpr);
@@ -86,6 +103,17 @@ warn_keys(const struct policy *p, const char *file)
 		if (!key_used(p, k))
 			fprintf(stderr, "%s:%d: warning: key %s is not used by "
 			    "any rule\n", file, k->line, k->name);
+	}
+	for (i = 0; i < policy_nidentities(p); i++) {
+		const struct policy_identity *id = policy_identity_at(p, i);
+
+		if (stat(id->resolved, &st) == 0 &&
+		    (st.st_mode & (S_IRGRP | S_IROTH)))
+			fprintf(stderr, "%s:%d: warning: identity %s: %s is "
+			    "readable by %s (mode %04o); chmod 600 it\n",
+			    id->file, id->line, id->name, id->resolved,
+			    (st.st_mode & S_IROTH) ? "others" : "group",
+			    (unsigned)(st.st_mode & 07777));
 	}
 	if (policy_nrules(p) == 0)
 		fprintf(stderr, "%s: warning: no rules: no connection will be "

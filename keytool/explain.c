@@ -177,6 +177,56 @@ print_keys(const struct policy_rule *r, int from, int to)
 	}
 }
 
+/* NAME (fingerprint of its public key) for a peer or an identity. */
+static void
+print_pub(const char *name, const uint8_t pk[POLICY_KEYLEN])
+{
+	char fpr[KEYFILE_FPRLEN];
+
+	keyfile_pub_fingerprint(pk, fpr);
+	printf("%s (%s)", name, fpr);
+}
+
+/* An identity rule: who this side is, whom it requires, which PSK. */
+static void
+print_identities(const struct policy_rule *r)
+{
+	size_t i;
+	int k;
+
+	printf("  identity (Noise IKpsk2, suite %s): this host is ",
+	    r->cipher == POLICY_CIPHER_AESGCM ? "4, aesgcm" :
+	    r->dir == POLICY_CONNECT || r->cipher == POLICY_CIPHER_CHACHAPOLY ?
+	    "3, chachapoly" : "3 or 4");
+	for (k = 0; k < r->nids; k++) {
+		printf("%s", k == 0 ? "" : k == 1 ? ", also (rotation) " : ", ");
+		print_pub(r->ids[k]->name, r->ids[k]->pk);
+	}
+	if (r->dir == POLICY_CONNECT) {
+		printf("\n  requires: the server holds the key of peer ");
+		print_pub(r->peer->name, r->peer->pk);
+	} else {
+		printf("\n  admits only clients holding the key of peer ");
+		for (i = 0; i < r->npeers; i++) {
+			printf("%s", i ? ", " : "");
+			print_pub(r->peers[i]->name, r->peers[i]->pk);
+		}
+	}
+	printf("\n  pre-shared key: ");
+	if (r->nkeys == 0)
+		printf("none (32 zero bytes)");
+	else if (r->dir == POLICY_CONNECT)
+		print_keys(r, 0, r->nkeys);
+	else
+		print_keys(r, 0, 1);
+	if (r->dir == POLICY_ACCEPT && r->nkeys > 0)
+		printf("\n  PSK-only clients (suites 1, 2) also admitted with "
+		    "key%s ", r->nkeys > 1 ? "s" : "");
+	if (r->dir == POLICY_ACCEPT && r->nkeys > 0)
+		print_keys(r, 0, r->nkeys);
+	printf("\n");
+}
+
 /* What the shim does with a connection that R matched. */
 static void
 print_action(const struct policy_rule *r)
@@ -188,7 +238,18 @@ print_action(const struct policy_rule *r)
 		    "connection stays plaintext\n");
 		return;
 	}
-	if (r->dir == POLICY_CONNECT) {
+	if (r->nids > 0) {
+		printf("  will do: seal it with public-key identities\n");
+		print_identities(r);
+		printf("  cipher: %s", r->cipher == POLICY_CIPHER_DEFAULT ?
+		    (r->dir == POLICY_CONNECT ? "proposes chachapoly" :
+		    "chachapoly or aesgcm") : policy_cipher_name(r->cipher));
+		if (r->dir == POLICY_ACCEPT)
+			printf("\n  mode: %s", r->mode == POLICY_PERMISSIVE ?
+			    "permissive: a client without the sockseal preface "
+			    "is let through in plaintext" : "strict: a client "
+			    "without the sockseal preface is refused");
+	} else if (r->dir == POLICY_CONNECT) {
 		printf("  will do: seal it: connect() runs the handshake with key ");
 		print_keys(r, 0, 1);
 		printf("\n  cipher: proposes %s", r->cipher == POLICY_CIPHER_AESGCM ?

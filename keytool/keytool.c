@@ -17,8 +17,14 @@ static const struct {
 } subcommands[] = {
 	{ "gen",   cmd_gen_main,   "FILE",
 	  "write a new random key to FILE (mode 0600, never overwrites)" },
-	{ "show",  cmd_show_main,  "FILE",
-	  "print the fingerprint of the key in FILE (never the key)" },
+	{ "show",  cmd_show_main,  "[--identity|--pub] FILE",
+	  "print the fingerprint of the key in FILE (never the key); of an "
+	  "identity's public key, or of a public key" },
+	{ "identity", cmd_identity_main, "FILE",
+	  "write a new private key (this host's identity) to FILE (mode 0600, "
+	  "never overwrites); print its public key" },
+	{ "pub",   cmd_pub_main,   "FILE",
+	  "print the public key of the identity in FILE (safe to share)" },
 	{ "check", cmd_check_main, "POLICY",
 	  "validate POLICY and every key it names; summarize its rules" },
 	{ "rotate", cmd_rotate_main, "POLICY KEY",
@@ -35,7 +41,7 @@ usage(FILE *f)
 
 	fprintf(f, "usage: %s SUBCOMMAND [ARGS]\n\n", KEYTOOL_PROG);
 	for (i = 0; i < NSUBCOMMANDS; i++)
-		fprintf(f, "  %-6s %-11s %s\n", subcommands[i].name,
+		fprintf(f, "  %-8s %-23s %s\n", subcommands[i].name,
 		    subcommands[i].args, subcommands[i].description);
 }
 

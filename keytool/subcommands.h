@@ -20,8 +20,14 @@
  * fingerprint on stdout. */
 int cmd_gen_main(int argc, char **argv);
 
-/* show FILE: print the fingerprint of the key in FILE, never the key. */
+/* show [--identity|--pub] FILE: print the fingerprint of the key in FILE
+ * (of an identity's public key, of a public key), never the key. */
 int cmd_show_main(int argc, char **argv);
+
+/* identity FILE: a new private key in FILE (never overwrites); prints its
+ * public key.  pub FILE: prints the public key of the identity in FILE. */
+int cmd_identity_main(int argc, char **argv);
+int cmd_pub_main(int argc, char **argv);
 
 /* check POLICY: load POLICY and every key it names; print one line per rule
  * on stdout, errors as FILE:LINE: message and warnings on stderr. */

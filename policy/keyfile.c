@@ -19,6 +19,7 @@
 
 /* sockseal's fingerprint label (keyfile.h). */
 static const char fpr_label[] = "sockseal key fingerprint v1";
+static const char pub_label[] = "sockseal public key fingerprint v1";
 
 static bool
 is_space(char c)
@@ -171,14 +172,39 @@ err0:
 	return rc;
 }
 
+/* HMAC-SHA-256(key, LABEL), its first 16 bytes in unpadded base64. */
+static void fingerprint(const uint8_t key[KEYFILE_KEYLEN], const char *label,
+    size_t labellen, char out[KEYFILE_FPRLEN]);
+
 void
 keyfile_fingerprint(const uint8_t key[KEYFILE_KEYLEN], char out[KEYFILE_FPRLEN])
+{
+	fingerprint(key, fpr_label, sizeof(fpr_label) - 1, out);
+}
+
+void
+keyfile_pub_fingerprint(const uint8_t pk[KEYFILE_KEYLEN],
+    char out[KEYFILE_FPRLEN])
+{
+	fingerprint(pk, pub_label, sizeof(pub_label) - 1, out);
+}
+
+void
+keyfile_base64(const uint8_t key[KEYFILE_KEYLEN], char out[KEYFILE_B64LEN])
+{
+	sodium_bin2base64(out, KEYFILE_B64LEN, key, KEYFILE_KEYLEN,
+	    sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void
+fingerprint(const uint8_t key[KEYFILE_KEYLEN], const char *label,
+    size_t labellen, char out[KEYFILE_FPRLEN])
 {
 	uint8_t mac[crypto_auth_hmacsha256_BYTES];
 	static const char prefix[] = "SHA256:";
 
-	crypto_auth_hmacsha256(mac, (const unsigned char *)fpr_label,
-	    sizeof(fpr_label) - 1, key);
+	crypto_auth_hmacsha256(mac, (const unsigned char *)label, labellen,
+	    key);
 	memcpy(out, prefix, sizeof(prefix));
 	sodium_bin2base64(out + sizeof(prefix) - 1,
 	    KEYFILE_FPRLEN - (sizeof(prefix) - 1), mac, 16,

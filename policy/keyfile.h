@@ -1,7 +1,8 @@
 /*
  * keyfile: sockseal key files.  A key file is 32 bytes in standard base64
  * (44 characters) followed by a newline, the form of `wg genpsk` and
- * `head -c32 /dev/urandom | base64`.  Leading/trailing whitespace around the
+ * `head -c32 /dev/urandom | base64`; an identity (a private X25519 key,
+ * `wg genkey`) and a public key (`wg pubkey`) have the same form.  Leading/trailing whitespace around the
  * base64 text is tolerated; anything else is refused.
  */
 #ifndef SOCKSEAL_KEYFILE_H
@@ -12,6 +13,7 @@
 
 #define KEYFILE_KEYLEN  32
 #define KEYFILE_FPRLEN  64     /* buffer size for keyfile_fingerprint() */
+#define KEYFILE_B64LEN  45     /* the base64 form and its NUL */
 
 /*
  * keyfile_read(path, key, err, errlen): read and decode the key at PATH.
@@ -40,5 +42,18 @@ int keyfile_create(const char *path, const uint8_t key[KEYFILE_KEYLEN]);
  */
 void keyfile_fingerprint(const uint8_t key[KEYFILE_KEYLEN],
     char out[KEYFILE_FPRLEN]);
+
+/*
+ * keyfile_pub_fingerprint(pk, out): the same for a public key (a peer's,
+ * or an identity's own), under another label ("sockseal public key
+ * fingerprint v1"), so that a PSK and a public key never share one.  Logs
+ * name peers, known or not, by it.
+ */
+void keyfile_pub_fingerprint(const uint8_t pk[KEYFILE_KEYLEN],
+    char out[KEYFILE_FPRLEN]);
+
+/* keyfile_base64(key, out): KEY in standard base64 (44 characters), the
+ * form of `wg pubkey` for a public key. */
+void keyfile_base64(const uint8_t key[KEYFILE_KEYLEN], char out[KEYFILE_B64LEN]);
 
 #endif

@@ -42,7 +42,28 @@ struct policy_key {
 	                                  ${VAR} expanded, relative paths joined
 	                                  to the policy file's directory */
 	uint8_t  key[POLICY_KEYLEN];
-	int      line;                 /* line of the `key` statement */
+	const char *file;              /* the file of the `key` statement */
+	int      line;                 /* its line */
+};
+
+/* `identity NAME PATH`: this host's private X25519 key (wg genkey's form). */
+struct policy_identity {
+	char    *name;
+	char    *path, *resolved;      /* as for keys */
+	uint8_t  sk[POLICY_KEYLEN];
+	uint8_t  pk[POLICY_KEYLEN];    /* its public key */
+	const char *file;
+	int      line;
+};
+
+/* `peer NAME PUBKEY|PATH`: a known public key (wg pubkey's form), written
+ * in the policy or read from PATH. */
+struct policy_peer {
+	char    *name;
+	char    *path, *resolved;      /* NULL for a key written inline */
+	uint8_t  pk[POLICY_KEYLEN];
+	const char *file;
+	int      line;
 };
 
 struct policy_rule {
@@ -54,6 +75,11 @@ struct policy_rule {
 	bool               plain;      /* explicit exemption: no keys */
 	int                nkeys;
 	const struct policy_key *keys[POLICY_MAXKEYS]; /* first = connect key */
+	int                nids;       /* identity=: suites 3, 4 (0: PSK only) */
+	const struct policy_identity *ids[POLICY_MAXKEYS]; /* first: current */
+	const struct policy_peer *peer;   /* connect: peer= */
+	size_t             npeers;     /* accept: peers= */
+	const struct policy_peer **peers;
 	enum policy_cipher cipher;
 	enum policy_mode   mode;
 	uint32_t           timeout_ms;
@@ -151,6 +177,23 @@ size_t policy_nrules(const struct policy *p);
 const struct policy_rule *policy_rule_at(const struct policy *p, size_t i);
 size_t policy_nkeys(const struct policy *p);
 const struct policy_key *policy_key_at(const struct policy *p, size_t i);
+size_t policy_nidentities(const struct policy *p);
+const struct policy_identity *policy_identity_at(const struct policy *p,
+    size_t i);
+size_t policy_npeers(const struct policy *p);
+const struct policy_peer *policy_peer_at(const struct policy *p, size_t i);
+
+/* policy_rule_admits(r, pk): is PK one of the keys R's peers= lists? */
+bool policy_rule_admits(const struct policy_rule *r,
+    const uint8_t pk[POLICY_KEYLEN]);
+
+/*
+ * Every file the policy read besides the policy itself (included files,
+ * keys, identities, peer key files), for reload's watch list: their
+ * number, and the I-th.
+ */
+size_t policy_nfiles(const struct policy *p);
+const char *policy_file_at(const struct policy *p, size_t i);
 
 /* policy_free(p): wipes keys, frees everything; NULL is a no-op. */
 void policy_free(struct policy *p);

@@ -10,8 +10,9 @@
  * looked at any more: the shim makes no syscall beyond the program's own
  * (reload_sandbox() waits for a check under way in another thread).
  *
- * What.  The watch list is the policy file and every key file the policy in
- * force names (their resolved paths), each with the identity stat() gave
+ * What.  The watch list is the policy file and every file the policy in
+ * force read (keys, identities, peers' key files, included files: their
+ * resolved paths), each with the identity stat() gave
  * after the last load: device, inode, size, mtime and ctime to the
  * nanosecond.  stat() follows symlinks, so a key replaced by rename (Vault
  * agent) or by the swap of a `..data` symlink (a Kubernetes Secret volume)
@@ -194,13 +195,13 @@ static struct reload_watch *
 reload_watch_new(const struct policy *p, const struct timespec *t0)
 {
 	struct reload_watch *w;
-	size_t i, n = policy_nkeys(p) + 1;
+	size_t i, n = policy_nfiles(p) + 1;
 
 	if ((w = calloc(1, sizeof(*w) + n * sizeof(w->e[0]))) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		const char *path = i == 0 ? reload_path :
-		    policy_key_at(p, i - 1)->resolved;
+		    policy_file_at(p, i - 1);
 
 		if ((w->e[i].path = strdup(path)) == NULL) {
 			reload_watch_free(w);

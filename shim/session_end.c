@@ -149,14 +149,23 @@ session_shutdown(struct session *s, int fd, int how, bool waited)
 	return -errno;
 }
 
-static const char *
+const char *
 session_suite_name(const struct session *s)
 {
 	if (session_state(s) == SESSION_PLAIN)
 		return "plain";
-	if (s->suite == NOISE_AESGCM)
+	switch (s->suite) {
+	case NOISE_CHACHAPOLY:
+		return "chachapoly";
+	case NOISE_AESGCM:
 		return "aesgcm";
-	return s->suite == NOISE_CHACHAPOLY ? "chachapoly" : "none";
+	case NOISE_IK_CHACHAPOLY:
+		return "chachapoly+identity";
+	case NOISE_IK_AESGCM:
+		return "aesgcm+identity";
+	default:
+		return "none";
+	}
 }
 
 /*
@@ -195,6 +204,7 @@ session_log_end(struct session *s, const char *how)
 			{ "event", "conn_end", 0 },
 			{ "dir", policy_dir_name(s->rule->dir), 0 },
 			{ "peer", s->peer, 0 },
+			{ "peer_id", s->peer_id, 0 },
 			{ "rule", rule, 0 },
 			{ "suite", suite, 0 },
 			{ "result", result, 0 },
@@ -205,9 +215,11 @@ session_log_end(struct session *s, const char *how)
 		};
 
 		LOG_KV(LOG_INFO, kv, (int)(sizeof(kv) / sizeof(kv[0])),
-		    "closed connection %s %s (rule %s, %s): %llu bytes in, "
+		    "closed connection %s %s%s%s (rule %s, %s): %llu bytes in, "
 		    "%llu bytes out, %llu ms, %s (%s)",
-		    s->initiator ? "to" : "from", s->peer, rule, suite,
+		    s->initiator ? "to" : "from", s->peer,
+		    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id, rule,
+		    suite,
 		    (unsigned long long)s->bytes_in,
 		    (unsigned long long)s->bytes_out, ms, result, reason);
 	}

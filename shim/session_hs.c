@@ -23,11 +23,7 @@
 #include "session.h"
 #include "session_int.h"
 #include "standin.h"
-
-#define PREFACE_LEN     8
-#define HS_MSGLEN       (NOISE_DHLEN + NOISE_TAGLEN)        /* 48 */
-#define HS_MSG1_WIRE    (PREFACE_LEN + 2 + HS_MSGLEN)       /* 58 */
-#define HS_MSG2_WIRE    (2 + HS_MSGLEN)                     /* 50 */
+#include "session_hs_msg.h"
 
 /*
  * Handshake input: have at least NEED bytes in the receive buffer.
@@ -63,146 +59,6 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 }
 
 static void
-preface_make(uint8_t p[PREFACE_LEN], int suite)
-{
-	p[0] = 'S'; p[1] = 'K'; p[2] = 'S'; p[3] = 'L';
-	p[4] = 1; p[5] = (uint8_t)suite; p[6] = 0; p[7] = 0;
-}
-
-static bool
-suite_accepted(const struct policy_rule *rule, int suite)
-{
-	if (suite != NOISE_CHACHAPOLY && suite != NOISE_AESGCM)
-		return false;
-	if (rule->cipher != POLICY_CIPHER_DEFAULT && (int)rule->cipher != suite)
-		return false;
-	return noise_suite_available(suite);
-}
-
-/* Initiator: queue preface + message 1. */
-static int
-hs_send1(struct session *s)
-{
-	const struct policy_rule *rule = s->rule;
-	uint8_t *p;
-	size_t mlen;
-	int r;
-
-	s->suite = rule->cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
-	    NOISE_CHACHAPOLY;
-	s->hs_live = true;
-	p = s->tbuf;
-	preface_make(p, s->suite);
-	r = noise_hs_init(&s->hs_store, s->suite, true, p, PREFACE_LEN,
-	    rule->keys[0]->key);
-	if (r < 0)
-		return r;
-	if ((r = noise_hs_write1(&s->hs_store, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
-		return r;
-	p[PREFACE_LEN] = (uint8_t)(mlen >> 8);
-	p[PREFACE_LEN + 1] = (uint8_t)mlen;
-	s->toff = 0;
-	s->tend = PREFACE_LEN + 2 + mlen;
-	return 0;
-}
-
-/* Initiator: message 2 is buffered; check it and split. */
-static int
-hs_recv2(struct session *s, const char **why)
-{
-	uint8_t *m = s->rbuf + s->rstart;
-	uint8_t payload[1];
-	size_t plen;
-
-	if (((size_t)m[0] << 8 | m[1]) != HS_MSGLEN) {
-		*why = "bad handshake message 2 length";
-		return -EBADMSG;
-	}
-	if (noise_hs_read2(&s->hs_store, m + 2, HS_MSGLEN, payload, &plen) < 0 ||
-	    plen != 0) {
-		*why = "handshake message 2 failed authentication";
-		return -EBADMSG;
-	}
-	s->rstart += HS_MSG2_WIRE;
-	noise_hs_split(&s->hs_store, &s->tx, &s->rx);
-	return 0;
-}
-
-/* Responder: check the preface (the first 8 bytes are buffered). */
-static int
-hs_preface(struct session *s, const char **why)
-{
-	const uint8_t *p = s->rbuf + s->rstart;
-
-	if (memcmp(p, "SKSL", 4) != 0) {
-		*why = "no sockseal preface (plaintext or foreign client)";
-		return -EPROTO;
-	}
-	if (p[4] != 1) {
-		*why = "unsupported protocol version";
-		return -EPROTO;
-	}
-	if (p[6] != 0 || p[7] != 0) {
-		*why = "bad preface";
-		return -EPROTO;
-	}
-	if (!suite_accepted(s->rule, p[5])) {
-		*why = "cipher suite not accepted by the rule";
-		return -EPROTO;
-	}
-	s->suite = p[5];
-	return 0;
-}
-
-/*
- * Responder: message 1 is buffered after the preface; find the key by trial
- * decryption, queue message 2 and split.
- */
-static int
-hs_recv1(struct session *s, const char **why)
-{
-	const struct policy_rule *rule = s->rule;
-	uint8_t *p = s->rbuf + s->rstart;
-	uint8_t payload[1], *out;
-	size_t plen, mlen;
-	int i;
-
-	if (((size_t)p[PREFACE_LEN] << 8 | p[PREFACE_LEN + 1]) != HS_MSGLEN) {
-		*why = "bad handshake message 1 length";
-		return -EBADMSG;
-	}
-	s->hs_live = true;
-	for (i = 0; i < rule->nkeys; i++) {
-		if (noise_hs_init(&s->hs_store, s->suite, false, p, PREFACE_LEN,
-		    rule->keys[i]->key) < 0) {
-			*why = "cipher suite unavailable";
-			return -EBADMSG;
-		}
-		if (noise_hs_read1(&s->hs_store, p + PREFACE_LEN + 2, HS_MSGLEN,
-		    payload, &plen) == 0 && plen == 0)
-			break;
-		noise_hs_wipe(&s->hs_store);
-	}
-	if (i == rule->nkeys) {
-		*why = "handshake message 1 failed authentication (wrong key?)";
-		return -EBADMSG;
-	}
-	s->rstart += HS_MSG1_WIRE;
-	out = s->tbuf;
-	if (noise_hs_write2(&s->hs_store, NULL, 0, out + 2, &mlen) < 0) {
-		*why = "cannot write handshake message 2";
-		return -EBADMSG;
-	}
-	out[0] = (uint8_t)(mlen >> 8);
-	out[1] = (uint8_t)mlen;
-	s->toff = 0;
-	s->tend = 2 + mlen;
-	noise_hs_split(&s->hs_store, &s->tx, &s->rx);
-	LOG(LOG_DEBUG, "peer %s used key %s", s->peer, rule->keys[i]->name);
-	return 0;
-}
-
-static void
 hs_done(struct session *s)
 {
 	size_t off, chunk;
@@ -224,9 +80,10 @@ hs_done(struct session *s)
 	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	ss_hs_uncount(s);
-	LOG(LOG_INFO, "sealed connection %s %s (rule %s:%d, %s)",
-	    s->initiator ? "to" : "from", s->peer, s->rule->file,
-	    s->rule->line, s->suite == NOISE_AESGCM ? "aesgcm" : "chachapoly");
+	LOG(LOG_INFO, "sealed connection %s %s%s%s (rule %s:%d, %s)",
+	    s->initiator ? "to" : "from", s->peer,
+	    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id,
+	    s->rule->file, s->rule->line, session_suite_name(s));
 }
 
 /*
@@ -311,6 +168,7 @@ static int
 hs_run(struct session *s, int fd, bool may_block)
 {
 	const char *why = NULL;
+	char whybuf[HS_WHYLEN];     /* a reason that names a key */
 	uint64_t dl = may_block ? s->hs_deadline : 0;
 	int r, result = SESSION_END_FAILED;
 
@@ -330,7 +188,7 @@ hs_run(struct session *s, int fd, bool may_block)
 	for (;;) {
 		switch (session_state(s)) {
 		case SESSION_HS_SEND1:
-			if ((r = hs_send1(s)) < 0) {
+			if ((r = ss_hs_send1(s)) < 0) {
 				why = "cannot start handshake";
 				goto fail;
 			}
@@ -345,7 +203,7 @@ hs_run(struct session *s, int fd, bool may_block)
 				return r;
 			if (r < 0)
 				goto io_fail;
-			if ((r = hs_recv2(s, &why)) < 0)
+			if ((r = ss_hs_recv2(s, &why)) < 0)
 				goto fail;
 			hs_done(s);
 			return 0;
@@ -363,18 +221,22 @@ hs_run(struct session *s, int fd, bool may_block)
 			}
 			r = hs_fill(s, fd, PREFACE_LEN, may_block);
 			if (r == 0) {
-				if ((r = hs_preface(s, &why)) < 0) {
+				if ((r = ss_hs_preface(s, &why)) < 0) {
 					result = SESSION_END_REFUSED;
 					goto fail;
 				}
-				r = hs_fill(s, fd, HS_MSG1_WIRE, may_block);
+				r = hs_fill(s, fd, PREFACE_LEN + 2 +
+				    ss_hs_msg1_len(s), may_block);
 			}
 			if (r == -EAGAIN || r == -EINTR)
 				return r;
 			if (r < 0)
 				goto io_fail;
-			if ((r = hs_recv1(s, &why)) < 0)
+			if ((r = ss_hs_recv1(s, &why, whybuf)) < 0) {
+				if (r == -EACCES)
+					result = SESSION_END_REFUSED;
 				goto fail;
+			}
 			hs_done(s);
 			/* Message 2 is queued; send it now if we can. */
 			r = ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, dl);

@@ -91,6 +91,9 @@ struct session {
 	bool             initiator;
 	int              suite;
 	char             peer[64];      /* printable peer address */
+	char             peer_id[72];   /* identities: the authenticated
+	                                 * peer's name in the rule ("" if
+	                                 * none) */
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* a call or SO_ERROR returned the
 	                                 * error: no longer pending */
@@ -223,6 +226,10 @@ ss_rd_shut(const struct session *s)
 {
 	return __atomic_load_n(&s->rd_shut, __ATOMIC_RELAXED);
 }
+
+/* session_end.c: the suite's name for logs ("chachapoly", "aesgcm",
+ * "chachapoly+identity", "aesgcm+identity", "plain"). */
+const char *session_suite_name(const struct session *s);
 
 /* session_hold.c */
 

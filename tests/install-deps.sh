@@ -16,7 +16,8 @@ varnish
 uwsgi-core uwsgi-plugin-python3
 python3-twisted
 haproxy
-dovecot-imapd mini-httpd strace"
+dovecot-imapd mini-httpd strace
+wireguard-tools"
 
 missing=()
 # shellcheck disable=SC2086

@@ -6,9 +6,10 @@
  *
  * Key files: the policy file "is" FUZZDIR/fuzz.policy, and FUZZDIR holds
  * the keys the seeds name (keys/db.key, ${SOCKSEAL_KEYDIR}/web.key, ...).
- * keyfile_read() is wrapped (-Wl,--wrap=keyfile_read, see the Makefile) so
- * that a fuzzed path outside FUZZDIR is never opened: a fuzzer running as
- * root must not open devices.
+ * keyfile_read() and policy_slurp() (include) are wrapped
+ * (-Wl,--wrap=..., see the Makefile) so that a fuzzed path outside FUZZDIR
+ * is never opened: a fuzzer running as root must not open devices.  The
+ * directory's fleet.inc holds a key line, so an include is a real one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +32,8 @@ int __real_keyfile_read(const char *path, uint8_t key[KEYFILE_KEYLEN],
     char *err, size_t errlen);
 int __wrap_keyfile_read(const char *path, uint8_t key[KEYFILE_KEYLEN],
     char *err, size_t errlen);
+int __real_policy_slurp(const char *path, char **out, size_t *outlen);
+int __wrap_policy_slurp(const char *path, char **out, size_t *outlen);
 
 static char dir[] = "/tmp/fuzz_policy.XXXXXX";
 static char file[sizeof(dir) + 16];
@@ -38,22 +41,41 @@ static char file[sizeof(dir) + 16];
 /* Key files the seeds name, relative to DIR; bytes 0..31 (public). */
 static const char *const keyfiles[] = {
 	"keys/db.key", "keys/db-old.key", "keys/fixture.key", "web.key",
-	"k.key",
+	"k.key", "id.key", "peer.pub",
 };
+/* An include the seeds name. */
+#define FLEET "fleet.inc"
+#define FLEET_TEXT "peer fleet1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n" \
+    "key fk k.key\n"
 #define K0_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
+
+/* Outside DIR: never opened. */
+static bool
+outside(const char *path)
+{
+	size_t dl = strlen(dir);
+
+	return strncmp(path, dir, dl) != 0 || path[dl] != '/' ||
+	    strstr(path, "/..") != NULL;
+}
 
 int
 __wrap_keyfile_read(const char *path, uint8_t key[KEYFILE_KEYLEN], char *err,
     size_t errlen)
 {
-	size_t dl = strlen(dir);
-
-	if (strncmp(path, dir, dl) != 0 || path[dl] != '/' ||
-	    strstr(path, "/..") != NULL) {
+	if (outside(path)) {
 		snprintf(err, errlen, "outside the fuzz directory");
 		return -ENOENT;
 	}
 	return __real_keyfile_read(path, key, err, errlen);
+}
+
+int
+__wrap_policy_slurp(const char *path, char **out, size_t *outlen)
+{
+	if (outside(path))
+		return -ENOENT;
+	return __real_policy_slurp(path, out, outlen);
 }
 
 static void
@@ -66,6 +88,8 @@ cleanup(void)
 		snprintf(path, sizeof(path), "%s/%s", dir, keyfiles[i]);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/" FLEET, dir);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/keys", dir);
 	rmdir(path);
 	rmdir(dir);
@@ -92,6 +116,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (fclose(f) != 0)
 			goto fail;
 	}
+	snprintf(path, sizeof(path), "%s/" FLEET, dir);
+	if ((f = fopen(path, "w")) == NULL)
+		goto fail;
+	fputs(FLEET_TEXT, f);
+	if (fclose(f) != 0)
+		goto fail;
 	setenv("SOCKSEAL_KEYDIR", dir, 1);
 	snprintf(file, sizeof(file), "%s/fuzz.policy", dir);
 	return 0;
@@ -100,14 +130,16 @@ fail:
 	exit(1);
 }
 
-/* An error message starts with "FILE:LINE: " and fits its buffer. */
+/* An error message starts with "FILE:LINE: " (the policy, or a file it
+ * included: all are in DIR) and fits its buffer. */
 static void
 check_err(const char *err, int rc)
 {
 	FZ_ASSERT(rc < 0);
 	FZ_ASSERT(memchr(err, '\0', POLICY_ERRLEN) != NULL);
-	FZ_ASSERT(strncmp(err, file, strlen(file)) == 0);
-	FZ_ASSERT(err[strlen(file)] == ':');
+	FZ_ASSERT(strncmp(err, dir, strlen(dir)) == 0);
+	FZ_ASSERT(strncmp(err, file, strlen(file)) == 0 ?
+	    err[strlen(file)] == ':' : strchr(err, ':') != NULL);
 }
 
 /* R's ADDR:PORTS, printed and parsed back, is R's. */
@@ -137,7 +169,12 @@ check_format(const struct policy_rule *r)
 	    r->family == AF_INET ? 4 : 0) == 0);
 	FZ_ASSERT(b->port_lo == r->port_lo && b->port_hi == r->port_hi);
 	FZ_ASSERT(r->port_lo <= r->port_hi);
-	FZ_ASSERT(r->plain == (r->nkeys == 0));
+	FZ_ASSERT(r->plain == (r->nkeys == 0 && r->nids == 0));
+	/* identities: a connect rule reaches one peer, an accept rule
+	 * admits a list; neither without identity= */
+	FZ_ASSERT(r->nids == 0 ? r->peer == NULL && r->npeers == 0 :
+	    r->dir == POLICY_CONNECT ? r->peer != NULL && r->npeers == 0 &&
+	    r->nids == 1 : r->peer == NULL && r->npeers > 0);
 	policy_free(p);
 	(void)policy_cipher_name(r->cipher);
 }

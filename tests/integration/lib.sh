@@ -208,6 +208,11 @@ assertFileNotContains() {
     ! grep -qE -- "$3" "$2" || fail "$1: /$3/ found in ${2#"$TD"/}: $(grep -E -- "$3" "$2" | head -n 3 | tr '\n' '|')"
 }
 
+# assertFileHasString MSG FILE STRING (fixed string, not a regex)
+assertFileHasString() {
+    grep -qF -- "$3" "$2" || fail "$1: '$3' not in ${2#"$TD"/}: $(tail -n 5 "$2" 2>/dev/null | tr '\n' '|')"
+}
+
 # assertFileLacksString MSG FILE STRING (fixed string, not a regex)
 assertFileLacksString() {
     ! grep -qF -- "$3" "$2" || fail "$1: '$3' found in ${2#"$TD"/}"

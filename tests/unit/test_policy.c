@@ -22,62 +22,14 @@
 
 static char dir[] = "/tmp/test_policy.XXXXXX";
 static char polpath[PATH_MAX];		/* dir/p.policy */
+
+#include "policy_fixture.h"
+
 static char root[PATH_MAX];		/* the source tree */
 static uint8_t key_a[KEYFILE_KEYLEN], key_b[KEYFILE_KEYLEN];
 
-/* Write TEXT to dir/p.policy and load it. */
-static int
-load(const char *text, struct policy **pp, char err[POLICY_ERRLEN])
-{
-	FILE *f = fopen(polpath, "w");
-
-	if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
-		perror(polpath);
-		exit(1);
-	}
-	err[0] = '\0';
-	return policy_load(polpath, pp, err);
-}
-
-/* A policy that must load; aborts the test run if it does not. */
-static struct policy *
-load_ok(const char *text)
-{
-	char err[POLICY_ERRLEN];
-	struct policy *p;
-
-	if (load(text, &p, err) != 0) {
-		fprintf(stderr, "unexpected policy error: %s\n", err);
-		exit(1);
-	}
-	return p;
-}
-
-/*
- * Does TEXT fail with rc RC and "p.policy:LINE: ...WANT..."?  The keys a and
- * b are defined on lines 1 and 2 by the callers that need them.
- */
-static bool
-fails(const char *text, int rc, int line, const char *want)
-{
-	char err[POLICY_ERRLEN], prefix[PATH_MAX + 32];
-	struct policy *p = NULL;
-	int got;
-
-	got = load(text, &p, err);
-	snprintf(prefix, sizeof(prefix), "%s:%d: ", polpath, line);
-	if (got == rc && p == NULL && strncmp(err, prefix, strlen(prefix)) == 0 &&
-	    strstr(err + strlen(prefix), want) != NULL)
-		return true;
-	fprintf(stderr, "  policy:\n%s  wanted rc %d, line %d, \"%s\"\n"
-	    "  got rc %d: \"%s\"\n", text, rc, line, want, got, err);
-	policy_free(p);
-	return false;
-}
-
 #define KEYS "key a a.key\nkey b b.key\n"
 
-#define FAILS(text, line, want) CHECK(fails(text, -EINVAL, line, want))
 
 static const struct policy_rule *
 match4(const struct policy *p, enum policy_dir d, const char *a, int port)
@@ -328,7 +280,7 @@ test_errors(void)
 	FAILS(KEYS "connect *:** key=a\n", 3, "bad port");
 
 	/* Options. */
-	FAILS(KEYS "connect *:1\n", 3, "connect rule needs key=NAME (or plain)");
+	FAILS(KEYS "connect *:1\n", 3, "connect rule needs key=NAME or identity=NAME (or plain)");
 	FAILS(KEYS "accept *:1 cipher=aesgcm\n", 3, "accept rule needs key=NAME");
 	FAILS(KEYS "connect *:1 key=\n", 3, "key= needs a key name");
 	FAILS(KEYS "connect *:1 key=a,\n", 3, "bad key name `'");
@@ -457,7 +409,7 @@ test_line_api(void)
 	CHECK_INT_EQ(policy_parse_line(p, "connect *:8 key=q", 3, err), 0);
 	CHECK_INT_EQ(policy_parse_line(p, "bogus", 42, err), -EINVAL);
 	CHECK(strcmp(err, "mem.policy:42: unknown statement `bogus' (expected "
-	    "key, connect or accept)") == 0);
+	    "key, identity, peer, include, connect or accept)") == 0);
 
 	/* Not finished: nothing matches yet. */
 	memset(&s4, 0, sizeof(s4));
