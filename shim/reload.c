@@ -299,6 +299,7 @@ reload_run(void)
 		if ((rp = reload_policy_new(p)) == NULL)
 			goto enomem;
 		rp->prev = cur;
+		rp->gen = cur->gen + 1;
 		__atomic_store_n(&reload_cur, rp, __ATOMIC_RELEASE);
 		LOG(LOG_INFO, "policy reloaded: %zu rules (%s)",
 		    policy_nrules(p), reload_path);
@@ -374,6 +375,12 @@ reload_current(void)
 {
 	if (!shim_in_sandbox())
 		reload_maybe();
+	return __atomic_load_n(&reload_cur, __ATOMIC_ACQUIRE);
+}
+
+const struct reload_policy *
+reload_peek(void)
+{
 	return __atomic_load_n(&reload_cur, __ATOMIC_ACQUIRE);
 }
 

@@ -17,6 +17,7 @@ struct reload_policy {
 	const struct policy         *pol;
 	bool                         accept;    /* does any accept rule seal? */
 	const struct reload_policy  *prev;      /* the one it replaced: kept */
+	unsigned                     gen;       /* 0 at start, +1 a reload */
 };
 
 /*
@@ -34,6 +35,10 @@ int reload_start(const char *path, char err[POLICY_ERRLEN]);
  * returned policy and its rules stay valid for the life of the process.
  */
 const struct reload_policy *reload_current(void);
+
+/* reload_peek(): the policy in force, never checking the files (a data
+ * call asking whether a reload happened: session_revoke.c). */
+const struct reload_policy *reload_peek(void);
 
 /* reload_sandbox(): the process enters a sandbox: never look at the files
  * again (no syscall the program's own calls would not make).  Returns once

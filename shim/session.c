@@ -23,6 +23,7 @@
 #include "real.h"
 #include "init.h"
 #include "session.h"
+#include "reload.h"
 #include "session_int.h"
 #include "standin.h"
 #include "tsan.h"
@@ -181,6 +182,8 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	if (!crypto_ready() || (s = ss_map()) == NULL)
 		return NULL;
 	s->rule = rule;
+	/* The generation RULE's policy is of (the one just looked up). */
+	s->auth_gen = reload_peek() != NULL ? reload_peek()->gen : 0;
 	s->magic = SESSION_MAGIC;
 	s->maplen = ss_maplen();
 	session_mutex_init(&s->rx_lock);

@@ -320,7 +320,10 @@ ss_hs_from_call(struct session *s, int fd, int flags)
 	if (st == SESSION_OPEN || st == SESSION_PLAIN || st == SESSION_DEAD) {
 		/* Another process (after fork) may have ended it. */
 		ss_hs_uncount(s);
-		return st == SESSION_DEAD ? -s->err : 0;
+		if (st == SESSION_DEAD)
+			return -s->err;
+		/* Identities: is the peer still admitted (a reload)? */
+		return st == SESSION_OPEN ? ss_revoke_check(s, fd) : 0;
 	}
 	may_block = !(flags & MSG_DONTWAIT) && session_fd_blocking(fd);
 	return session_handshake(s, fd, may_block);

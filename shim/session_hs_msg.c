@@ -118,6 +118,7 @@ hs_read2_ik(struct session *s, const uint8_t *m)
 			sodium_memzero(&t, sizeof(t));
 			snprintf(s->peer_id, sizeof(s->peer_id), "%s",
 			    rule->peer->name);
+			ss_auth_set(s, rule->peer->pk);
 			return 0;
 		}
 		noise_hs_wipe(&t);
@@ -227,6 +228,7 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 		return -EACCES;
 	}
 	snprintf(s->peer_id, sizeof(s->peer_id), "%s", pe->name);
+	ss_auth_set(s, rs);
 	LOG(LOG_DEBUG, "peer %s is %s (identity %s)", s->peer, pe->name,
 	    rule->ids[k]->name);
 	return 0;

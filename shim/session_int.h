@@ -8,6 +8,8 @@
  *   session_buf.c   the buffers: trim, compaction, the one pull from the
  *                   kernel into rbuf, the flush of tbuf
  *   session_hs.c    the handshake state machine
+ *   session_hs_msg.c  its messages (PSK and identity suites)
+ *   session_revoke.c  identities: a reload that removes a peer ends it
  *   session_rx.c    the receive path
  *   session_tx.c    the send path
  *   session_end.c   shutdown, close, exit: a connection's end
@@ -66,6 +68,9 @@ struct session {
 					 * this mapping is of, this process's
 					 * number; -1: none */
 			const struct policy_rule *rule; /* this image's */
+			unsigned int auth_gen; /* the reload generation
+					 * the peer's key was last found
+					 * admitted in (session_revoke.c) */
 			uint8_t *rbuf;  /* the buffers, at this process's */
 			uint8_t *tbuf;  /* address of the mapping */
 			uint8_t *early;
@@ -94,6 +99,9 @@ struct session {
 	char             peer_id[72];   /* identities: the authenticated
 	                                 * peer's name in the rule ("" if
 	                                 * none) */
+	bool             authed;        /* identities: auth_pk is the peer's
+	                                 * static key, proven */
+	uint8_t          auth_pk[NOISE_DHLEN];
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* a call or SO_ERROR returned the
 	                                 * error: no longer pending */
@@ -230,6 +238,14 @@ ss_rd_shut(const struct session *s)
 /* session_end.c: the suite's name for logs ("chachapoly", "aesgcm",
  * "chachapoly+identity", "aesgcm+identity", "plain"). */
 const char *session_suite_name(const struct session *s);
+
+/* session_revoke.c: S's peer (identities) is still admitted by the policy
+ * in force in this process; else S fails: 0 or -ECONNRESET.  No lock held.
+ * ss_auth_set(): the handshake proved PK; ss_auth_stale(): check again at
+ * the next data call (an image that attached S). */
+int ss_revoke_check(struct session *s, int fd);
+void ss_auth_set(struct session *s, const uint8_t pk[NOISE_DHLEN]);
+void ss_auth_stale(struct session *s);
 
 /* session_hold.c */
 

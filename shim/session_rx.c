@@ -411,6 +411,10 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	LOG(LOG_DEBUG, "fd %d: read %zu -> %zd (left %zu plain, %zu sealed)",
 	    fd, ss_iov_total(iov, iovcnt), r, s->ptlen, s->rend - s->rstart);
 	ss_unlock(&s->rx_lock);
+	/* A read that waited may end after a reload revoked the peer: its
+	 * bytes are not delivered. */
+	if (r > 0 && ss_revoke_check(s, fd) < 0)
+		return ss_told(s, -ECONNRESET);
 	return r;
 }
 

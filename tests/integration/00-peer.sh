@@ -17,9 +17,18 @@ vectors_file() {
 test_selftest_vectors() {
     local v
     v=$(vectors_file) || { fail "no Noise test vector file found"; return 0; }
+    if [ "$v" = "$ROOT/tests/fixtures/noise-nnpsk0-vectors.json" ]; then
+        # the fixtures hold NNpsk0 and IKpsk2 apart: one file of both
+        "$PY" -c 'import json, sys
+print(json.dumps({"vectors": [x for f in sys.argv[1:] for x in json.load(open(f))["vectors"]]}))' \
+            "$v" "$ROOT/tests/fixtures/noise-ikpsk2-vectors.json" >"$TD/vectors.json"
+        v=$TD/vectors.json
+    fi
     "$PY" "$PEER" --selftest "$v" >"$TD/selftest.out" 2>&1
     assertEquals "peer self-test exit status" 0 $?
     assertFileContains "ChaChaPoly vector" "$TD/selftest.out" "ok Noise_NNpsk0_25519_ChaChaPoly_SHA256"
+    assertFileContains "IKpsk2 ChaChaPoly vector (suite 3)" "$TD/selftest.out" \
+        "ok Noise_IKpsk2_25519_ChaChaPoly_SHA256"
     assertFileContains "self-test verdict" "$TD/selftest.out" "^selftest: PASS"
 }
 

@@ -180,6 +180,220 @@ EOF
     assertSameFile "new-key client's echo" "$TD/in.bin" "$TD/new.out"
 }
 
+# A reload that removes a peer from peers= refuses its new connections and
+# ends its live one, idle meanwhile, at its next read: the server (one
+# process, a thread per connection) gets ECONNRESET and resets it.  A peer
+# still listed goes on, before and after.
+test_revocation_ends_the_idle_connection() {
+    local i refused=0
+    setup || { fail "no identities"; return 0; }
+    write_policy <<EOF
+identity srv $TD/srv.id
+identity cli $TD/cli.id
+peer server $PUB_srv
+peer client $PUB_cli
+peer other $PUB_other
+connect 127.0.0.1:$PORT identity=cli peer=server
+accept 127.0.0.1:$PORT identity=srv peers=client,other
+EOF
+    sed "s#^identity cli .*#identity cli $TD/other.id#" "$POLICY" >"$TD/other.policy"
+    cat >"$TD/srv.py" <<'PY'
+import socketserver, sys
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        try:
+            while True:
+                b = self.request.recv(65536)
+                if not b:
+                    return
+                self.request.sendall(b)
+        except OSError as e:
+            print("server: %s" % type(e).__name__, flush=True)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer.daemon_threads = True
+socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+    cat >"$TD/idle.py" <<'PY'
+import os, socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"one\n")
+print("before:", c.recv(100).decode().strip(), flush=True)
+for _ in range(600):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.05)
+c.sendall(b"two\n")
+try:
+    b = c.recv(100)
+    print("after:", b.decode().strip() if b else "EOF", flush=True)
+except OSError as e:
+    print("after: %s" % type(e).__name__, flush=True)
+PY
+    bg srv sealed env SOCKSEAL_LOG=info "$PY" "$TD/srv.py" "$PORT"
+    wait_listen "$PORT" srv || { fail "server did not start"; return 0; }
+    bg idle plain env LD_PRELOAD="$PRELOAD" SOCKSEAL_POLICY="$TD/other.policy" \
+        "${SAN_ENV[@]}" "$PY" "$TD/idle.py" "$PORT" "$TD/go"
+    wait_line "$TD/idle.out" "before: one" || { fail "idle client did not start"; return 0; }
+    mkdata "$TD/in.bin" 4096
+    client "$POLICY" "$TD/in.bin" "$TD/a.out"
+    assertEquals "the listed client, before" 0 $?
+    # other leaves peers= (written elsewhere, renamed into place)
+    sed 's/peers=client,other/peers=client/' "$POLICY" >"$TD/policy.new"
+    mv "$TD/policy.new" "$POLICY"
+    # new connections from other are refused once the server reloaded
+    for i in $(seq 60); do
+        echo x >"$TD/x.in"
+        if ! client "$TD/other.policy" "$TD/x.in" "$TD/x.out" || [ ! -s "$TD/x.out" ]; then
+            refused=1
+            break
+        fi
+        sleep 0.25
+    done
+    assertEquals "other's new connections refused after the reload" 1 "$refused"
+    touch "$TD/go"
+    wait_bg idle
+    assertFileHasString "the idle connection ended at its next read" "$TD/idle.out" \
+        "after: ConnectionResetError"
+    assertFileHasString "the server's read: ECONNRESET" "$TD/srv.out" \
+        "server: ConnectionResetError"
+    assertFileHasString "the server's log: revoked" "$TD/srv.err" \
+        "peer other revoked by a policy reload (not in peers= of rule $POLICY:7 any more)"
+    client "$POLICY" "$TD/in.bin" "$TD/b.out"
+    assertEquals "the listed client, after" 0 $?
+    assertSameFile "its echo" "$TD/in.bin" "$TD/b.out"
+    stop_bg srv
+}
+
+# A server identity rotated through reloads while a client connects all
+# along: old; new,old (in force); the client's peer= moves to new; new
+# alone (in force).  Every connection of the loop succeeds.
+test_identity_rotation_through_reloads() {
+    local n ok bad
+    setup || { fail "no identities"; return 0; }
+    ident srvnew || { fail "no identity"; return 0; }
+    srv_policy() {
+        cat >"$TD/srv.policy.new" <<EOF
+identity srv $TD/srv.id
+identity srvnew $TD/srvnew.id
+peer client $PUB_cli
+accept 127.0.0.1:$PORT identity=$1 peers=client
+EOF
+        mv "$TD/srv.policy.new" "$TD/srv.policy"
+    }
+    cli_policy() {
+        cat >"$TD/cli.policy.new" <<EOF
+identity cli $TD/cli.id
+peer server $1
+connect 127.0.0.1:$PORT identity=cli peer=server
+EOF
+        mv "$TD/cli.policy.new" "$TD/cli.policy"
+    }
+    srv_policy srv
+    cli_policy "$PUB_srv"
+    POLICY=$TD/srv.policy
+    echo_server || { fail "server did not start"; return 0; }
+    echo ping >"$TD/ping"
+    (
+        for ((n = 0; n < 600; n++)); do
+            [ -e "$TD/stop" ] && break
+            if client "$TD/cli.policy" "$TD/ping" "$TD/pong.$n" &&
+                cmp -s "$TD/ping" "$TD/pong.$n"; then
+                echo ok
+            else
+                echo "FAIL $n"
+            fi
+            rm -f "$TD/pong.$n"
+            sleep 0.05
+        done
+    ) >"$TD/loop.out" 2>&1 &
+    local loop=$!
+    srv_policy srvnew,srv
+    wait_line "$TD/srv.err" "policy reloaded" 20 || fail "the server did not reload (1)"
+    cli_policy "$PUB_srvnew"
+    sleep 0.5
+    srv_policy srvnew
+    for ((n = 0; n < 200; n++)); do
+        [ "$(grep -c 'policy reloaded' "$TD/srv.err")" -ge 2 ] && break
+        sleep 0.1
+    done
+    assertEquals "the server reloaded twice" 2 "$(grep -c 'policy reloaded' "$TD/srv.err")"
+    sleep 0.5
+    touch "$TD/stop"
+    wait "$loop"
+    stop_bg srv
+    ok=$(grep -c '^ok$' "$TD/loop.out")
+    bad=$(grep -c FAIL "$TD/loop.out")
+    echo "    connections during the rotation: $ok ok, $bad failed"
+    assertEquals "no connection failed during the rotation" 0 "$bad"
+    assertTrue "connections ran throughout ($ok)" "[ $ok -gt 5 ]"
+}
+
+# The independent peer (tests/peer/, no code shared with the shim) against
+# the shim, both roles, both suites, with and without a PSK: a 256 KiB
+# echo each way, compared.
+peer_both_roles() {
+    local suite=$1 k=$2 opt=() keyopt=()
+    setup || { fail "no identities"; return 0; }
+    if [ -n "$k" ]; then
+        KEY=$(mkkey k) || { fail "no key"; return 0; }
+        keyopt=(--key "$KEY")
+    fi
+    [ "$suite" = 4 ] && opt=(cipher=aesgcm)
+    mkdata "$TD/in.bin" $((256 * 1024))
+    # the shim accepts, the peer connects
+    both_policy "${k:+key=k} ${opt[*]}" "${k:+key=k} ${opt[*]}"
+    [ -n "$k" ] && sed -i "1i key k $KEY" "$POLICY"
+    echo_server || { fail "server did not start"; return 0; }
+    peer connect 127.0.0.1 "$PORT" --suite "$suite" --identity "$TD/cli.id" \
+        --peer-key "$PUB_srv" "${keyopt[@]}" --send "$TD/in.bin" \
+        --recv-out "$TD/p1.out" --stats "$TD/p1.json" 2>"$TD/p1.err"
+    assertEquals "suite $suite${k:+ with a PSK}: the peer connects" 0 $?
+    stop_bg srv
+    assertSameFile "the shim's echo to the peer" "$TD/in.bin" "$TD/p1.out"
+    assertFileHasString "the server named the peer" "$TD/srv.err" ", peer client (rule"
+    # the peer accepts (admitting cli's key), the shim connects
+    peer_listen pl --suite "$suite" --identity "$TD/srv.id" --peer-key "$PUB_cli" \
+        "${keyopt[@]}" --echo --stats "$TD/p2.json" || { fail "peer did not listen"; return 0; }
+    PORT=$PEER_PORT
+    both_policy "${k:+key=k} ${opt[*]}" ""
+    [ -n "$k" ] && sed -i "1i key k $KEY" "$POLICY"
+    client "$POLICY" "$TD/in.bin" "$TD/p2.out"
+    assertEquals "suite $suite${k:+ with a PSK}: the shim connects to the peer" 0 $?
+    wait_bg pl
+    assertEquals "the peer's exit status" 0 $?
+    assertSameFile "the peer's echo to the shim" "$TD/in.bin" "$TD/p2.out"
+    assertFileHasString "the peer saw cli's key" "$TD/p2.json" "\"peer_key\": \"$PUB_cli\""
+}
+
+test_peer_suite3_no_psk() { peer_both_roles 3 ""; }
+test_peer_suite3_psk() { peer_both_roles 3 k; }
+test_peer_suite4_no_psk() { peer_both_roles 4 ""; }
+test_peer_suite4_psk() { peer_both_roles 4 k; }
+
+# The peer proves the refusals from outside: an initiator key the shim's
+# peers= lacks, and a shim client that reaches a responder with another key.
+test_peer_refusals() {
+    setup || { fail "no identities"; return 0; }
+    both_policy "" ""
+    echo_server || { fail "server did not start"; return 0; }
+    echo hi >"$TD/hi"
+    peer connect 127.0.0.1 "$PORT" --suite 3 --identity "$TD/other.id" \
+        --peer-key "$PUB_srv" --send "$TD/hi" 2>"$TD/p1.err"
+    assertNotEquals "an unlisted initiator key is refused" 0 $?
+    stop_bg srv
+    assertFileHasString "the server names its fingerprint" "$TD/srv.err" \
+        "unknown client key $("$KEYTOOL" show --pub "$PUB_other")"
+    peer_listen pl --suite 3 --identity "$TD/other.id" --peer-key "$PUB_cli" --echo ||
+        { fail "peer did not listen"; return 0; }
+    PORT=$PEER_PORT
+    both_policy "" ""
+    client "$POLICY" "$TD/hi" "$TD/out"
+    assertNotEquals "a responder without the key peer= names: refused" 0 $?
+    wait_bg pl
+    assertNotEquals "the peer failed the handshake too" 0 $?
+    assertFileHasString "the peer: message 1 not for its key" "$TD/pl.err" "HANDSHAKE_AUTH"
+}
+
 # WireGuard's keys as they are: wg genkey's file is an identity, wg
 # pubkey's output a peer key; keytool pub agrees with wg pubkey.
 test_wireguard_keys_work_as_they_are() {

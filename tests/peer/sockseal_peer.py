@@ -34,7 +34,11 @@ Data options:
   --no-recv          do not wait for the peer's data / end-of-stream
   --early-eos        with nothing to send, send end-of-stream at once (default:
                      after the peer's end-of-stream)
-  --suite 1|2        suite the initiator proposes (listen: accepted suites)
+  --suite 1|2|3|4    suite the initiator proposes (listen: accepted suites)
+  --identity FILE    this side's private key (suites 3, 4: Noise IKpsk2)
+  --peer-key KEY     connect: the responder's public key (base64 or a file);
+                     listen: a public key admitted (repeat for several);
+                     with --identity and no --key the PSK is 32 zero bytes
   --stats FILE       write a JSON summary (records, bytes, rekeys, result)
   --timeout SEC      socket timeout for every wait (default 30)
 
@@ -97,6 +101,8 @@ from nacl import bindings as nb
 
 PROTO_CHACHA = b"Noise_NNpsk0_25519_ChaChaPoly_SHA256"
 PROTO_AESGCM = b"Noise_NNpsk0_25519_AESGCM_SHA256"
+PROTO_IK_CHACHA = b"Noise_IKpsk2_25519_ChaChaPoly_SHA256"
+PROTO_IK_AESGCM = b"Noise_IKpsk2_25519_AESGCM_SHA256"
 MAGIC = b"SKSL"
 VERSION = 1
 TAGLEN = 16
@@ -315,6 +321,101 @@ class Handshake:
         return self.sym.h
 
 
+def aead_of(suite):
+    """The AEAD of a wire suite: 1 ChaChaPoly (suites 1, 3), 2 AESGCM (2, 4)."""
+    return 1 if suite in (1, 3) else 2
+
+
+class IKHandshake:
+    """Noise_IKpsk2 (suites 3, 4):
+         <- s
+         ...
+         -> e, es, s, ss
+         <- e, ee, se, psk
+    The initiator knows the responder's static key RS from the start; the
+    responder learns the initiator's from message 1 (remote_static)."""
+
+    def __init__(self, suite, initiator, prologue, s_sk, rs, psk, e_sk=None):
+        if suite not in (3, 4):
+            raise ValueError("unknown identity suite %r" % suite)
+        self.sym = Symmetric(PROTO_IK_CHACHA if suite == 3 else PROTO_IK_AESGCM,
+                             aead_of(suite))
+        self.sym.mix_hash(prologue)
+        self.initiator = initiator
+        self.s_sk = s_sk
+        self.s_pk = nb.crypto_scalarmult_base(s_sk)
+        self.rs = rs
+        self.sym.mix_hash(rs if initiator else self.s_pk)   # <- s
+        self.psk = psk
+        self.e_sk = e_sk if e_sk is not None else os.urandom(32)
+        self.e_pk = nb.crypto_scalarmult_base(self.e_sk)
+        self.re = None
+
+    def _dh(self, sk, pk):
+        try:
+            return nb.crypto_scalarmult(sk, pk)
+        except Exception as e:
+            raise AuthFailure("DH failed: %s" % type(e).__name__)
+
+    def _e_out(self):
+        self.sym.mix_hash(self.e_pk)
+        self.sym.mix_key(self.e_pk)     # psk mode
+        return self.e_pk
+
+    def _e_in(self, re):
+        self.re = re
+        self.sym.mix_hash(re)
+        self.sym.mix_key(re)
+
+    def write1(self, payload=b""):
+        assert self.initiator
+        out = self._e_out()
+        self.sym.mix_key(self._dh(self.e_sk, self.rs))           # es
+        out += self.sym.encrypt_and_hash(self.s_pk)              # s
+        self.sym.mix_key(self._dh(self.s_sk, self.rs))           # ss
+        return out + self.sym.encrypt_and_hash(payload)
+
+    def read1(self, msg):
+        assert not self.initiator
+        if len(msg) < 32 + 48 + TAGLEN:
+            raise AuthFailure("message 1 too short (%d)" % len(msg))
+        self._e_in(msg[:32])
+        self.sym.mix_key(self._dh(self.s_sk, self.re))           # es
+        self.rs = self.sym.decrypt_and_hash(msg[32:80])          # s
+        self.sym.mix_key(self._dh(self.s_sk, self.rs))           # ss
+        return self.sym.decrypt_and_hash(msg[80:])
+
+    def write2(self, payload=b""):
+        assert not self.initiator
+        out = self._e_out()
+        self.sym.mix_key(self._dh(self.e_sk, self.re))           # ee
+        self.sym.mix_key(self._dh(self.e_sk, self.rs))           # se
+        self.sym.mix_key_and_hash(self.psk)                      # psk
+        return out + self.sym.encrypt_and_hash(payload)
+
+    def read2(self, msg):
+        assert self.initiator
+        if len(msg) < 32 + TAGLEN:
+            raise AuthFailure("message 2 too short (%d)" % len(msg))
+        self._e_in(msg[:32])
+        self.sym.mix_key(self._dh(self.e_sk, self.re))           # ee
+        self.sym.mix_key(self._dh(self.s_sk, self.re))           # se
+        self.sym.mix_key_and_hash(self.psk)                      # psk
+        return self.sym.decrypt_and_hash(msg[32:])
+
+    def split(self):
+        c1, c2 = self.sym.split()
+        return (c1, c2) if self.initiator else (c2, c1)
+
+    @property
+    def remote_static(self):
+        return self.rs
+
+    @property
+    def handshake_hash(self):
+        return self.sym.h
+
+
 def preface(suite=1, version=VERSION, magic=MAGIC):
     return magic + bytes([version, suite, 0, 0])
 
@@ -391,11 +492,60 @@ def selftest(path):
         print("selftest: FAIL rekey key")
         return 1
     print("selftest: ok rekey")
+    done_ik = selftest_ik(vectors)
+    if done_ik < 0:
+        return 1
     if done == 0:
         print("selftest: FAIL no NNpsk0 vector found in %s" % path)
         return 1
+    if done_ik == 0:
+        print("selftest: FAIL no IKpsk2 vector found in %s" % path)
+        return 1
+    done += done_ik
     print("selftest: PASS (%d vectors)" % done)
     return 0
+
+
+def selftest_ik(vectors):
+    """The IKpsk2 vectors (suites 3, 4): how many passed, -1 on a failure."""
+    names = {PROTO_IK_CHACHA.decode(): 3}
+    if aesgcm_available():
+        names[PROTO_IK_AESGCM.decode()] = 4
+    done = 0
+    for v in vectors:
+        name = v.get("protocol_name")
+        if name not in names:
+            continue
+        suite = names[name]
+        h = lambda k: bytes.fromhex(v[k])
+        ini = IKHandshake(suite, True, h("init_prologue"), h("init_static"),
+                          h("init_remote_static"), bytes.fromhex(v["init_psks"][0]),
+                          h("init_ephemeral"))
+        res = IKHandshake(suite, False, h("resp_prologue"), h("resp_static"),
+                          None, bytes.fromhex(v["resp_psks"][0]), h("resp_ephemeral"))
+        msgs = v["messages"]
+        m0 = ini.write1(bytes.fromhex(msgs[0]["payload"]))
+        _check(name, "message 1", m0, msgs[0]["ciphertext"])
+        _check(name, "payload 1", res.read1(m0), msgs[0]["payload"])
+        _check(name, "initiator's static key", res.remote_static,
+               nb.crypto_scalarmult_base(h("init_static")).hex())
+        m1 = res.write2(bytes.fromhex(msgs[1]["payload"]))
+        _check(name, "message 2", m1, msgs[1]["ciphertext"])
+        _check(name, "payload 2", ini.read2(m1), msgs[1]["payload"])
+        _check(name, "handshake hash", ini.handshake_hash, v["handshake_hash"])
+        _check(name, "handshake hash (resp)", res.handshake_hash, v["handshake_hash"])
+        isend, irecv = ini.split()
+        rsend, rrecv = res.split()
+        for i, m in enumerate(msgs[2:], start=3):
+            pt = bytes.fromhex(m["payload"])
+            s, r = (isend, rrecv) if i % 2 == 1 else (rsend, irecv)
+            ct = s.encrypt(b"", pt)
+            _check(name, "message %d" % i, ct, m["ciphertext"])
+            _check(name, "payload %d" % i, r.decrypt(b"", ct), m["payload"])
+        print("selftest: ok %s (%d messages, handshake hash %s)"
+              % (name, len(msgs), v["handshake_hash"][:16]))
+        done += 1
+    return done
 
 
 def _check(name, what, got, want_hex):
@@ -528,6 +678,8 @@ def check_example(path):
 
 class Conn:
     def __init__(self, sock, args):
+        self.identity = None    # suites 3, 4: this side's private key
+        self.peer_keys = []     # the responder's key, or those admitted
         self.sock = sock
         self.args = args
         self.rbuf = bytearray()
@@ -588,7 +740,12 @@ class Conn:
             pre = preface(9)
         if a.bad_version:
             pre = preface(suite, version=2)
-        hs = Handshake(suite if suite in (1, 2) else 1, True, pre, psk)
+        ik = suite in (3, 4)
+        if ik:
+            hs = IKHandshake(suite, True, pre, self.identity, self.peer_keys[0],
+                             psk)
+        else:
+            hs = Handshake(suite if suite in (1, 2) else 1, True, pre, psk)
         m1 = bytearray(hs.write1())
         if a.flip_hs is not None:
             m1[a.flip_hs] ^= 0x01
@@ -605,6 +762,8 @@ class Conn:
         if pl:
             raise PeerError(EX_PROTO, "message 2 carries a payload")
         self.send_c, self.recv_c = hs.split()
+        if ik:
+            self.stats["peer_key"] = base64.b64encode(self.peer_keys[0]).decode()
 
     def handshake_responder(self, psk):
         a = self.args
@@ -614,21 +773,37 @@ class Conn:
         if pre[:5] != MAGIC + bytes([VERSION]) or pre[6:8] != b"\x00\x00":
             raise PeerError(EX_PROTO, "bad preface %s" % pre.hex())
         suite = pre[5]
-        allowed = [a.suite] if a.suite_set else [1, 2] if aesgcm_available() else [1]
+        if a.suite_set:
+            allowed = [a.suite]
+        elif self.identity is not None:
+            allowed = [3, 4] if aesgcm_available() else [3]
+        else:
+            allowed = [1, 2] if aesgcm_available() else [1]
         if suite not in allowed:
             raise PeerError(EX_PROTO, "suite %d not accepted" % suite)
-        hs = Handshake(suite, False, pre, psk)
+        ik = suite in (3, 4)
+        if ik:
+            hs = IKHandshake(suite, False, pre, self.identity, None, psk)
+        else:
+            hs = Handshake(suite, False, pre, psk)
         m1 = self.read_frame("handshake message 1")
         if m1 is None:
             raise PeerError(EX_NET, "connection closed during the handshake")
-        if len(m1) != 48:
-            raise PeerError(EX_PROTO, "message 1 has %d bytes, not 48" % len(m1))
+        if len(m1) != (96 if ik else 48):
+            raise PeerError(EX_PROTO, "message 1 has %d bytes, not %d"
+                            % (len(m1), 96 if ik else 48))
         try:
             pl = hs.read1(m1)
         except AuthFailure as e:
             raise PeerError(EX_HS, "message 1: %s" % e)
         if pl:
             raise PeerError(EX_PROTO, "message 1 carries a payload")
+        if ik:
+            rs = hs.remote_static
+            if rs not in self.peer_keys:
+                raise PeerError(EX_HS, "message 1: initiator key %s not admitted"
+                                % base64.b64encode(rs).decode())
+            self.stats["peer_key"] = base64.b64encode(rs).decode()
         m2 = bytearray(hs.write2())
         if a.flip_hs is not None:
             m2[a.flip_hs] ^= 0x01
@@ -815,7 +990,18 @@ def run_session(sock, args, initiator):
             return finish(c, args, result, EX_OK)
         if args.plaintext:
             return run_plaintext(c, args, result)
-        psk = os.urandom(32) if args.wrong_key else load_key(args.key)
+        c.identity = load_key(args.identity) if args.identity else None
+        c.peer_keys = [load_pub(k) for k in args.peer_key or []]
+        if args.suite in (3, 4) and initiator and (c.identity is None or
+                                                  not c.peer_keys):
+            raise SystemExit("sockseal_peer: suites 3 and 4 need --identity "
+                             "and --peer-key")
+        if args.wrong_key:
+            psk = os.urandom(32)
+        elif args.key is None and c.identity is not None:
+            psk = bytes(32)     # identities without key=: the zero PSK
+        else:
+            psk = load_key(args.key)
         if initiator:
             c.handshake_initiator(psk, args.suite)
         else:
@@ -974,6 +1160,17 @@ def load_key(path):
     if len(k) != 32:
         raise SystemExit("sockseal_peer: %s: key is %d bytes, not 32" % (path, len(k)))
     return k
+
+
+def load_pub(arg):
+    """A public key: base64 (wg pubkey's form) or a file holding it."""
+    try:
+        k = base64.b64decode(arg, validate=True)
+        if len(k) == 32:
+            return k
+    except Exception:
+        pass
+    return load_key(arg)
 
 
 def family_for(host):
@@ -1177,6 +1374,8 @@ def main(argv):
     p.add_argument("host", nargs="?")
     p.add_argument("port", nargs="?", type=int)
     p.add_argument("--key")
+    p.add_argument("--identity", metavar="FILE")
+    p.add_argument("--peer-key", action="append", metavar="KEY|FILE")
     p.add_argument("--send")
     p.add_argument("--recv-out")
     p.add_argument("--chunk", type=int, default=16384)
@@ -1229,8 +1428,9 @@ def main(argv):
     a.suite_set = a.suite is not None
     if a.suite is None:
         a.suite = 1
-    if a.suite == 2 and not aesgcm_available():
-        print("sockseal_peer: suite 2 needs python3-cryptography", file=sys.stderr)
+    if a.suite in (2, 4) and not aesgcm_available():
+        print("sockseal_peer: suites 2 and 4 need python3-cryptography",
+              file=sys.stderr)
         return EX_USAGE
     if a.mode == "forward":
         return run_forward(a)
