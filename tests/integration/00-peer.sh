@@ -42,6 +42,11 @@ test_protocol_md_worked_example() {
     "$PY" "$PEER" --check-example "$TD/bad.md" >"$TD/bad.out" 2>&1
     assertEquals "a changed value fails the check" 1 $?
     assertFileContains "names the value" "$TD/bad.out" "FAIL s1.message2"
+    # and in the identities' block (section 15)
+    sed 's/^\(s3\.message2  *\)7/\18/' "$ROOT/PROTOCOL.md" >"$TD/bad3.md"
+    "$PY" "$PEER" --check-example "$TD/bad3.md" >"$TD/bad3.out" 2>&1
+    assertEquals "a changed identity value fails the check" 1 $?
+    assertFileContains "names it" "$TD/bad3.out" "FAIL s3.message2"
 }
 
 # peer_pair SUITE CHUNK BYTES: echo through two peers; checks sha and rekeys.

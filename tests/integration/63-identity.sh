@@ -11,6 +11,7 @@
 # identity=new,old serves clients of either.  Keys made by WireGuard's wg
 # work as they are.
 . "$(dirname "$0")/lib.sh"
+. "$LIB_DIR/redis_lib.sh"
 
 SIZE=$((1024 * 1024))
 PREFACE3=534b534c01030000
@@ -392,6 +393,37 @@ test_peer_refusals() {
     wait_bg pl
     assertNotEquals "the peer failed the handshake too" 0 $?
     assertFileHasString "the peer: message 1 not for its key" "$TD/pl.err" "HANDSHAKE_AUTH"
+}
+
+# redis (one epoll thread) with identities: redis-cli stores and reads back
+# a 1 MiB binary value, redis-benchmark's 50 clients run SET and GET; the
+# capture shows suite 3 on every connection and no marker.
+test_redis_with_identities() {
+    local n
+    setup || { fail "no identities"; return 0; }
+    both_policy "" ""
+    M=$(newmarker)
+    mkmarked "$TD/val" $((1024 * 1024)) "$M"
+    cap_start "$PORT" || { fail "no capture"; return 0; }
+    redis_start "$PORT" || { fail "redis-server did not start"; return 0; }
+    rcli -x SET big <"$TD/val" >"$TD/set.out" 2>"$TD/set.err"
+    assertEquals "SET reply" "OK" "$(cat "$TD/set.out")"
+    rcli --raw GET big >"$TD/get.raw" 2>"$TD/get.err"
+    head -c -1 "$TD/get.raw" >"$TD/got"
+    assertSameFile "1 MiB value round trip" "$TD/val" "$TD/got"
+    sealed redis-benchmark -h 127.0.0.1 -p "$PORT" -q -n 2000 -t set,get \
+        >"$TD/bench.out" 2>"$TD/bench.err"
+    assertEquals "redis-benchmark exit status" 0 $?
+    tr '\r' '\n' <"$TD/bench.out" >"$TD/bench.lines"
+    assertFileContains "SET measured" "$TD/bench.lines" "^SET: [0-9.]+ requests per second"
+    assertFileContains "GET measured" "$TD/bench.lines" "^GET: [0-9.]+ requests per second"
+    rcli INFO stats >"$TD/info.out" 2>/dev/null
+    n=$(info_field "$TD/info.out" total_connections_received)
+    assertTrue "redis counted the benchmark's connections ($n)" "[ \"$n\" -ge 50 ]"
+    stop_bg srv
+    cap_stop
+    cap_check --preface "$PREFACE3" --marker "$M" --min-conns 50 --min-bytes $((2 * 1024 * 1024))
+    assertEquals "capture: suite 3 preface on every connection, no plaintext" 0 $?
 }
 
 # WireGuard's keys as they are: wg genkey's file is an identity, wg

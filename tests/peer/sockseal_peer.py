@@ -8,6 +8,7 @@ IETF), hashlib/hmac (SHA-256, HMAC, HKDF) and, for suite 2, python3-cryptography
 Usage:
   sockseal_peer.py --selftest VECTORS.json
   sockseal_peer.py --example                  print PROTOCOL.md's worked example
+  sockseal_peer.py --example-ik               the same for identities (suites 3, 4)
   sockseal_peer.py --check-example PROTOCOL.md   recompute it (exit 1: differs)
   sockseal_peer.py connect HOST PORT --key FILE [options]
   sockseal_peer.py listen  HOST PORT --key FILE [--port-file FILE] [options]
@@ -612,22 +613,79 @@ def worked_example(suite):
     return [("s%d.%s" % (suite, n), b) for n, b in v]
 
 
+def worked_example_ik(suite):
+    """[(name, bytes)] of the identity example for SUITE (3 or 4): suite 3
+    without a PSK (the 32 zero bytes of a rule without key=), suite 4 with
+    the PSK of the suites 1 and 2 example."""
+    psk = bytes(32) if suite == 3 else bytes(range(0x00, 0x20))
+    ie, re_ = bytes(range(0x20, 0x40)), bytes(range(0x40, 0x60))
+    i_s, r_s = bytes(range(0x60, 0x80)), bytes(range(0x80, 0xa0))
+    r_pub = nb.crypto_scalarmult_base(r_s)
+    pre = preface(suite)
+    sym0 = Symmetric(PROTO_IK_CHACHA if suite == 3 else PROTO_IK_AESGCM,
+                     aead_of(suite))
+    h0 = sym0.h
+    sym0.mix_hash(pre)
+    h_prologue = sym0.h
+    ini = IKHandshake(suite, True, pre, i_s, r_pub, psk, ie)
+    res = IKHandshake(suite, False, pre, r_s, None, psk, re_)
+    v = [("psk", psk), ("init_s_private", i_s), ("resp_s_private", r_s),
+         ("init_e_private", ie), ("resp_e_private", re_),
+         ("init_s_public", ini.s_pk), ("resp_s_public", r_pub),
+         ("h0", h0), ("preface", pre), ("h_prologue", h_prologue),
+         ("h_premessage", ini.sym.h),
+         ("init_e_public", ini.e_pk), ("resp_e_public", res.e_pk)]
+    m1 = ini.write1()
+    h1, ck1 = ini.sym.h, ini.sym.ck
+    res.read1(m1)
+    if res.remote_static != ini.s_pk:
+        raise SystemExit("example: the responder did not learn the initiator's key")
+    m2 = res.write2()
+    ini.read2(m2)
+    isend, irecv = ini.split()
+    rsend, rrecv = res.split()
+    v += [("message1", m1), ("initiator_first_bytes", pre + frame(m1)),
+          ("h_message1", h1), ("ck_message1", ck1),
+          ("message2", m2), ("responder_first_bytes", frame(m2)),
+          ("handshake_hash", ini.handshake_hash),
+          ("k_initiator_to_responder", isend.k),
+          ("k_responder_to_initiator", rsend.k)]
+    rec_i = frame(isend.t_encrypt(EXAMPLE_PT_I))
+    rec_r = frame(rsend.t_encrypt(EXAMPLE_PT_R))
+    eos_i = frame(isend.t_encrypt(b""))
+    eos_r = frame(rsend.t_encrypt(b""))
+    if (rrecv.t_decrypt(rec_i[2:]) != EXAMPLE_PT_I or
+            irecv.t_decrypt(rec_r[2:]) != EXAMPLE_PT_R or
+            rrecv.t_decrypt(eos_i[2:]) != b"" or irecv.t_decrypt(eos_r[2:]) != b""):
+        raise SystemExit("example: records do not round-trip")
+    v += [("plaintext_i", EXAMPLE_PT_I), ("record_i_n0", rec_i),
+          ("plaintext_r", EXAMPLE_PT_R), ("record_r_n0", rec_r),
+          ("eos_i_n1", eos_i), ("eos_r_n1", eos_r)]
+    return [("s%d.%s" % (suite, n), b) for n, b in v]
+
+
+def example_values(suite):
+    return worked_example(suite) if suite in (1, 2) else worked_example_ik(suite)
+
+
 def example_suites():
-    return [1, 2] if aesgcm_available() else [1]
+    return [1, 2, 3, 4] if aesgcm_available() else [1, 3]
 
 
-def print_example():
-    for suite in (1, 2):
-        if suite == 2 and not aesgcm_available():
-            raise SystemExit("example: suite 2 needs python3-cryptography")
-        for name, b in worked_example(suite):
+def print_example(suites=(1, 2)):
+    """The example block for SUITES (--example: 1 and 2; --example-ik: 3
+    and 4), as PROTOCOL.md holds it."""
+    for suite in suites:
+        if suite in (2, 4) and not aesgcm_available():
+            raise SystemExit("example: suites 2 and 4 need python3-cryptography")
+        if suite != suites[0]:
+            print()
+        for name, b in example_values(suite):
             h = b.hex()
             lines = [h[i:i + 32] for i in range(0, len(h), 32)] or [""]
             print("%-36s %s" % (name, lines[0]))
             for ln in lines[1:]:
                 print("%-36s %s" % ("", ln))
-        if suite == 1:
-            print()
     return 0
 
 
@@ -640,7 +698,8 @@ def parse_example(path):
                 inside = True
                 continue
             if line.startswith(EXAMPLE_END):
-                break
+                inside = False      # another block may follow
+                continue
             if not inside or line.startswith("```") or not line.strip():
                 continue
             words = line.split()
@@ -659,13 +718,14 @@ def check_example(path):
     doc = parse_example(path)
     bad = 0
     for suite in example_suites():
-        for name, b in worked_example(suite):
+        for name, b in example_values(suite):
             got = doc.pop(name, None)
             if got != b:
                 print("example: FAIL %s\n  document %s\n  computed %s"
                       % (name, got.hex() if got is not None else "(missing)", b.hex()))
                 bad += 1
-    doc = {n: b for n, b in doc.items() if not n.startswith("s2.") or 2 in example_suites()}
+    doc = {n: b for n, b in doc.items()
+           if n[:3] not in ("s2.", "s4.") or 2 in example_suites()}
     for name in doc:
         print("example: FAIL %s: not computed by this peer" % name)
         bad += 1
@@ -1369,6 +1429,7 @@ def main(argv):
     p = argparse.ArgumentParser(description="sockseal wire protocol v1 test peer")
     p.add_argument("--selftest", metavar="VECTORS")
     p.add_argument("--example", action="store_true")
+    p.add_argument("--example-ik", action="store_true")
     p.add_argument("--check-example", metavar="PROTOCOL_MD")
     p.add_argument("mode", nargs="?", choices=["connect", "listen", "forward"])
     p.add_argument("host", nargs="?")
@@ -1417,6 +1478,8 @@ def main(argv):
         return selftest(a.selftest)
     if a.example:
         return print_example()
+    if a.example_ik:
+        return print_example((3, 4))
     if a.check_example:
         return check_example(a.check_example)
     if a.mode != "forward" and (not a.mode or a.host is None or a.port is None):

@@ -1,9 +1,10 @@
 /*
- * test_protocol: PROTOCOL.md's worked example against shim/noise.c and
- * shim/record.c.  Every value of the block between the `worked-example:
- * begin` and `end` markers is recomputed here from the example's fixed
- * inputs, and the block must hold exactly the values computed (suite 2
- * only where this CPU runs AES-256-GCM).  The python peer checks the same
+ * test_protocol: PROTOCOL.md's worked examples against shim/noise.c,
+ * shim/noise_ik.c and shim/record.c.  Every value of the blocks between
+ * `worked-example: begin` and `end` markers (suites 1 and 2 in section 13,
+ * the identity suites 3 and 4 in section 15) is recomputed here from the
+ * examples' fixed inputs, and the blocks must hold exactly the values
+ * computed (suites 2 and 4 only where this CPU runs AES-256-GCM).  The python peer checks the same
  * block independently (sockseal_peer.py --check-example).
  *
  * PROTOCOL.md: $SOCKSEAL_PROTOCOL_MD, else ./PROTOCOL.md (make unit runs
@@ -20,7 +21,7 @@
 #include "record.h"
 #include "check.h"
 
-#define MAXVALS  96
+#define MAXVALS  200
 #define MAXVAL   128
 #define NAMELEN  48
 
@@ -92,8 +93,12 @@ parse_doc(const char *path)
 		if (strncmp(line, "<!-- worked-example: begin", 26) == 0) {
 			inside = true;
 		} else if (strncmp(line, "<!-- worked-example: end", 24) == 0) {
-			rc = inside ? 0 : -1;
-			break;
+			if (!inside) {
+				rc = -1;
+				break;
+			}
+			inside = false;         /* another block may follow */
+			rc = 0;
 		} else if (inside && strncmp(line, "```", 3) != 0 &&
 		    parse_line(line) != 0) {
 			fprintf(stderr, "%s: bad line in the example: %s",
@@ -228,6 +233,102 @@ example(int suite)
 	expect_record(suite, "record_i_n65536", &c, NULL, pt_i, strlen(pt_i));
 }
 
+/* The identity example (PROTOCOL.md section 15): suite 3 with the zero
+ * PSK, suite 4 with 00..1f; identities 60..7f and 80..9f. */
+static void
+example_ik(int suite)
+{
+	const char *name = suite == NOISE_IK_AESGCM ?
+	    "Noise_IKpsk2_25519_AESGCM_SHA256" :
+	    "Noise_IKpsk2_25519_ChaChaPoly_SHA256";
+	uint8_t psk[32] = { 0 }, ie[32], re[32], is[32], rs[32], ipub[32];
+	uint8_t rpub[32], h0[32] = { 0 }, pre[8], wire[106], buf[40];
+	uint8_t m1[96], m2[48], pay[1], h[32];
+	struct noise_hs hi, hr;
+	struct noise_cipher itx, irx, rtx, rrx;
+	size_t len, plen;
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		if (suite == NOISE_IK_AESGCM)
+			psk[i] = (uint8_t)i;
+		ie[i] = (uint8_t)(0x20 + i);
+		re[i] = (uint8_t)(0x40 + i);
+		is[i] = (uint8_t)(0x60 + i);
+		rs[i] = (uint8_t)(0x80 + i);
+	}
+	crypto_scalarmult_base(ipub, is);
+	crypto_scalarmult_base(rpub, rs);
+	expect(suite, "psk", psk, 32);
+	expect(suite, "init_s_private", is, 32);
+	expect(suite, "resp_s_private", rs, 32);
+	expect(suite, "init_e_private", ie, 32);
+	expect(suite, "resp_e_private", re, 32);
+	expect(suite, "init_s_public", ipub, 32);
+	expect(suite, "resp_s_public", rpub, 32);
+	if (strlen(name) <= 32)
+		memcpy(h0, name, strlen(name));
+	else
+		crypto_hash_sha256(h0, (const uint8_t *)name, strlen(name));
+	expect(suite, "h0", h0, 32);
+	memcpy(pre, "SKSL\x01\x00\x00\x00", 8);
+	pre[5] = (uint8_t)suite;
+	expect(suite, "preface", pre, 8);
+	memcpy(buf, h0, 32);
+	memcpy(buf + 32, pre, 8);
+	crypto_hash_sha256(h, buf, 40);
+	expect(suite, "h_prologue", h, 32);
+
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, pre, 8, is, rpub, psk),
+	    0);
+	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, pre, 8, rs, NULL, psk),
+	    0);
+	expect(suite, "h_premessage", hi.h, 32);
+	expect(suite, "h_premessage", hr.h, 32);
+	noise_hs_set_ephemeral(&hi, ie);
+	noise_hs_set_ephemeral(&hr, re);
+	expect(suite, "init_e_public", hi.e_pk, 32);
+	expect(suite, "resp_e_public", hr.e_pk, 32);
+
+	CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &len), 0);
+	CHECK_INT_EQ(len, 96);
+	CHECK_INT_EQ(noise_hs_read1(&hr, m1, 96, pay, &plen), 0);
+	CHECK(noise_hs_remote_static(&hr) != NULL &&
+	    memcmp(noise_hs_remote_static(&hr), ipub, 32) == 0);
+	expect(suite, "message1", m1, 96);
+	memcpy(wire, pre, 8);
+	wire[8] = 0;
+	wire[9] = 96;
+	memcpy(wire + 10, m1, 96);
+	expect(suite, "initiator_first_bytes", wire, 106);
+	expect(suite, "h_message1", hi.h, 32);
+	expect(suite, "ck_message1", hi.ck, 32);
+	expect(suite, "h_message1", hr.h, 32);
+	expect(suite, "ck_message1", hr.ck, 32);
+	CHECK_INT_EQ(noise_hs_write2(&hr, NULL, 0, m2, &len), 0);
+	CHECK_INT_EQ(noise_hs_read2(&hi, m2, 48, pay, &plen), 0);
+	expect(suite, "message2", m2, 48);
+	wire[0] = 0;
+	wire[1] = 48;
+	memcpy(wire + 2, m2, 48);
+	expect(suite, "responder_first_bytes", wire, 50);
+	noise_hs_hash(&hi, h);
+	expect(suite, "handshake_hash", h, 32);
+	noise_hs_hash(&hr, h);
+	expect(suite, "handshake_hash", h, 32);
+	noise_hs_split(&hi, &itx, &irx);
+	noise_hs_split(&hr, &rtx, &rrx);
+	expect(suite, "k_initiator_to_responder", itx.k, 32);
+	expect(suite, "k_responder_to_initiator", rtx.k, 32);
+
+	expect(suite, "plaintext_i", (const uint8_t *)pt_i, strlen(pt_i));
+	expect_record(suite, "record_i_n0", &itx, &rrx, pt_i, strlen(pt_i));
+	expect(suite, "plaintext_r", (const uint8_t *)pt_r, strlen(pt_r));
+	expect_record(suite, "record_r_n0", &rtx, &irx, pt_r, strlen(pt_r));
+	expect_record(suite, "eos_i_n1", &itx, &rrx, "", 0);
+	expect_record(suite, "eos_r_n1", &rtx, &irx, "", 0);
+}
+
 int
 main(void)
 {
@@ -248,8 +349,17 @@ main(void)
 		}
 		example(suite);
 	}
+	for (suite = NOISE_IK_CHACHAPOLY; suite <= NOISE_IK_AESGCM; suite++) {
+		if (!noise_suite_available(suite)) {
+			printf("suite %d unavailable here: its example is not "
+			    "checked\n", suite);
+			continue;
+		}
+		example_ik(suite);
+	}
 	for (i = 0; i < ndoc; i++) {
-		if (doc[i].used || (strncmp(doc[i].name, "s2.", 3) == 0 &&
+		if (doc[i].used || ((strncmp(doc[i].name, "s2.", 3) == 0 ||
+		    strncmp(doc[i].name, "s4.", 3) == 0) &&
 		    !noise_suite_available(NOISE_AESGCM)))
 			continue;
 		fprintf(stderr, "PROTOCOL.md: %s is not checked\n", doc[i].name);
