@@ -742,8 +742,10 @@ test_example(void)
 			bad++;
 		}
 	CHECK_INT_EQ(bad, 0);
-	CHECK_INT_EQ(policy_nrules(p), 9);
+	CHECK_INT_EQ(policy_nrules(p), 11);
 	CHECK_INT_EQ(policy_nkeys(p), 4);
+	CHECK_INT_EQ(policy_nidentities(p), 2);
+	CHECK_INT_EQ(policy_npeers(p), 3);
 	free(line);
 	fclose(f);
 	policy_free(p);
