@@ -360,6 +360,26 @@ done
     echo "accept  127.0.0.1:1 key=k"
 } > "$WORK/policy_unmatched"
 cp "$WORK/policy_unmatched" "$RAW/"
+# identities (suites 3, 4): a key pair for each end, no PSK (32 zero bytes)
+rm -f "$WORK/srv.id" "$WORK/cli.id"
+SRV_PUB=$("$KEYTOOL" identity "$WORK/srv.id") && CLI_PUB=$("$KEYTOOL" identity "$WORK/cli.id") \
+    || { echo "bench: keytool identity failed" >&2; exit 1; }
+for c in chachapoly aesgcm; do
+    {
+        echo "# sockseal bench policy, identities, cipher $c"
+        echo "identity srv $WORK/srv.id"
+        echo "identity cli $WORK/cli.id"
+        echo "peer server $SRV_PUB"
+        echo "peer client $CLI_PUB"
+        for p in $S_IPERF $S_ECHO $S_HOLD; do
+            echo "connect 127.0.0.1:$p identity=cli peer=server cipher=$c"
+            echo "accept  127.0.0.1:$p identity=srv peers=client cipher=$c"
+        done
+    } > "$WORK/policy_id-$c"
+    cp "$WORK/policy_id-$c" "$RAW/"
+done
+"$KEYTOOL" check "$WORK/policy_id-chachapoly" > "$RAW/keytool_check_id.txt" 2>&1 \
+    || { cat "$RAW/keytool_check_id.txt" >&2; echo "bench: identity policy rejected" >&2; exit 1; }
 "$KEYTOOL" check "$WORK/policy_chachapoly" > "$RAW/keytool_check.txt" 2>&1 \
     || { cat "$RAW/keytool_check.txt" >&2; echo "bench: bench policy rejected" >&2; exit 1; }
 sealed() { echo "$LAUNCHER" -f "$WORK/policy_$1" --; }
@@ -373,6 +393,8 @@ for c in chachapoly aesgcm chachapoly-open aesgcm-open; do
     rec aead_gbps "$c" Gbit/s "$(grep "aead=$c " "$RAW/aead_speed.txt" | grep -o 'Gbps=[0-9.]*' | cut -d= -f2 | tr '\n' ' ')" \
         "MB/s runs [$(grep "aead=$c " "$RAW/aead_speed.txt" | grep -o 'MBps=[0-9.]*' | cut -d= -f2 | tr '\n' ',')] ${PIN:-unpinned}"
 done
+rec x25519_us x25519 us "$(grep '^x25519 ' "$RAW/aead_speed.txt" | grep -o 'us=[0-9.]*' | cut -d= -f2 | tr '\n' ' ')" \
+    "one crypto_scalarmult, ${PIN:-unpinned}"
 
 # ------------------------------------------------------------------ 5. process start
 log "5. process start: /bin/true x$START_RUNS plain, with a libsodium-only preload, with the shim"
@@ -475,7 +497,8 @@ stop_pid "$H"
 stop_pid "$UI"; stop_pid "$UE"
 
 # ------------------------------------------------------------------ sockseal
-for c in chachapoly aesgcm; do
+# id-*: the identity suites (3, 4), the same programs and ports
+for c in chachapoly aesgcm id-chachapoly id-aesgcm; do
     log "sockseal $c: bulk, conn/s, ping-pong, memory"
     start_bg "$RAW/iperf3_${c}_server.log" $(sealed $c) iperf3 -s -B 127.0.0.1 -p "$S_IPERF"; SI=$LASTPID
     start_bg "$RAW/echo_${c}_server.log" $(sealed $c) "$BIN/echo_server" 127.0.0.1 "$S_ECHO" "$MAX_RUNTIME"; SE=$LASTPID
@@ -602,38 +625,49 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
 {
     W=22
     printf '%-36s' "metric (median (min-max))"
-    for h in plain sockseal-chacha sockseal-aes stunnel spiped ceiling; do printf " %-${W}s" "$h"; done
+    for h in plain sockseal-chacha sockseal-aes stunnel spiped ceiling id-chacha id-aes; do printf " %-${W}s" "$h"; done
     printf '\n'
-    row() {   # LABEL plain chacha aes stunnel spiped ceiling
+    row() {   # LABEL plain chacha aes stunnel spiped ceiling [id-chacha id-aes]
         local l=$1; shift
         printf '%-36s' "$l"
         for v in "$@"; do printf " %-${W}s" "$v"; done
         printf '\n'
     }
     row "bulk 1 stream, Gbit/s" "$(cell bulk plain)" "$(cell bulk chachapoly)" "$(cell bulk aesgcm)" \
-        "$(cell bulk stunnel)" "$(cell bulk spiped)" "c $(fmtn "$(med aead_gbps chachapoly)") / a $(fmtn "$(med aead_gbps aesgcm)")"
+        "$(cell bulk stunnel)" "$(cell bulk spiped)" "c $(fmtn "$(med aead_gbps chachapoly)") / a $(fmtn "$(med aead_gbps aesgcm)")" \
+        "$(cell bulk id-chachapoly)" "$(cell bulk id-aesgcm)"
     row "connections/s (1-byte echo)" "$(cell conn_s plain)" "$(cell conn_s chachapoly)" "$(cell conn_s aesgcm)" \
-        "$(cell conn_s stunnel)" "$(cell conn_s spiped)" ""
+        "$(cell conn_s stunnel)" "$(cell conn_s spiped)" "" \
+        "$(cell conn_s id-chachapoly)" "$(cell conn_s id-aesgcm)"
     row "connect->echo median, us" "$(cell conn_us plain)" "$(cell conn_us chachapoly)" "$(cell conn_us aesgcm)" \
-        "$(cell conn_us stunnel)" "$(cell conn_us spiped)" ""
+        "$(cell conn_us stunnel)" "$(cell conn_us spiped)" "" \
+        "$(cell conn_us id-chachapoly)" "$(cell conn_us id-aesgcm)"
     row "64 B RTT median, us" "$(cell rtt_med plain)" "$(cell rtt_med chachapoly)" "$(cell rtt_med aesgcm)" \
-        "$(cell rtt_med stunnel)" "$(cell rtt_med spiped)" ""
+        "$(cell rtt_med stunnel)" "$(cell rtt_med spiped)" "" \
+        "$(cell rtt_med id-chachapoly)" "$(cell rtt_med id-aesgcm)"
     row "64 B RTT p99, us" "$(cell rtt_p99 plain)" "$(cell rtt_p99 chachapoly)" "$(cell rtt_p99 aesgcm)" \
-        "$(cell rtt_p99 stunnel)" "$(cell rtt_p99 spiped)" ""
-    row "  pinned, both on 1 CPU" "$(cell rtt_one plain)" "$(cell rtt_one chachapoly)" "$(cell rtt_one aesgcm)" "" "" ""
-    row "  pinned, 1 CPU each" "$(cell rtt_two plain)" "$(cell rtt_two chachapoly)" "$(cell rtt_two aesgcm)" "" "" ""
+        "$(cell rtt_p99 stunnel)" "$(cell rtt_p99 spiped)" "" \
+        "$(cell rtt_p99 id-chachapoly)" "$(cell rtt_p99 id-aesgcm)"
+    row "  pinned, both on 1 CPU" "$(cell rtt_one plain)" "$(cell rtt_one chachapoly)" "$(cell rtt_one aesgcm)" "" "" "" \
+        "$(cell rtt_one id-chachapoly)" "$(cell rtt_one id-aesgcm)"
+    row "  pinned, 1 CPU each" "$(cell rtt_two plain)" "$(cell rtt_two chachapoly)" "$(cell rtt_two aesgcm)" "" "" "" \
+        "$(cell rtt_two id-chachapoly)" "$(cell rtt_two id-aesgcm)"
     row "RSS/idle conn, client side, KiB" "$(cell mem_client plain)" "$(cell mem_client chachapoly)" "$(cell mem_client aesgcm)" \
-        "$(cell mem_client stunnel)" "$(cell mem_client spiped)" ""
+        "$(cell mem_client stunnel)" "$(cell mem_client spiped)" "" \
+        "$(cell mem_client id-chachapoly)" "$(cell mem_client id-aesgcm)"
     row "RSS/idle conn, server side, KiB" "$(cell mem_server plain)" "$(cell mem_server chachapoly)" "$(cell mem_server aesgcm)" \
-        "$(cell mem_server stunnel)" "$(cell mem_server spiped)" ""
+        "$(cell mem_server stunnel)" "$(cell mem_server spiped)" "" \
+        "$(cell mem_server id-chachapoly)" "$(cell mem_server id-aesgcm)"
     row "RSS/idle conn, pair, KiB" "$(cell mem_pair plain)" "$(cell mem_pair chachapoly)" "$(cell mem_pair aesgcm)" \
-        "$(cell mem_pair stunnel)" "$(cell mem_pair spiped)" ""
+        "$(cell mem_pair stunnel)" "$(cell mem_pair spiped)" "" \
+        "$(cell mem_pair id-chachapoly)" "$(cell mem_pair id-aesgcm)"
     row "start /bin/true, us (+shim)" "$(cell start_us plain)" "+$(cell start_delta sockseal)" "(same shim)" "" "" ""
     row "  of which any libsodium preload" "" "+$(cell start_delta sodium)" "" "" "" ""
     row "shim loaded, unmatched: Gbit/s" "$(cell bulk unmatched)" "" "" "" "" ""
     row "shim loaded, unmatched: conn/s" "$(cell conn_s unmatched)" "" "" "" "" ""
     row "AEAD 16 KiB, 1 core, Gbit/s" "" "$(cell aead_gbps chachapoly)" "$(cell aead_gbps aesgcm)" "" "" ""
     row "  same, decrypt+verify, Gbit/s" "" "$(cell aead_gbps chachapoly-open)" "$(cell aead_gbps aesgcm-open)" "" "" ""
+    row "X25519, 1 core, us" "" "" "" "" "" "$(cell x25519_us x25519)"
     echo
     echo "ratios (medians; target in brackets for reference, this is not a test):"
     bc=$(ratio "$(med bulk chachapoly)" "$(med bulk stunnel)"); ba=$(ratio "$(med bulk aesgcm)" "$(med bulk stunnel)")
@@ -668,6 +702,21 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ if (v==""||v=="NA") {prin
         "$(pct "$(med mem_pair chachapoly)" "$(med mem_pair stunnel)")" "$(pct "$(med mem_pair chachapoly)" "$(med mem_pair spiped)")"
     printf '  start    +%s us per exec with the shim (+%s us of it for loading any libsodium-linked preload)   [<=1000 us: %s]\n' \
         "$(fmtn "$(med start_delta sockseal)")" "$(fmtn "$(med start_delta sodium)")" "$(verdict "$(med start_delta sockseal)" '<=' 1000)"
+    ic=$(ratio "$(med conn_s id-chachapoly)" "$(med conn_s stunnel)"); ia=$(ratio "$(med conn_s id-aesgcm)" "$(med conn_s stunnel)")
+    printf '  identity conn/s /stunnel    chacha %sx   aes %sx   [>=3x: %s / %s]   vs PSK suites: chacha %s   aes %s\n' \
+        "$ic" "$ia" "$(verdict "$ic" '>=' 3)" "$(verdict "$ia" '>=' 3)" \
+        "$(pct "$(med conn_s id-chachapoly)" "$(med conn_s chachapoly)")" "$(pct "$(med conn_s id-aesgcm)" "$(med conn_s aesgcm)")"
+    printf '  identity bulk /PSK suites   chacha %s   aes %s;   RTT /plain   chacha %sx   aes %sx\n' \
+        "$(pct "$(med bulk id-chachapoly)" "$(med bulk chachapoly)")" "$(pct "$(med bulk id-aesgcm)" "$(med bulk aesgcm)")" \
+        "$(ratio "$(med rtt_med id-chachapoly)" "$(med rtt_med plain)")" "$(ratio "$(med rtt_med id-aesgcm)" "$(med rtt_med plain)")"
+    # The handshake's critical path: NNpsk0 4 X25519 in a row (e, ee | e, ee),
+    # IKpsk2 10 (e, es, ss | es, ss, e, ee, se | ee, se).
+    x=$(med x25519_us x25519)
+    hs() { awk -v a="$(med conn_us "$1")" -v b="$(med conn_us plain)" -v x="$x" -v n="$2" 'BEGIN{
+        if (a=="NA"||b=="NA"||x=="NA") { print "n/a"; exit }
+        d=a-b; printf "+%.0f us over plain, %d X25519 in a row = %.0f us (%.0f%% of the extra)", d, n, n*x, (d > 0 ? 100*n*x/d : 0) }'; }
+    printf '  handshake  PSK (chacha) %s\n' "$(hs chachapoly 4)"
+    printf '             identity (chacha) %s\n' "$(hs id-chachapoly 10)"
     ub=$(ratio "$(med bulk unmatched)" "$(med bulk plain)"); uc=$(ratio "$(med conn_s unmatched)" "$(med conn_s plain)")
     # only a slowdown counts: unmatched at or above 0.98x plain is "within 2%"
     printf '  unmatched/plain   bulk %sx   conn/s %sx   [>=0.98x, i.e. within 2%%: %s / %s]\n' \

@@ -92,9 +92,11 @@ int noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
     const uint8_t *prologue, size_t plen, const uint8_t psk[NOISE_KEYLEN]);
 
 /*
- * noise_hs_init_ik(hs, suite, initiator, prologue, plen, s_sk, rs, psk):
- * the same for an identity suite (NOISE_IK_*): S_SK is this side's static
- * private key; RS the responder's static public key (the initiator's
+ * noise_hs_init_ik(hs, suite, initiator, prologue, plen, s_sk, s_pk, rs,
+ * psk): the same for an identity suite (NOISE_IK_*): S_SK is this side's
+ * static private key and S_PK its public key (NULL: computed here; a
+ * caller that keeps it saves an X25519 per handshake); RS the responder's
+ * static public key (the initiator's
  * pre-message knowledge; NULL for the responder, which mixes its own).
  * Message 1 (e, es, s, ss) carries the initiator's static key: 96 bytes
  * with an empty payload; message 2 (e, ee, se, psk) 48 bytes.  PSK is
@@ -104,7 +106,8 @@ int noise_hs_init(struct noise_hs *hs, int suite, bool initiator,
  */
 int noise_hs_init_ik(struct noise_hs *hs, int suite, bool initiator,
     const uint8_t *prologue, size_t plen, const uint8_t s_sk[NOISE_DHLEN],
-    const uint8_t rs[NOISE_DHLEN], const uint8_t psk[NOISE_KEYLEN]);
+    const uint8_t s_pk[NOISE_DHLEN], const uint8_t rs[NOISE_DHLEN],
+    const uint8_t psk[NOISE_KEYLEN]);
 
 /* noise_hs_set_psk(hs, psk): the PSK that message 2 mixes (IKpsk2). */
 void noise_hs_set_psk(struct noise_hs *hs, const uint8_t psk[NOISE_KEYLEN]);

@@ -33,7 +33,8 @@ static const char proto_ik_aesgcm[] = "Noise_IKpsk2_25519_AESGCM_SHA256";
 int
 noise_hs_init_ik(struct noise_hs *hs, int suite, bool initiator,
     const uint8_t *prologue, size_t plen, const uint8_t s_sk[NOISE_DHLEN],
-    const uint8_t rs[NOISE_DHLEN], const uint8_t psk[NOISE_KEYLEN])
+    const uint8_t s_pk[NOISE_DHLEN], const uint8_t rs[NOISE_DHLEN],
+    const uint8_t psk[NOISE_KEYLEN])
 {
 	int rc;
 
@@ -48,7 +49,9 @@ noise_hs_init_ik(struct noise_hs *hs, int suite, bool initiator,
 		return rc;
 	hs->ik = true;
 	memcpy(hs->s_sk, s_sk, NOISE_DHLEN);
-	if (crypto_scalarmult_base(hs->s_pk, hs->s_sk) != 0) {
+	if (s_pk != NULL)
+		memcpy(hs->s_pk, s_pk, NOISE_DHLEN);
+	else if (crypto_scalarmult_base(hs->s_pk, hs->s_sk) != 0) {
 		noise_hs_wipe(hs);
 		return -EINVAL;
 	}

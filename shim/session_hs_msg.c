@@ -78,7 +78,8 @@ ss_hs_send1(struct session *s)
 	preface_make(p, s->suite);
 	if (rule->nids > 0)
 		r = noise_hs_init_ik(&s->hs_store, s->suite, true, p,
-		    PREFACE_LEN, rule->ids[0]->sk, rule->peer->pk,
+		    PREFACE_LEN, rule->ids[0]->sk, rule->ids[0]->pk,
+		    rule->peer->pk,
 		    rule->nkeys > 0 ? rule->keys[0]->key : zero_psk);
 	else
 		r = noise_hs_init(&s->hs_store, s->suite, true, p, PREFACE_LEN,
@@ -201,7 +202,8 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 
 	for (k = 0; k < rule->nids; k++) {
 		if (noise_hs_init_ik(&s->hs_store, s->suite, false, p,
-		    PREFACE_LEN, rule->ids[k]->sk, NULL, psk) < 0) {
+		    PREFACE_LEN, rule->ids[k]->sk, rule->ids[k]->pk, NULL,
+		    psk) < 0) {
 			*why = "cipher suite unavailable";
 			return -EBADMSG;
 		}

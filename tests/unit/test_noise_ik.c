@@ -67,9 +67,9 @@ run_vector(const struct vector *v, int suite)
 	crypto_scalarmult_base(pub, s_r);
 	CHECK_MEM_EQ(pub, rs_i, 32);
 	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, pro_i, (size_t)lpi,
-	    s_i, rs_i, psk_i), 0);
+	    s_i, NULL, rs_i, psk_i), 0);
 	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, pro_r, (size_t)lpr,
-	    s_r, NULL, psk_r), 0);
+	    s_r, NULL, NULL, psk_r), 0);
 	noise_hs_set_ephemeral(&hi, e_i);
 	noise_hs_set_ephemeral(&hr, e_r);
 	CHECK(noise_hs_remote_static(&hr) == NULL);
@@ -138,9 +138,9 @@ handshake(int suite, const struct party *i, const uint8_t r_pub[32],
 	size_t l1, l2, pl;
 	int rc = 0;
 
-	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, i->sk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, i->sk, i->pk,
 	    r_pub, psk_i), 0);
-	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, r->sk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, r->sk, NULL,
 	    NULL, psk_r), 0);
 	CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &l1), 0);
 	CHECK_INT_EQ(l1, 96);
@@ -213,9 +213,9 @@ test_psk_trial(int suite)
 	party_new(&b);
 	randombytes_buf(old, 32);
 	randombytes_buf(new, 32);
-	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, a.sk, b.pk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, a.sk, NULL, b.pk,
 	    new), 0);
-	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, b.sk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, b.sk, NULL,
 	    NULL, old), 0);
 	CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &l1), 0);
 	CHECK_INT_EQ(noise_hs_read1(&hr, m1, l1, pay, &pl), 0);
@@ -246,12 +246,12 @@ test_identity_trial(int suite)
 	party_new(&a);
 	party_new(&oldid);
 	party_new(&newid);
-	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, a.sk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, a.sk, NULL,
 	    oldid.pk, zero), 0);
 	CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &l1), 0);
 	for (k = 0; k < 2 && ok < 0; k++) {
 		CHECK_INT_EQ(noise_hs_init_ik(&t, suite, false, prologue, 8,
-		    ids[k]->sk, NULL, zero), 0);
+		    ids[k]->sk, NULL, NULL, zero), 0);
 		if (noise_hs_read1(&t, m1, l1, pay, &pl) == 0)
 			ok = k;
 		noise_hs_wipe(&t);
@@ -272,9 +272,9 @@ test_tamper(int suite)
 
 	party_new(&a);
 	party_new(&b);
-	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, a.sk, b.pk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, a.sk, NULL, b.pk,
 	    zero), 0);
-	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, b.sk,
+	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, b.sk, NULL,
 	    NULL, zero), 0);
 	CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &l1), 0);
 	for (i = 0; i < l1; i++) {
@@ -315,23 +315,23 @@ test_misuse(void)
 	party_new(&a);
 	party_new(&b);
 	CHECK_INT_EQ(noise_hs_init_ik(&h, NOISE_CHACHAPOLY, true, prologue, 8,
-	    a.sk, b.pk, zero), -EINVAL);
+	    a.sk, NULL, b.pk, zero), -EINVAL);
 	CHECK_INT_EQ(noise_hs_init_ik(&h, NOISE_IK_CHACHAPOLY, true, prologue, 8,
-	    a.sk, NULL, zero), -EINVAL);
+	    a.sk, NULL, NULL, zero), -EINVAL);
 	CHECK_INT_EQ(noise_hs_init_ik(&h, NOISE_IK_CHACHAPOLY, false, prologue,
-	    8, NULL, NULL, zero), -EINVAL);
+	    8, NULL, NULL, NULL, zero), -EINVAL);
 	CHECK_INT_EQ(noise_hs_write1(&h, NULL, 0, m, &l), -EINVAL);
 	/* the responder cannot write first, the initiator cannot read 1 */
 	CHECK_INT_EQ(noise_hs_init_ik(&h, NOISE_IK_CHACHAPOLY, false, prologue,
-	    8, b.sk, NULL, zero), 0);
+	    8, b.sk, NULL, NULL, zero), 0);
 	CHECK_INT_EQ(noise_hs_write1(&h, NULL, 0, m, &l), -EINVAL);
 	CHECK_INT_EQ(noise_hs_write2(&h, NULL, 0, m, &l), -EINVAL);
 	CHECK_INT_EQ(noise_hs_init_ik(&h, NOISE_IK_CHACHAPOLY, true, prologue, 8,
-	    a.sk, b.pk, zero), 0);
+	    a.sk, NULL, b.pk, zero), 0);
 	CHECK_INT_EQ(noise_hs_read1(&h, m, 96, pay, &pl), -EINVAL);
 	/* a responder key of all zeros (low order): es gives no secret */
 	CHECK_INT_EQ(noise_hs_init_ik(&h, NOISE_IK_CHACHAPOLY, true, prologue, 8,
-	    a.sk, zero, zero), 0);
+	    a.sk, NULL, zero, zero), 0);
 	CHECK_INT_EQ(noise_hs_write1(&h, NULL, 0, m, &l), -EBADMSG);
 	noise_hs_wipe(&h);
 }

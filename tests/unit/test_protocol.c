@@ -279,9 +279,9 @@ example_ik(int suite)
 	crypto_hash_sha256(h, buf, 40);
 	expect(suite, "h_prologue", h, 32);
 
-	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, pre, 8, is, rpub, psk),
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, pre, 8, is, NULL, rpub, psk),
 	    0);
-	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, pre, 8, rs, NULL, psk),
+	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, pre, 8, rs, NULL, NULL, psk),
 	    0);
 	expect(suite, "h_premessage", hi.h, 32);
 	expect(suite, "h_premessage", hr.h, 32);
