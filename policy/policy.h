@@ -64,6 +64,13 @@ struct policy_peer {
 	uint8_t  pk[POLICY_KEYLEN];
 	const char *file;
 	int      line;
+	/* policy_ss()'s cache: DH(identity, pk), filled on first use (the
+	 * one part of a loaded policy that is written; atomics). */
+	struct {
+		const struct policy_identity *id;
+		int      ready;        /* 0 empty, 1 being written, 2 ready */
+		uint8_t  ss[POLICY_KEYLEN];
+	} ss_cache[2];
 };
 
 struct policy_rule {
@@ -182,6 +189,15 @@ const struct policy_identity *policy_identity_at(const struct policy *p,
     size_t i);
 size_t policy_npeers(const struct policy *p);
 const struct policy_peer *policy_peer_at(const struct policy *p, size_t i);
+
+/*
+ * policy_ss(id, pe, tmp): X25519(ID's private key, PE's public key), the
+ * Noise token ss of every handshake between the two: the cached value, or
+ * computed into TMP (and cached, for a rule's first two identities).  NULL
+ * for a low-order key.  Thread-safe, lock-free.
+ */
+const uint8_t *policy_ss(const struct policy_identity *id,
+    const struct policy_peer *pe, uint8_t tmp[POLICY_KEYLEN]);
 
 /* policy_rule_admits(r, pk): is PK one of the keys R's peers= lists? */
 bool policy_rule_admits(const struct policy_rule *r,

@@ -288,6 +288,8 @@ ident_free(struct policy *p)
 		free(p->ids[i]);
 	}
 	for (i = 0; i < p->npeers; i++) {
+		sodium_memzero(p->peers[i]->ss_cache,
+		    sizeof(p->peers[i]->ss_cache));
 		free(p->peers[i]->name);
 		free(p->peers[i]->path);
 		free(p->peers[i]->resolved);
@@ -349,6 +351,35 @@ const struct policy_peer *
 policy_peer_at(const struct policy *p, size_t i)
 {
 	return i < p->npeers ? p->peers[i] : NULL;
+}
+
+const uint8_t *
+policy_ss(const struct policy_identity *id, const struct policy_peer *cpe,
+    uint8_t tmp[POLICY_KEYLEN])
+{
+	/* The cache is the one mutable part of a loaded policy. */
+	struct policy_peer *pe = (struct policy_peer *)cpe;
+	size_t i;
+	int z;
+
+	for (i = 0; i < 2; i++)
+		if (__atomic_load_n(&pe->ss_cache[i].ready, __ATOMIC_ACQUIRE) ==
+		    2 && pe->ss_cache[i].id == id)
+			return pe->ss_cache[i].ss;
+	if (crypto_scalarmult(tmp, id->sk, pe->pk) != 0)
+		return NULL;
+	for (i = 0; i < 2; i++) {
+		z = 0;
+		if (__atomic_compare_exchange_n(&pe->ss_cache[i].ready, &z, 1,
+		    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			memcpy(pe->ss_cache[i].ss, tmp, POLICY_KEYLEN);
+			pe->ss_cache[i].id = id;
+			__atomic_store_n(&pe->ss_cache[i].ready, 2,
+			    __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	return tmp;
 }
 
 bool

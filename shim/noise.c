@@ -358,6 +358,15 @@ noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN])
 	hs->e_set = true;
 }
 
+void
+noise_hs_set_ephemeral_pair(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN],
+    const uint8_t pk[NOISE_DHLEN])
+{
+	memcpy(hs->e_sk, sk, NOISE_DHLEN);
+	memcpy(hs->e_pk, pk, NOISE_DHLEN);
+	hs->e_set = true;
+}
+
 /* Token e, writing side: e.pub to OUT, MixHash, and MixKey (psk mode). */
 void
 ns_write_e(struct noise_hs *hs, uint8_t out[NOISE_DHLEN])
@@ -553,6 +562,7 @@ noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
 	sodium_memzero(hs->e_sk, sizeof(hs->e_sk));
 	sodium_memzero(hs->psk, sizeof(hs->psk));
 	sodium_memzero(hs->s_sk, sizeof(hs->s_sk));
+	sodium_memzero(hs->ss, sizeof(hs->ss));
 	hs->step = -1;
 }
 

@@ -78,6 +78,9 @@ struct noise_hs {
 	uint8_t  s_sk[NOISE_DHLEN], s_pk[NOISE_DHLEN];  /* this side's */
 	uint8_t  rs[NOISE_DHLEN];       /* the peer's: initiator from the
 	                                 * start, responder after message 1 */
+	bool     s_read;                /* responder: message 1 read up to s */
+	bool     ss_set;                /* initiator: ss given, not computed */
+	uint8_t  ss[NOISE_DHLEN];       /* DH(s, rs), if ss_set */
 };
 
 /* noise_suite_available(suite): true where libsodium can run it here. */
@@ -109,6 +112,24 @@ int noise_hs_init_ik(struct noise_hs *hs, int suite, bool initiator,
     const uint8_t s_pk[NOISE_DHLEN], const uint8_t rs[NOISE_DHLEN],
     const uint8_t psk[NOISE_KEYLEN]);
 
+/*
+ * The token ss, DH(s, rs), is the same for every handshake between two
+ * static keys: a caller that keeps it saves an X25519 per handshake.
+ * noise_hs_set_ss(hs, ss): the initiator's, before message 1.  The
+ * responder reads message 1 in two steps: noise_hs_read1_static() up to
+ * the initiator's static key (*rs points at it: 0, or -EBADMSG with HS
+ * dead when it does not decrypt, e.g. under another identity), then
+ * noise_hs_read1_finish() with that pair's SS (NULL: computed) and the
+ * payload; noise_hs_read1() does both.  A responder can thus refuse an
+ * unknown key before any further work.
+ */
+void noise_hs_set_ss(struct noise_hs *hs, const uint8_t ss[NOISE_DHLEN]);
+int noise_hs_read1_static(struct noise_hs *hs, const uint8_t *msg,
+    size_t mlen, const uint8_t **rs);
+int noise_hs_read1_finish(struct noise_hs *hs, const uint8_t *msg,
+    size_t mlen, const uint8_t ss[NOISE_DHLEN], uint8_t *payload,
+    size_t *plen);
+
 /* noise_hs_set_psk(hs, psk): the PSK that message 2 mixes (IKpsk2). */
 void noise_hs_set_psk(struct noise_hs *hs, const uint8_t psk[NOISE_KEYLEN]);
 
@@ -117,7 +138,12 @@ void noise_hs_set_psk(struct noise_hs *hs, const uint8_t psk[NOISE_KEYLEN]);
 const uint8_t *noise_hs_remote_static(const struct noise_hs *hs);
 
 /* noise_hs_set_ephemeral(hs, sk): use SK as the local ephemeral private key
- * (tests, vectors); without it a fresh one is generated. */
+ * (tests, vectors); without it a fresh one is generated.
+ * noise_hs_set_ephemeral_pair(hs, sk, pk): the same with its public key,
+ * made beforehand (a responder makes its ephemeral while the initiator's
+ * message 1 is on its way). */
+void noise_hs_set_ephemeral_pair(struct noise_hs *hs,
+    const uint8_t sk[NOISE_DHLEN], const uint8_t pk[NOISE_DHLEN]);
 void noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN]);
 
 /*

@@ -65,6 +65,13 @@ noise_hs_init_ik(struct noise_hs *hs, int suite, bool initiator,
 }
 
 void
+noise_hs_set_ss(struct noise_hs *hs, const uint8_t ss[NOISE_DHLEN])
+{
+	memcpy(hs->ss, ss, NOISE_DHLEN);
+	hs->ss_set = true;
+}
+
+void
 noise_hs_set_psk(struct noise_hs *hs, const uint8_t psk[NOISE_KEYLEN])
 {
 	memcpy(hs->psk, psk, NOISE_KEYLEN);
@@ -94,6 +101,16 @@ ik_fail(struct noise_hs *hs, uint8_t *out, size_t outlen, int rc)
 	return rc;
 }
 
+/* Token ss: MixKey(DH(s, rs)), or of the DH given (SS not NULL). */
+static int
+ik_mix_ss(struct noise_hs *hs, const uint8_t *ss)
+{
+	if (ss == NULL)
+		return ns_mix_dh(hs, hs->s_sk, hs->rs);
+	ns_mix_key(hs, ss, NOISE_DHLEN);
+	return 0;
+}
+
 int
 ns_ik_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
     uint8_t *out, size_t *outlen)
@@ -107,7 +124,7 @@ ns_ik_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
 	if ((rc = ns_mix_dh(hs, hs->e_sk, hs->rs)) != 0 ||
 	    (rc = ns_encrypt_and_hash(hs, hs->s_pk, NOISE_DHLEN,
 	    out + NOISE_DHLEN)) != 0 ||
-	    (rc = ns_mix_dh(hs, hs->s_sk, hs->rs)) != 0 ||
+	    (rc = ik_mix_ss(hs, hs->ss_set ? hs->ss : NULL)) != 0 ||
 	    (rc = ns_encrypt_and_hash(hs, payload, plen,
 	    out + NOISE_DHLEN + IK_SLEN)) != 0)
 		return ik_fail(hs, out, len, rc);
@@ -117,27 +134,54 @@ ns_ik_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
 }
 
 int
-ns_ik_read1(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
-    uint8_t *payload, size_t *plen)
+noise_hs_read1_static(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    const uint8_t **rs)
 {
-	uint8_t rs[NOISE_DHLEN];
+	uint8_t k[NOISE_DHLEN];
 	int rc;
 
+	if (!hs->ik || hs->s_read)
+		return -EINVAL;
 	if ((rc = ns_read_check(hs, false, 0, msg, mlen, IK_SLEN)) != 0)
 		return rc;
 	ns_read_e(hs, msg);
 	if ((rc = ns_mix_dh(hs, hs->s_sk, hs->re)) != 0 ||
-	    (rc = ns_decrypt_and_hash(hs, msg + NOISE_DHLEN, IK_SLEN,
-	    rs)) != 0)
+	    (rc = ns_decrypt_and_hash(hs, msg + NOISE_DHLEN, IK_SLEN, k)) != 0)
 		return ik_fail(hs, NULL, 0, rc);
-	memcpy(hs->rs, rs, NOISE_DHLEN);
-	if ((rc = ns_mix_dh(hs, hs->s_sk, hs->rs)) != 0 ||
+	memcpy(hs->rs, k, NOISE_DHLEN);
+	hs->s_read = true;
+	*rs = hs->rs;
+	return 0;
+}
+
+int
+noise_hs_read1_finish(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    const uint8_t ss[NOISE_DHLEN], uint8_t *payload, size_t *plen)
+{
+	int rc;
+
+	if (!hs->ik || !hs->s_read || hs->step != 0 ||
+	    mlen < NOISE_DHLEN + IK_SLEN + NOISE_TAGLEN)
+		return -EINVAL;
+	if ((rc = ik_mix_ss(hs, ss)) != 0 ||
 	    (rc = ns_decrypt_and_hash(hs, msg + NOISE_DHLEN + IK_SLEN,
 	    mlen - NOISE_DHLEN - IK_SLEN, payload)) != 0)
 		return ik_fail(hs, NULL, 0, rc);
 	*plen = mlen - NOISE_DHLEN - IK_SLEN - NOISE_TAGLEN;
 	hs->step = 1;
 	return 0;
+}
+
+int
+ns_ik_read1(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
+    uint8_t *payload, size_t *plen)
+{
+	const uint8_t *rs;
+	int rc;
+
+	if ((rc = noise_hs_read1_static(hs, msg, mlen, &rs)) != 0)
+		return rc;
+	return noise_hs_read1_finish(hs, msg, mlen, NULL, payload, plen);
 }
 
 int

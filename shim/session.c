@@ -191,6 +191,13 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	session_mutex_init(&s->hold_lock);
 	s->initiator = initiator;
 	s->state = initiator ? SESSION_HS_SEND1 : SESSION_HS_WAIT1;
+	/* A responder's ephemeral is made now, while the initiator makes
+	 * its message 1: one X25519 off the handshake's critical path. */
+	if (!initiator) {
+		randombytes_buf(s->early_e_sk, sizeof(s->early_e_sk));
+		(void)crypto_scalarmult_base(s->early_e_pk, s->early_e_sk);
+		s->early_e = true;
+	}
 	s->err = ECONNRESET;
 	s->t_start = now_ms();
 	s->hs_deadline = s->t_start + rule->timeout_ms;
@@ -328,6 +335,7 @@ ss_trylock(struct session *s, pthread_mutex_t *m)
 void
 ss_fail_as(struct session *s, int result, int err, const char *why)
 {
+	ss_hs_drop_early_e(s);
 	if (session_state(s) == SESSION_DEAD)
 		return;
 	s->err = err;

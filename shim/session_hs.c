@@ -58,12 +58,30 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 	return 0;
 }
 
+void
+ss_hs_use_early_e(struct session *s)
+{
+	if (s->early_e)
+		noise_hs_set_ephemeral_pair(&s->hs_store, s->early_e_sk,
+		    s->early_e_pk);
+}
+
+void
+ss_hs_drop_early_e(struct session *s)
+{
+	if (s->early_e) {
+		sodium_memzero(s->early_e_sk, sizeof(s->early_e_sk));
+		s->early_e = false;
+	}
+}
+
 static void
 hs_done(struct session *s)
 {
 	size_t off, chunk;
 
 	noise_hs_wipe(&s->hs_store);
+	ss_hs_drop_early_e(s);
 	s->hs_live = false;
 	/* Bytes the program wrote during the handshake go first. */
 	for (off = 0; off < s->early_len; off += chunk) {
@@ -142,6 +160,7 @@ hs_plain(struct session *s)
 		s->tend = s->early_len;
 		s->early_len = 0;
 	}
+	ss_hs_drop_early_e(s);
 	__atomic_store_n(&s->state, SESSION_PLAIN, __ATOMIC_RELEASE);
 	ss_hs_uncount(s);
 	ss_tag(s, STANDIN_PLAIN);

@@ -76,12 +76,20 @@ ss_hs_send1(struct session *s)
 	s->hs_live = true;
 	p = s->tbuf;
 	preface_make(p, s->suite);
-	if (rule->nids > 0)
+	if (rule->nids > 0) {
+		uint8_t tmp[NOISE_DHLEN];
+		const uint8_t *ss;
+
 		r = noise_hs_init_ik(&s->hs_store, s->suite, true, p,
 		    PREFACE_LEN, rule->ids[0]->sk, rule->ids[0]->pk,
 		    rule->peer->pk,
 		    rule->nkeys > 0 ? rule->keys[0]->key : zero_psk);
-	else
+		/* ss is the same for every connection of this pair. */
+		if (r == 0 && (ss = policy_ss(rule->ids[0], rule->peer,
+		    tmp)) != NULL)
+			noise_hs_set_ss(&s->hs_store, ss);
+		sodium_memzero(tmp, sizeof(tmp));
+	} else
 		r = noise_hs_init(&s->hs_store, s->suite, true, p, PREFACE_LEN,
 		    rule->keys[0]->key);
 	if (r < 0)
@@ -193,13 +201,15 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 {
 	const struct policy_rule *rule = s->rule;
 	const uint8_t *psk = rule->nkeys > 0 ? rule->keys[0]->key : zero_psk;
+	const uint8_t *m1 = p + PREFACE_LEN + 2, *rs = NULL, *ss;
 	const struct policy_peer *pe;
 	char fpr[KEYFILE_FPRLEN];
-	const uint8_t *rs;
-	uint8_t payload[1];
+	uint8_t payload[1], tmp[NOISE_DHLEN];
 	size_t plen, i;
-	int k;
+	int k, r;
 
+	/* Up to the initiator's static key: it decrypts under our identity
+	 * only (es), so the identity it was meant for is found here. */
 	for (k = 0; k < rule->nids; k++) {
 		if (noise_hs_init_ik(&s->hs_store, s->suite, false, p,
 		    PREFACE_LEN, rule->ids[k]->sk, rule->ids[k]->pk, NULL,
@@ -207,8 +217,8 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 			*why = "cipher suite unavailable";
 			return -EBADMSG;
 		}
-		if (noise_hs_read1(&s->hs_store, p + PREFACE_LEN + 2,
-		    HS_IK1_LEN, payload, &plen) == 0 && plen == 0)
+		ss_hs_use_early_e(s);
+		if (noise_hs_read1_static(&s->hs_store, m1, HS_IK1_LEN, &rs) == 0)
 			break;
 		noise_hs_wipe(&s->hs_store);
 	}
@@ -217,7 +227,9 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 		    "client expects another server key)";
 		return -EBADMSG;
 	}
-	rs = noise_hs_remote_static(&s->hs_store);
+	/* Admitted?  Asked before any more work: an unknown key costs no
+	 * further X25519.  (Nothing is admitted before message 1's tag,
+	 * which only a holder of that key's private half can make.) */
 	for (i = 0, pe = NULL; i < rule->npeers && pe == NULL; i++)
 		if (sodium_memcmp(rule->peers[i]->pk, rs, NOISE_DHLEN) == 0)
 			pe = rule->peers[i];
@@ -228,6 +240,16 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 		*why = msg;
 		noise_hs_wipe(&s->hs_store);
 		return -EACCES;
+	}
+	ss = policy_ss(rule->ids[k], pe, tmp);
+	r = noise_hs_read1_finish(&s->hs_store, m1, HS_IK1_LEN, ss, payload,
+	    &plen);
+	sodium_memzero(tmp, sizeof(tmp));
+	if (r != 0 || plen != 0) {
+		*why = "handshake message 1 failed authentication (the client "
+		    "does not hold the key it presents, or a wrong key)";
+		noise_hs_wipe(&s->hs_store);
+		return -EBADMSG;
 	}
 	snprintf(s->peer_id, sizeof(s->peer_id), "%s", pe->name);
 	ss_auth_set(s, rs);
@@ -265,6 +287,7 @@ ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN])
 				*why = "cipher suite unavailable";
 				return -EBADMSG;
 			}
+			ss_hs_use_early_e(s);
 			if (noise_hs_read1(&s->hs_store, p + PREFACE_LEN + 2,
 			    HS_MSGLEN, payload, &plen) == 0 && plen == 0)
 				break;

@@ -101,6 +101,9 @@ struct session {
 	                                 * none) */
 	bool             authed;        /* identities: auth_pk is the peer's
 	                                 * static key, proven */
+	bool             early_e;       /* responder: early_e_* made at
+	                                 * accept, for its message 2 */
+	uint8_t          early_e_sk[NOISE_DHLEN], early_e_pk[NOISE_DHLEN];
 	uint8_t          auth_pk[NOISE_DHLEN];
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* a call or SO_ERROR returned the
@@ -234,6 +237,11 @@ ss_rd_shut(const struct session *s)
 {
 	return __atomic_load_n(&s->rd_shut, __ATOMIC_RELAXED);
 }
+
+/* session_hs.c: the responder's ephemeral made at accept goes into
+ * hs_store (after its init), or is wiped (the handshake is over). */
+void ss_hs_use_early_e(struct session *s);
+void ss_hs_drop_early_e(struct session *s);
 
 /* session_end.c: the suite's name for logs ("chachapoly", "aesgcm",
  * "chachapoly+identity", "aesgcm+identity", "plain"). */
