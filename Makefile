@@ -194,7 +194,8 @@ FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -g -O1
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_policy fuzz_keyfile fuzz_handshake_initiator \
-                fuzz_handshake_responder
+                fuzz_handshake_responder fuzz_identity_initiator \
+                fuzz_identity_responder
 FUZZ_BIN     := $(addprefix $(FZ)/,$(FUZZ_TARGETS))
 FUZZ_CORE    := $(patsubst %.c,$(FZ)/obj/%.o,$(CORE_SRC))
 
@@ -211,7 +212,8 @@ $(FZ)/libcore.a: $(FUZZ_CORE)
 
 # The policy target confines the key files it reads (fuzz_policy.c).
 $(FZ)/fuzz_policy: FUZZ_LDEXTRA := -Wl,--wrap=keyfile_read -Wl,--wrap=policy_slurp
-$(FZ)/fuzz_handshake_initiator $(FZ)/fuzz_handshake_responder: \
+$(FZ)/fuzz_handshake_initiator $(FZ)/fuzz_handshake_responder \
+    $(FZ)/fuzz_identity_initiator $(FZ)/fuzz_identity_responder: \
     $(FZ)/obj/tests/fuzz/fuzz_session.o
 
 $(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ)/libcore.a

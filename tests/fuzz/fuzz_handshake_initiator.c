@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_session_init(true);
+	fuzz_session_init(true, false);
 	return 0;
 }
 

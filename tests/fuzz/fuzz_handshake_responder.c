@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	fuzz_session_init(false);
+	fuzz_session_init(false, false);
 	return 0;
 }
 

@@ -56,6 +56,8 @@
 #define HS_MSGLEN    48
 #define MSG1_WIRE    (PREFACE_LEN + 2 + HS_MSGLEN)
 #define MSG2_WIRE    (2 + HS_MSGLEN)
+#define IK1_LEN      96      /* identities: message 1 (e, s, its tag, tag) */
+#define IK1_WIRE     (PREFACE_LEN + 2 + IK1_LEN)
 #define FZ_MAXSENT   (1 << 20)           /* peer plaintext kept for the oracle */
 #define FZ_INBUF     (4 * RECORD_MAXWIRE)
 
@@ -64,6 +66,14 @@ static const uint8_t fz_key[NOISE_KEYLEN] = "sockseal fuzz key (not secret).";
 static const uint8_t fz_wrong[NOISE_KEYLEN] = "sockseal fuzz, some other key..";
 static const uint8_t fz_e_init[NOISE_DHLEN] = "fuzz initiator ephemeral secret";
 static const uint8_t fz_e_resp[NOISE_DHLEN] = "fuzz responder ephemeral secret";
+/* Identity mode (fuzz_session_init(.., true)): static keys. */
+static const uint8_t fz_s_sess[NOISE_DHLEN] = "fuzz: the session's own identity";
+static const uint8_t fz_s_peer[NOISE_DHLEN] = "fuzz: the peer's identity, fixed";
+static const uint8_t fz_s_other[NOISE_DHLEN] = "fuzz: an identity nobody expects";
+static const uint8_t fz_zero[NOISE_KEYLEN];
+static uint8_t fz_pk_sess[NOISE_DHLEN], fz_pk_peer[NOISE_DHLEN];
+static uint8_t fz_pk_other[NOISE_DHLEN];
+static bool fz_ik;
 
 struct fz {
 	bool     initiator, opmode;
@@ -71,6 +81,9 @@ struct fz {
 	struct session *s;
 	struct policy_rule rule;
 	struct policy_key keys[2];
+	struct policy_identity ids[2];  /* identity mode */
+	struct policy_peer peer;
+	const struct policy_peer *peers[1];
 	int      suite;                 /* what the initiating side proposes */
 
 	const uint8_t *in;              /* input cursor */
@@ -150,7 +163,7 @@ static struct randombytes_implementation rng_impl = {
 static int fuzz_session_seeds(const char *dir, bool initiator);
 
 void
-fuzz_session_init(bool initiator)
+fuzz_session_init(bool initiator, bool identity)
 {
 	const char *v = getenv("SOCKSEAL_LOG"), *dir;
 	size_t i;
@@ -162,6 +175,10 @@ fuzz_session_init(bool initiator)
 	randombytes_set_implementation(&rng_impl);
 	if (sodium_init() < 0)
 		abort();
+	fz_ik = identity;
+	crypto_scalarmult_base(fz_pk_sess, fz_s_sess);
+	crypto_scalarmult_base(fz_pk_peer, fz_s_peer);
+	crypto_scalarmult_base(fz_pk_other, fz_s_other);
 	log_init();
 	if (v == NULL)
 		log_level = LOG_ERROR - 1;      /* quiet: failures are expected */
@@ -389,7 +406,20 @@ static bool
 rule_accepts(const struct policy_rule *r, int suite)
 {
 	return noise_suite_available(suite) &&
-	    (r->cipher == POLICY_CIPHER_DEFAULT || (int)r->cipher == suite);
+	    (r->cipher == POLICY_CIPHER_DEFAULT ||
+	    (int)r->cipher == noise_suite_aead(suite));
+}
+
+/* The peer's handshake: the fixed key, or (identity mode) its identity. */
+static int
+peer_hs_init(struct noise_hs *hs, int suite, bool initiator,
+    const uint8_t pre[PREFACE_LEN])
+{
+	if (!fz_ik)
+		return noise_hs_init(hs, suite, initiator, pre, PREFACE_LEN,
+		    fz_key);
+	return noise_hs_init_ik(hs, suite, initiator, pre, PREFACE_LEN,
+	    fz_s_peer, fz_pk_peer, initiator ? fz_pk_sess : NULL, fz_zero);
 }
 
 /* The session responds; the peer initiates with the fixed key. */
@@ -397,18 +427,19 @@ static void
 hs_as_initiator(struct fz *f)
 {
 	struct noise_hs hs;
-	uint8_t w[MSG1_WIRE], pl[1];
+	uint8_t w[IK1_WIRE], pl[1];
 	size_t mlen, plen;
 	int r;
 
 	preface(w, f->suite);
-	if (noise_hs_init(&hs, f->suite, true, w, PREFACE_LEN, fz_key) < 0)
+	if (peer_hs_init(&hs, f->suite, true, w) < 0)
 		return;         /* suite unavailable on this CPU */
 	noise_hs_set_ephemeral(&hs, fz_e_init);
 	FZ_ASSERT(noise_hs_write1(&hs, NULL, 0, w + PREFACE_LEN + 2, &mlen) == 0);
+	FZ_ASSERT(mlen == (fz_ik ? IK1_LEN : HS_MSGLEN));
 	w[PREFACE_LEN] = 0;
 	w[PREFACE_LEN + 1] = (uint8_t)mlen;
-	feed(f, w, sizeof(w));
+	feed(f, w, PREFACE_LEN + 2 + mlen);
 	r = session_handshake(f->s, f->sfd, false);
 	if (!rule_accepts(&f->rule, f->suite)) {
 		FZ_ASSERT(r == -ECONNRESET);
@@ -430,10 +461,11 @@ hs_as_responder(struct fz *f, size_t early)
 {
 	struct noise_hs hs;
 	struct iovec iov;
-	uint8_t w[MSG1_WIRE], pl[1];
-	size_t mlen, plen;
-	int suite = f->rule.cipher == POLICY_CIPHER_AESGCM ? NOISE_AESGCM :
-	    NOISE_CHACHAPOLY;
+	uint8_t w[IK1_WIRE], pl[1];
+	size_t mlen, plen, m1 = fz_ik ? IK1_LEN : HS_MSGLEN;
+	bool aes = f->rule.cipher == POLICY_CIPHER_AESGCM;
+	int suite = fz_ik ? (aes ? NOISE_IK_AESGCM : NOISE_IK_CHACHAPOLY) :
+	    aes ? NOISE_AESGCM : NOISE_CHACHAPOLY;
 	int r;
 
 	r = session_handshake(f->s, f->sfd, false);
@@ -450,14 +482,17 @@ hs_as_responder(struct fz *f, size_t early)
 		    (ssize_t)early);
 		f->tx_sent = early;
 	}
-	FZ_ASSERT(peer_read(f, w, MSG1_WIRE));
+	FZ_ASSERT(peer_read(f, w, PREFACE_LEN + 2 + m1));
 	FZ_ASSERT(memcmp(w, "SKSL\001", 5) == 0 && w[5] == suite &&
 	    w[6] == 0 && w[7] == 0);
-	FZ_ASSERT(w[PREFACE_LEN] == 0 && w[PREFACE_LEN + 1] == HS_MSGLEN);
-	FZ_ASSERT(noise_hs_init(&hs, suite, false, w, PREFACE_LEN, fz_key) == 0);
+	FZ_ASSERT(w[PREFACE_LEN] == 0 && w[PREFACE_LEN + 1] == m1);
+	FZ_ASSERT(peer_hs_init(&hs, suite, false, w) == 0);
 	noise_hs_set_ephemeral(&hs, fz_e_resp);
-	FZ_ASSERT(noise_hs_read1(&hs, w + PREFACE_LEN + 2, HS_MSGLEN, pl,
+	FZ_ASSERT(noise_hs_read1(&hs, w + PREFACE_LEN + 2, m1, pl,
 	    &plen) == 0 && plen == 0);
+	/* identities: the session proved the key the policy gives it */
+	FZ_ASSERT(!fz_ik || memcmp(noise_hs_remote_static(&hs), fz_pk_sess,
+	    NOISE_DHLEN) == 0);
 	FZ_ASSERT(noise_hs_write2(&hs, NULL, 0, w + 2, &mlen) == 0);
 	w[0] = 0;
 	w[1] = (uint8_t)mlen;
@@ -619,7 +654,8 @@ fz_start(struct fz *f, const uint8_t *data, size_t size, bool initiator)
 
 	f->initiator = initiator;
 	f->opmode = cfg & 1;
-	f->suite = cfg & 2 ? NOISE_AESGCM : NOISE_CHACHAPOLY;
+	f->suite = fz_ik ? (cfg & 2 ? NOISE_IK_AESGCM : NOISE_IK_CHACHAPOLY) :
+	    cfg & 2 ? NOISE_AESGCM : NOISE_CHACHAPOLY;
 	f->in = data + (size > 0);
 	f->left = size - (size > 0);
 
@@ -638,6 +674,30 @@ fz_start(struct fz *f, const uint8_t *data, size_t size, bool initiator)
 	f->rule.keys[0] = &f->keys[0];
 	f->rule.keys[1] = &f->keys[1];
 	f->rule.nkeys = cfg & 16 && !initiator ? 2 : 1;
+	if (fz_ik) {
+		/* Identities without a PSK; bit 4 (responder): a rotation,
+		 * another identity tried first. */
+		bool rot = cfg & 16 && !initiator;
+
+		memcpy(f->ids[0].sk, rot ? fz_s_other : fz_s_sess, NOISE_DHLEN);
+		memcpy(f->ids[0].pk, rot ? fz_pk_other : fz_pk_sess, NOISE_DHLEN);
+		memcpy(f->ids[1].sk, fz_s_sess, NOISE_DHLEN);
+		memcpy(f->ids[1].pk, fz_pk_sess, NOISE_DHLEN);
+		f->ids[0].name = f->ids[1].name = "me";
+		f->rule.ids[0] = &f->ids[0];
+		f->rule.ids[1] = &f->ids[1];
+		f->rule.nids = rot ? 2 : 1;
+		memcpy(f->peer.pk, fz_pk_peer, NOISE_DHLEN);
+		f->peer.name = "peer";
+		f->peers[0] = &f->peer;
+		f->rule.nkeys = 0;
+		if (initiator)
+			f->rule.peer = &f->peer;
+		else {
+			f->rule.peers = f->peers;
+			f->rule.npeers = 1;
+		}
+	}
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    sv) < 0)

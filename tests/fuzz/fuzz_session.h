@@ -28,11 +28,15 @@
 #include <stdint.h>
 
 /*
- * fuzz_session_init(initiator): once per process (LLVMFuzzerInitialize).
+ * fuzz_session_init(initiator, identity): once per process
+ * (LLVMFuzzerInitialize).  IDENTITY: the rule and the peer use public-key
+ * identities (suites 3, 4: the session's key and the peer's are fixed, no
+ * PSK); bit 1 then picks suite 3 or 4, and bit 4 for a responder lists
+ * another identity first (a rotation).
  * With FUZZ_WRITE_SEEDS=DIR in the environment, writes the seed corpus for
  * the role to DIR and exits.
  */
-void fuzz_session_init(bool initiator);
+void fuzz_session_init(bool initiator, bool identity);
 
 /*
  * fuzz_session_run(data, size, initiator): run one input against a session
