@@ -78,6 +78,8 @@ void
 ss_hs_forked(void)
 {
 	__atomic_store_n(&hs_inflight, 0, __ATOMIC_RELAXED);
+	/* The parent's ahead-made ephemeral is the parent's alone. */
+	ss_hs_spare_drop();
 }
 
 void

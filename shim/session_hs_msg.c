@@ -94,6 +94,14 @@ ss_hs_send1(struct session *s)
 		    rule->keys[0]->key);
 	if (r < 0)
 		return r;
+	{
+		uint8_t esk[NOISE_DHLEN], epk[NOISE_DHLEN];
+
+		/* An ephemeral made during the previous handshake. */
+		if (ss_hs_spare_take(esk, epk))
+			noise_hs_set_ephemeral_pair(&s->hs_store, esk, epk);
+		sodium_memzero(esk, sizeof(esk));
+	}
 	if ((r = noise_hs_write1(&s->hs_store, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
 		return r;
 	p[PREFACE_LEN] = (uint8_t)(mlen >> 8);

@@ -242,6 +242,10 @@ ss_rd_shut(const struct session *s)
  * hs_store (after its init), or is wiped (the handshake is over). */
 void ss_hs_use_early_e(struct session *s);
 void ss_hs_drop_early_e(struct session *s);
+/* The initiator's ephemeral made ahead (session_hs.c): take it (false:
+ * none ready), or drop it (a forked child). */
+bool ss_hs_spare_take(uint8_t sk[NOISE_DHLEN], uint8_t pk[NOISE_DHLEN]);
+void ss_hs_spare_drop(void);
 
 /* session_end.c: the suite's name for logs ("chachapoly", "aesgcm",
  * "chachapoly+identity", "aesgcm+identity", "plain"). */
