@@ -250,50 +250,50 @@ writev(int fd, const struct iovec *iov, int iovcnt)
 	return io_send(s, fd, iov, iovcnt, 0);
 }
 
+/* Where sendfile's bytes come from: the file at *off, or at its position. */
+struct file_src {
+	int    in;
+	off_t *off;
+};
+
+static ssize_t
+file_fill(void *arg, void *buf, size_t n)
+{
+	struct file_src *f = arg;
+	ssize_t r;
+
+	r = f->off != NULL ? pread(f->in, buf, n, *f->off) :
+	    real_read(f->in, buf, n);
+	if (r < 0)
+		return -errno;
+	if (f->off != NULL)
+		*f->off += r;
+	return r;
+}
+
 /*
- * sendfile onto a sealed socket, emulated: read the file, seal, write.  The
- * offset (or the file position) advances by what the session accepted.
+ * sendfile onto a sealed socket, emulated: the file is read only when the
+ * session can seal what it gives (session_send_from), so the offset, or
+ * the file position, advances by exactly what was sent.
  */
 static ssize_t
 sendfile_sealed(struct session *s, int out, int in, off_t *off, size_t count)
 {
-	enum { CHUNK = 256 * 1024 };
-	size_t want = count < CHUNK ? count : CHUNK;
-	struct iovec v;
-	ssize_t n, w;
-	char *buf;
+	struct file_src f = { in, off };
+	int e = errno;
+	ssize_t r;
 
-	if (count == 0) {
-		session_put(s);
-		return 0;
+	r = session_send_from(s, out, count, file_fill, &f, 0);
+	if (r == -EXDEV) {      /* PLAIN: the kernel's sendfile, on the socket */
+		r = real_sendfile(session_kfd(s, out), in, off, count);
+		if (r < 0)
+			r = -errno;
 	}
-	if ((buf = malloc(want)) == NULL) {
-		session_put(s);
-		errno = ENOMEM;
-		return -1;
-	}
-	n = off != NULL ? pread(in, buf, want, *off) : real_read(in, buf, want);
-	if (n <= 0) {
-		int e = errno;
-		free(buf);
-		session_put(s);
-		errno = e;
-		return n;
-	}
-	v.iov_base = buf;
-	v.iov_len = (size_t)n;
-	w = session_send(s, out, &v, 1, 0);
 	epoll_touch(s);
-	if (off != NULL) {
-		if (w > 0)
-			*off += w;
-	} else if (w < n) {
-		/* Give back what was read but not sent. */
-		(void)lseek(in, -(off_t)(n - (w > 0 ? w : 0)), SEEK_CUR);
-	}
-	free(buf);
 	session_put(s);
-	return hook_ret(w);
+	if (r >= 0)
+		errno = e;
+	return hook_ret(r);
 }
 
 HOOK ssize_t

@@ -187,25 +187,25 @@ HOOK ssize_t
 splice(int in, off_t *inoff, int out, off_t *outoff, size_t len,
     unsigned int flags)
 {
-	struct session *s;
+	struct session *s = fdtab_get(out);
+	bool to_sealed = s != NULL;
 	int e = errno;
 	ssize_t r;
 
+	if (!to_sealed && (s = fdtab_get(in)) == NULL) {
+		if (standin_is_kfd(in) || standin_is_kfd(out))
+			return hook_ebadf();
+		return real_splice(in, inoff, out, outoff, len, flags);
+	}
 	/* The kernel's first checks, before it looks at the fds. */
 	if (len == 0)
-		return 0;
-	if (flags & ~SPLICE_ALL) {
-		errno = EINVAL;
-		return -1;
-	}
-	if ((s = fdtab_get(out)) != NULL)
+		r = 0;
+	else if (flags & ~SPLICE_ALL)
+		r = -EINVAL;
+	else if (to_sealed)
 		r = into_sealed(s, in, inoff, out, outoff, len, flags);
-	else if ((s = fdtab_get(in)) != NULL)
-		r = from_sealed(s, in, inoff, out, outoff, len, flags);
-	else if (standin_is_kfd(in) || standin_is_kfd(out))
-		return hook_ebadf();
 	else
-		return real_splice(in, inoff, out, outoff, len, flags);
+		r = from_sealed(s, in, inoff, out, outoff, len, flags);
 	epoll_touch(s);
 	session_put(s);
 	if (r >= 0)
