@@ -2,8 +2,9 @@
  * policy: parser and matcher (see policy.h for the contract, DESIGN.md for
  * the syntax).
  *
- * This file: the policy's life cycle (init, lines, finish, load, free,
- * compare) and the key statement; rules are policy_rule.c's, identities,
+ * This file: the policy's life cycle (init, lines, finish, free, compare)
+ * and the key statement; reading files and paths are policy_load.c's,
+ * messages and words policy_util.c's, rules policy_rule.c's, identities,
  * peers and include policy_ident.c's, matching policy_match.c's.
  *
  * Parsing is line by line into a growing array of rules and an array of
@@ -20,180 +21,18 @@
  * Words are separated by any whitespace; `#` starts a comment that runs to
  * the end of the line (so key paths cannot contain `#` or whitespace).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
 #include "keyfile.h"
 
-#include "fileio.h"
 #include "policy.h"
 #include "policy_int.h"
-
-static int
-vperr(const char *file, int lineno, char err[POLICY_ERRLEN], const char *fmt,
-    va_list ap)
-{
-	int n;
-
-	n = snprintf(err, POLICY_ERRLEN, "%s:%d: ", file, lineno);
-	if (n < 0 || n >= POLICY_ERRLEN)
-		return -EINVAL;
-	vsnprintf(err + n, POLICY_ERRLEN - (size_t)n, fmt, ap);
-	return -EINVAL;
-}
-
-int
-perr(const struct policy *p, int lineno, char err[POLICY_ERRLEN],
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vperr(p->cur != NULL ? p->cur : p->file, lineno, err, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-int
-perr_at(const char *file, int lineno, char err[POLICY_ERRLEN],
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vperr(file, lineno, err, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-const char *
-perr_where(const struct policy *p, const char *file, int line, char *buf,
-    size_t len)
-{
-	if (strcmp(file, p->cur != NULL ? p->cur : p->file) == 0)
-		snprintf(buf, len, "line %d", line);
-	else
-		snprintf(buf, len, "%s:%d", file, line);
-	return buf;
-}
-
-int
-perr_nomem(const struct policy *p, int lineno, char err[POLICY_ERRLEN])
-{
-	perr(p, lineno, err, "out of memory");
-	return -ENOMEM;
-}
-
-int
-grow(void *arr, size_t *cap, size_t n, size_t size)
-{
-	void **a = arr, *na;
-	size_t c;
-
-	if (n < *cap)
-		return 0;
-	c = *cap ? *cap * 2 : 8;
-	if ((na = reallocarray(*a, c, size)) == NULL)
-		return -ENOMEM;
-	*a = na;
-	*cap = c;
-	return 0;
-}
-
-bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	    c == '\v' || c == '\f';
-}
-
-bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/*
- * next_word(&s): the next whitespace-separated word of the NUL-terminated,
- * writable string *s (terminated in place), or NULL at the end.
- */
-char *
-next_word(char **s)
-{
-	char *w, *e;
-
-	for (w = *s; is_space(*w); w++)
-		;
-	if (*w == '\0')
-		return NULL;
-	for (e = w; *e != '\0' && !is_space(*e); e++)
-		;
-	if (*e != '\0')
-		*e++ = '\0';
-	*s = e;
-	return w;
-}
-
-/*
- * parse_uint(s, len, max, &v): LEN decimal digits (no sign, no spaces) with
- * a value of at most MAX.  Returns 0 or -EINVAL.
- */
-int
-parse_uint(const char *s, size_t len, uint32_t max, uint32_t *v)
-{
-	uint64_t acc = 0;
-	size_t i;
-
-	if (len == 0 || len > 10)
-		return -EINVAL;
-	for (i = 0; i < len; i++) {
-		if (!is_digit(s[i]))
-			return -EINVAL;
-		acc = acc * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (acc > max)
-		return -EINVAL;
-	*v = (uint32_t)acc;
-	return 0;
-}
-
-bool
-name_valid(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > NAME_MAX_LEN)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    is_digit(c) || c == '_' || c == '-' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
-const struct policy_key *
-key_find(const struct policy *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->nkeys; i++)
-		if (strcmp(p->keys[i]->name, name) == 0)
-			return p->keys[i];
-	return NULL;
-}
 
 struct policy *
 policy_parse_init(const char *file)
@@ -309,73 +148,6 @@ policy_parse_line(struct policy *p, const char *line, int lineno,
 	return rc;
 }
 
-/* expand_path(): see policy_int.h. */
-int
-expand_path(const struct policy *p, const char *file, int line,
-    const char *what, const char *path, char **out, char err[POLICY_ERRLEN])
-{
-	char buf[PATH_MAX];
-	size_t n = 0, len;
-	const char *s = path, *val;
-	char var[128];
-
-	while (*s != '\0') {
-		if (s[0] == '$' && s[1] == '{') {
-			const char *end = strchr(s + 2, '}');
-
-			if (end == NULL)
-				return perr_at(file, line, err, "%s: unterminated "
-				    "${ in path `%.128s'", what, path);
-			len = (size_t)(end - (s + 2));
-			if (len == 0 || len >= sizeof(var))
-				return perr_at(file, line, err, "%s: bad "
-				    "variable name in path `%.128s'", what,
-				    path);
-			memcpy(var, s + 2, len);
-			var[len] = '\0';
-			val = p->env ? p->env(var, p->envctx) : getenv(var);
-			if (val == NULL)
-				return perr_at(file, line, err, "%s: environment "
-				    "variable %s is not set", what, var);
-			s = end + 1;
-			len = strlen(val);
-		} else {
-			val = s;
-			len = 1;
-			s++;
-		}
-		if (n + len >= sizeof(buf))
-			goto toolong;
-		memcpy(buf + n, val, len);
-		n += len;
-	}
-	buf[n] = '\0';
-	if (n == 0)
-		return perr_at(file, line, err, "%s: path `%.128s' is empty "
-		    "after expansion", what, path);
-
-	if (buf[0] != '/' && p->dir != NULL) {
-		size_t dl = strlen(p->dir);
-		bool root = strcmp(p->dir, "/") == 0;
-
-		if (dl + 1 + n >= sizeof(buf))
-			goto toolong;
-		memmove(buf + dl + (root ? 0 : 1), buf, n + 1);
-		memcpy(buf, p->dir, dl);
-		if (!root)
-			buf[dl] = '/';
-	}
-	if ((*out = strdup(buf)) == NULL) {
-		perr_at(file, line, err, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-
-toolong:
-	return perr_at(file, line, err, "%s: path `%.128s' is too long",
-	    what, path);
-}
-
 int
 policy_parse_finish(struct policy *p, char err[POLICY_ERRLEN])
 {
@@ -429,127 +201,6 @@ policy_parse_env(struct policy *p, policy_env_fn env, void *ctx)
 	p->env = env;
 	p->envctx = ctx;
 }
-
-int
-policy_load(const char *path, struct policy **pp, char err[POLICY_ERRLEN])
-{
-	return policy_load_env(path, NULL, NULL, pp, err);
-}
-
-/*
- * Read all of PATH into a new NUL-terminated buffer.  The policy is read with
- * read(2), not stdio: every preloaded process reads it at start, and a stdio
- * stream costs a 4 KiB buffer (a fresh heap page) and more of libc mapped in.
- */
-int
-policy_slurp(const char *path, char **out, size_t *outlen)
-{
-	const struct fileio *io = fileio();
-	size_t len = 0, cap = 4096;
-	char *buf, *nb;
-	ssize_t n;
-	int fd, rc;
-
-	if ((fd = io->open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0)) < 0)
-		return -errno;
-	if ((buf = malloc(cap)) == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
-		if (cap - len < 2) {
-			if (cap >= POLICY_MAX_FILE) {
-				rc = -EFBIG;
-				goto fail;
-			}
-			if ((nb = realloc(buf, cap * 2)) == NULL) {
-				rc = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = io->read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	io->close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-
-fail:
-	free(buf);
-	io->close(fd);
-	return rc;
-}
-
-int
-policy_parse_buf(struct policy *p, char *buf, size_t len,
-    char err[POLICY_ERRLEN])
-{
-	char *line, *nl, save;
-	int lineno = 0, rc;
-
-	for (line = buf; line < buf + len; line = nl) {
-		lineno++;
-		nl = memchr(line, '\n', (size_t)(buf + len - line));
-		nl = nl != NULL ? nl + 1 : buf + len;
-		if (memchr(line, '\0', (size_t)(nl - line)) != NULL)
-			return perr(p, lineno, err, "NUL byte in line");
-		/* The parser takes a string: end this line for it. */
-		save = *nl;
-		*nl = '\0';
-		rc = policy_parse_line(p, line, lineno, err);
-		*nl = save;
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
-}
-
-int
-policy_load_env(const char *path, policy_env_fn env, void *ctx,
-    struct policy **pp, char err[POLICY_ERRLEN])
-{
-	struct policy *p;
-	char *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	*pp = NULL;
-	if ((rc = policy_slurp(path, &buf, &len)) != 0) {
-		snprintf(err, POLICY_ERRLEN, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if ((p = policy_parse_init(path)) == NULL) {
-		rc = -ENOMEM;
-		snprintf(err, POLICY_ERRLEN, "%s: %s", path, strerror(-rc));
-		goto err1;
-	}
-	policy_parse_env(p, env, ctx);
-	if ((rc = policy_parse_buf(p, buf, len, err)) != 0 ||
-	    (rc = policy_parse_finish(p, err)) != 0)
-		goto err2;
-	free(buf);
-	*pp = p;
-	return 0;
-
-err2:
-	policy_free(p);
-err1:
-	free(buf);
-	return rc;
-}
-
 
 size_t
 policy_nrules(const struct policy *p)

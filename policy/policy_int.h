@@ -1,8 +1,9 @@
 /*
- * policy_int: what the policy module's files share (policy.c: the file, the
- * statements and their life cycle; policy_rule.c: connect and accept rules;
- * policy_ident.c: identities, peers and include; policy_match.c: matching
- * and formatting).  Private to them.
+ * policy_int: what the policy module's files share (policy.c: the
+ * statements' life cycle and keys; policy_load.c: files and paths;
+ * policy_util.c: messages and words; policy_rule.c: connect and accept
+ * rules; policy_ident.c: identities, peers and include; policy_match.c:
+ * matching and formatting).  Private to them.
  */
 #ifndef SOCKSEAL_POLICY_INT_H
 #define SOCKSEAL_POLICY_INT_H

@@ -11,6 +11,7 @@
  *   session_hs_msg.c  its messages (PSK and identity suites)
  *   session_revoke.c  identities: a reload that removes a peer ends it
  *   session_rx.c    the receive path
+ *   session_pipe_rx.c  its splice variant (session_recv_into)
  *   session_tx.c    the send path
  *   session_end.c   shutdown, close, exit: a connection's end
  *   session_poll.c  readiness (poll, epoll), FIONREAD, SO_ERROR
@@ -293,6 +294,13 @@ int ss_hs_from_call(struct session *s, int fd, int flags);
 int ss_handshake_try(struct session *s, int fd);
 
 /* session_rx.c */
+/* MSG_PEEK's gathering (rx_lock held): up to WANT bytes of plaintext made
+ * contiguous at ss_pt(), waiting per FLAGS only when nothing is there;
+ * their count, or -errno.  Nothing is consumed. */
+ssize_t ss_rx_gather(struct session *s, int fd, size_t want, int flags);
+/* The buffer ran dry at the end of a read: refill it without waiting if
+ * the kernel may hold more (rx_lock held). */
+void ss_rx_refill_dry(struct session *s, int fd);
 
 /* Open the next whole record if one is buffered (rx_lock held): 1, 0
  * (need more bytes) or <0 (the session failed).  See there for DST. */

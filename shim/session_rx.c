@@ -160,8 +160,8 @@ rx_peek_append(struct session *s)
  * there at all).  Nothing is consumed: the bytes are the first of ss_pt().
  * Returns their count (at most WANT), or -errno.
  */
-static ssize_t
-rx_gather(struct session *s, int fd, size_t want, int flags)
+ssize_t
+ss_rx_gather(struct session *s, int fd, size_t want, int flags)
 {
 	size_t have, space;
 	int kflags = ss_rd_shut(s) ? MSG_DONTWAIT : flags & MSG_DONTWAIT;
@@ -231,7 +231,7 @@ static ssize_t
 rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
     int flags)
 {
-	ssize_t n = rx_gather(s, fd, ss_iov_total(iov, iovcnt), flags);
+	ssize_t n = ss_rx_gather(s, fd, ss_iov_total(iov, iovcnt), flags);
 
 	if (n > 0)
 		iov_put(iov, iovcnt, 0, ss_pt(s), (size_t)n);
@@ -244,8 +244,8 @@ rx_peek_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
  * waiting, so what the kernel holds is never stranded behind an edge that
  * already passed (rx_gen tells epoll it is new).  rx_lock held.
  */
-static void
-rx_refill_dry(struct session *s, int fd)
+void
+ss_rx_refill_dry(struct session *s, int fd)
 {
 	ssize_t n;
 
@@ -308,7 +308,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		}
 		if (total == want || s->rx_eof) {
 			if (total == want)
-				rx_refill_dry(s, fd);
+				ss_rx_refill_dry(s, fd);
 			return (ssize_t)total;
 		}
 		/*
@@ -415,55 +415,6 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	 * bytes are not delivered. */
 	if (r > 0 && ss_revoke_check(s, fd) < 0)
 		return ss_told(s, -ECONNRESET);
-	return r;
-}
-
-/*
- * A read whose bytes go to DRAIN (splice to a pipe, rx_lock held): what is
- * there, gathered as a peek, is offered; only what DRAIN takes is consumed.
- */
-static ssize_t
-rx_into_locked(struct session *s, int fd, size_t max, session_drain_fn drain,
-    void *arg)
-{
-	ssize_t n, k;
-	int r;
-
-	if (session_state(s) == SESSION_DEAD)
-		return -s->err;
-	if (max == 0)
-		return 0;
-	if ((r = ss_rbuf_alloc(s)) < 0)
-		return r;
-	if ((n = rx_gather(s, fd, max, 0)) <= 0)
-		return n;
-	if ((k = drain(arg, ss_pt(s), (size_t)n)) <= 0)
-		return k < 0 ? k : -EAGAIN;
-	s->pt_off += (size_t)k;
-	s->ptlen -= (size_t)k;
-	s->bytes_in += (uint64_t)k;
-	if (s->ptlen == 0)
-		rx_refill_dry(s, fd);
-	return k;
-}
-
-ssize_t
-session_recv_into(struct session *s, int fd, size_t max,
-    session_drain_fn drain, void *arg)
-{
-	ssize_t r;
-
-	fd = session_kfd(s, fd);
-	if ((r = ss_hs_from_call(s, fd, 0)) < 0)
-		return ss_told(s, r);
-	if (session_state(s) == SESSION_PLAIN)
-		return -EXDEV;
-	ss_lock(s, &s->rx_lock);
-	r = ss_told(s, rx_into_locked(s, fd, max, drain, arg));
-	ss_rx_trim(s);
-	LOG(LOG_DEBUG, "fd %d: splice out %zu -> %zd (left %zu plain, %zu "
-	    "sealed)", fd, max, r, s->ptlen, s->rend - s->rstart);
-	ss_unlock(&s->rx_lock);
 	return r;
 }
 
