@@ -153,6 +153,38 @@ expect_record(int suite, const char *name, struct noise_cipher *c,
 	CHECK(len == 0 || memcmp(out, pt, len) == 0);
 }
 
+/*
+ * After message 2 (HI, HR the two sides): the handshake hash, the split
+ * keys, one record each way and both end-of-stream marks.  *FIRST, if not
+ * NULL, gets the initiator's sending cipher as it was at nonce 0.
+ */
+static void
+expect_transport(int suite, struct noise_hs *hi, struct noise_hs *hr,
+    struct noise_cipher *first)
+{
+	struct noise_cipher itx, irx, rtx, rrx;
+	uint8_t h[32];
+
+	noise_hs_hash(hi, h);
+	expect(suite, "handshake_hash", h, 32);
+	noise_hs_hash(hr, h);
+	expect(suite, "handshake_hash", h, 32);
+	noise_hs_split(hi, &itx, &irx);
+	noise_hs_split(hr, &rtx, &rrx);
+	expect(suite, "k_initiator_to_responder", itx.k, 32);
+	expect(suite, "k_responder_to_initiator", rtx.k, 32);
+	CHECK_MEM_EQ(itx.k, rrx.k, 32);
+	CHECK_MEM_EQ(rtx.k, irx.k, 32);
+	if (first != NULL)
+		*first = itx;
+	expect(suite, "plaintext_i", (const uint8_t *)pt_i, strlen(pt_i));
+	expect_record(suite, "record_i_n0", &itx, &rrx, pt_i, strlen(pt_i));
+	expect(suite, "plaintext_r", (const uint8_t *)pt_r, strlen(pt_r));
+	expect_record(suite, "record_r_n0", &rtx, &irx, pt_r, strlen(pt_r));
+	expect_record(suite, "eos_i_n1", &itx, &rrx, "", 0);
+	expect_record(suite, "eos_r_n1", &rtx, &irx, "", 0);
+}
+
 static void
 example(int suite)
 {
@@ -160,9 +192,9 @@ example(int suite)
 	    "Noise_NNpsk0_25519_AESGCM_SHA256" :
 	    "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
 	uint8_t psk[32], ie[32], re[32], h0[32] = { 0 }, pre[8], wire[58];
-	uint8_t m1[48], m2[48], pay[1], h[32];
+	uint8_t m1[48], m2[48], pay[1];
 	struct noise_hs hi, hr;
-	struct noise_cipher itx, irx, rtx, rrx, c;
+	struct noise_cipher c;
 	size_t len, plen;
 	int i;
 
@@ -207,24 +239,7 @@ example(int suite)
 	wire[1] = 48;
 	memcpy(wire + 2, m2, 48);
 	expect(suite, "responder_first_bytes", wire, 50);
-	noise_hs_hash(&hi, h);
-	expect(suite, "handshake_hash", h, 32);
-	noise_hs_hash(&hr, h);
-	expect(suite, "handshake_hash", h, 32);
-	noise_hs_split(&hi, &itx, &irx);
-	noise_hs_split(&hr, &rtx, &rrx);
-	expect(suite, "k_initiator_to_responder", itx.k, 32);
-	expect(suite, "k_responder_to_initiator", rtx.k, 32);
-	CHECK_MEM_EQ(itx.k, rrx.k, 32);
-	CHECK_MEM_EQ(rtx.k, irx.k, 32);
-
-	expect(suite, "plaintext_i", (const uint8_t *)pt_i, strlen(pt_i));
-	c = itx;        /* k_initiator_to_responder at n = 0 */
-	expect_record(suite, "record_i_n0", &itx, &rrx, pt_i, strlen(pt_i));
-	expect(suite, "plaintext_r", (const uint8_t *)pt_r, strlen(pt_r));
-	expect_record(suite, "record_r_n0", &rtx, &irx, pt_r, strlen(pt_r));
-	expect_record(suite, "eos_i_n1", &itx, &rrx, "", 0);
-	expect_record(suite, "eos_r_n1", &rtx, &irx, "", 0);
+	expect_transport(suite, &hi, &hr, &c);
 
 	/* The first rekey: after the record with nonce 65535. */
 	c.n = RECORD_REKEY_INTERVAL - 1;
@@ -245,7 +260,6 @@ example_ik(int suite)
 	uint8_t rpub[32], h0[32] = { 0 }, pre[8], wire[106], buf[40];
 	uint8_t m1[96], m2[48], pay[1], h[32];
 	struct noise_hs hi, hr;
-	struct noise_cipher itx, irx, rtx, rrx;
 	size_t len, plen;
 	int i;
 
@@ -312,21 +326,7 @@ example_ik(int suite)
 	wire[1] = 48;
 	memcpy(wire + 2, m2, 48);
 	expect(suite, "responder_first_bytes", wire, 50);
-	noise_hs_hash(&hi, h);
-	expect(suite, "handshake_hash", h, 32);
-	noise_hs_hash(&hr, h);
-	expect(suite, "handshake_hash", h, 32);
-	noise_hs_split(&hi, &itx, &irx);
-	noise_hs_split(&hr, &rtx, &rrx);
-	expect(suite, "k_initiator_to_responder", itx.k, 32);
-	expect(suite, "k_responder_to_initiator", rtx.k, 32);
-
-	expect(suite, "plaintext_i", (const uint8_t *)pt_i, strlen(pt_i));
-	expect_record(suite, "record_i_n0", &itx, &rrx, pt_i, strlen(pt_i));
-	expect(suite, "plaintext_r", (const uint8_t *)pt_r, strlen(pt_r));
-	expect_record(suite, "record_r_n0", &rtx, &irx, pt_r, strlen(pt_r));
-	expect_record(suite, "eos_i_n1", &itx, &rrx, "", 0);
-	expect_record(suite, "eos_r_n1", &rtx, &irx, "", 0);
+	expect_transport(suite, &hi, &hr, NULL);
 }
 
 int
