@@ -25,7 +25,9 @@
  *   7  a tampered record, a replayed record, or the peer's TCP end
  *
  * The oracle: every byte the session delivers is the next byte of what the
- * peer sealed (authenticated data only, in order, nothing after the mark);
+ * peer sealed (authenticated data only, in order, nothing after the mark;
+ * bytes sent as junk that happen to be the peer's next records under its
+ * keys count as sealed, see feed_unsealed);
  * a read returns 0 only after the mark or SHUT_RD; without junk, all of it
  * arrives and the stream ends as the peer ended it; everything the session
  * sends opens with the peer's keys and is the program's stream.
@@ -60,6 +62,7 @@
 #define IK1_WIRE     (PREFACE_LEN + 2 + IK1_LEN)
 #define FZ_MAXSENT   (1 << 20)           /* peer plaintext kept for the oracle */
 #define FZ_INBUF     (4 * RECORD_MAXWIRE)
+#define FZ_TRACE     24                  /* operations fz_report shows */
 
 /* Test keys and ephemerals: constants, not secrets. */
 static const uint8_t fz_key[NOISE_KEYLEN] = "sockseal fuzz key (not secret).";
@@ -100,17 +103,24 @@ struct fz {
 	bool     tcp_end;               /* the peer shut its write side */
 	bool     rd_shut;               /* the program did SHUT_RD */
 	size_t   last_len;              /* the last sealed record (fz_last) */
+	size_t   wire_len;              /* unsealed bytes since a boundary */
+	bool     wire_bad;              /* ... held a record that fails */
 
 	/* session -> peer */
 	size_t   inlen;                 /* ciphertext in fz_inbuf */
 	uint64_t tx_sent, tx_seen;      /* plaintext accepted / opened */
 	bool     tx_eos;
+
+	/* the last operations, for fz_report */
+	uint8_t  ops[FZ_TRACE];
+	unsigned int nops;
 };
 
 static struct fz fz_state;
 static uint8_t fz_rbuf[2 * RECORD_MAXPT];       /* program's buffers */
 static uint8_t fz_sent[FZ_MAXSENT];             /* plaintext the peer sealed */
 static uint8_t fz_last[RECORD_MAXWIRE];         /* to replay */
+static uint8_t fz_wire[2 * RECORD_MAXWIRE];     /* see feed_unsealed */
 static uint8_t fz_inbuf[FZ_INBUF];              /* from the session */
 
 /*
@@ -228,6 +238,32 @@ tx_pat(uint64_t o)
 
 /* ------------------------------------------------------------ reading */
 
+/*
+ * Before an invariant about delivered bytes aborts: what the harness knew
+ * and the last operations, so that a failure seen once (CI) can be read
+ * without its input.
+ */
+static void
+fz_report(const struct fz *f, const char *what, ssize_t n, size_t cap,
+    int flags, int niov)
+{
+	unsigned int i, k;
+
+	fprintf(stderr, "fuzz_session: %s: n=%zd cap=%zu flags=0x%x niov=%d "
+	    "got=%zu sent_len=%zu eos=%d eos_at=%zu junk=%d lost=%d "
+	    "tcp_end=%d rd_shut=%d state=%d suite=%d initiator=%d\n", what, n,
+	    cap, flags, niov, f->got, f->sent_len, f->eos, f->eos_at, f->junk,
+	    f->lost, f->tcp_end, f->rd_shut, (int)session_state(f->s), f->suite,
+	    f->initiator);
+	fprintf(stderr, "fuzz_session: last operations (oldest first):");
+	for (i = 0; i < FZ_TRACE; i++) {
+		k = (f->nops + i) % FZ_TRACE;
+		if (f->nops + i >= FZ_TRACE)
+			fprintf(stderr, " %02x", f->ops[k]);
+	}
+	fprintf(stderr, "\n");
+}
+
 /* A session read into fz_rbuf, checked against what the peer sealed. */
 static ssize_t
 fz_recv(struct fz *f, size_t cap, int flags, int niov)
@@ -246,6 +282,9 @@ fz_recv(struct fz *f, size_t cap, int flags, int niov)
 	if (!f->opmode || session_state(f->s) == SESSION_PLAIN)
 		return n;
 	if (n > 0) {
+		if (f->got + (size_t)n > f->sent_len)
+			fz_report(f, "more delivered than sealed", n, cap, flags,
+			    niov);
 		FZ_ASSERT(f->got + (size_t)n <= f->sent_len);
 		FZ_ASSERT(memcmp(fz_rbuf, fz_sent + f->got, (size_t)n) == 0);
 		if (!(flags & MSG_PEEK))
@@ -362,32 +401,103 @@ feed(struct fz *f, const uint8_t *buf, size_t len)
 	}
 }
 
-/* Seal LEN bytes at PT as the peer's next record and send it. */
+/* The peer's plaintext PT reached the session authenticated: the oracle's. */
+static void
+sent_add(struct fz *f, const uint8_t *pt, size_t len)
+{
+	if (f->eos)
+		return;
+	memcpy(fz_sent + f->sent_len, pt, len);
+	f->sent_len += len;
+	if (len == 0) {
+		f->eos = true;
+		f->eos_at = f->sent_len;
+	}
+}
+
+/*
+ * Bytes the peer puts on the wire that it did not seal as its next record
+ * here (junk, a replay, a tampered record, or a record behind an unfinished
+ * one).  They are unauthenticated only as far as the session can tell:
+ * the keys are the same from run to run (fixed ephemerals, a deterministic
+ * RNG), so the fuzzer can splice in a record sealed in another run (the
+ * raw-mode seeds are whole transcripts), and when it is the peer's next
+ * record under the peer's keys the session rightly delivers it.  So the
+ * wire since the last record boundary is kept, and every whole record in
+ * it that opens with the peer's sending state counts as sealed, as
+ * record_open on the session's side would judge it; the first that does
+ * not open ends the tracking (the session fails there).
+ */
+static void
+feed_unsealed(struct fz *f, const uint8_t *buf, size_t len)
+{
+	static uint8_t rec[RECORD_MAXWIRE];
+	struct noise_cipher c;
+	size_t off = 0, wl;
+	uint8_t *pt;
+	size_t ptlen;
+	int r;
+
+	f->junk = true;
+	if (f->peer_open && !f->wire_bad) {
+		memcpy(fz_wire + f->wire_len, buf, len);
+		f->wire_len += len;
+		while ((r = record_peek(fz_wire + off, f->wire_len - off,
+		    &wl)) != 0) {
+			c = f->ptx;
+			if (r < 0 || wl > RECORD_MAXWIRE)
+				break;
+			memcpy(rec, fz_wire + off, wl);
+			if (record_open(&c, rec, wl, &pt, &ptlen) < 0 ||
+			    f->sent_len + ptlen > FZ_MAXSENT)
+				break;
+			f->ptx = c;
+			sent_add(f, pt, ptlen);
+			off += wl;
+		}
+		if (r != 0) {
+			f->wire_bad = true;
+			f->wire_len = 0;
+		} else {
+			memmove(fz_wire, fz_wire + off, f->wire_len - off);
+			f->wire_len -= off;
+		}
+		sodium_memzero(&c, sizeof(c));
+	}
+	feed(f, buf, len);
+}
+
+/*
+ * Seal LEN bytes at PT as the peer's next record and send it; with TAMPER
+ * >= 0, one bit of it flipped.  A record that does not start at a record
+ * boundary of the wire (unfinished junk before it) or is tampered with is
+ * sealed with a copy of the peer's state and goes as unsealed bytes.
+ */
 static void
 seal_feed(struct fz *f, const uint8_t *pt, size_t len, int tamper)
 {
 	static uint8_t w[RECORD_MAXWIRE];
+	struct noise_cipher c;
 	size_t wl;
 
 	if (!f->peer_open || f->sent_len + len > FZ_MAXSENT)
 		return;
+	if (tamper >= 0 || f->wire_len > 0 || f->wire_bad) {
+		c = f->ptx;
+		wl = record_seal(&c, pt, len, w);
+		sodium_memzero(&c, sizeof(c));
+		if (wl == 0)
+			return;
+		if (tamper >= 0)
+			w[(size_t)tamper % wl] ^= (uint8_t)(1u << (tamper & 7));
+		feed_unsealed(f, w, wl);
+		return;
+	}
 	if ((wl = record_seal(&f->ptx, pt, len, w)) == 0)
 		return;
-	if (tamper >= 0) {
-		w[(size_t)tamper % wl] ^= (uint8_t)(1u << (tamper & 7));
-		f->junk = true;
-	} else {
-		if (!f->eos) {
-			memcpy(fz_sent + f->sent_len, pt, len);
-			f->sent_len += len;
-			if (len == 0) {
-				f->eos = true;
-				f->eos_at = f->sent_len;
-			}
-		}
-		memcpy(fz_last, w, wl);
-		f->last_len = wl;
-	}
+	sent_add(f, pt, len);
+	memcpy(fz_last, w, wl);
+	f->last_len = wl;
 	feed(f, w, wl);
 }
 
@@ -580,10 +690,8 @@ op_junk(struct fz *f, size_t n)
 	const uint8_t *p;
 
 	n = take(f, n, &p);
-	if (n > 0) {
-		f->junk = true;
-		feed(f, p, n);
-	}
+	if (n > 0)
+		feed_unsealed(f, p, n);
 }
 
 static void
@@ -592,6 +700,7 @@ run_op(struct fz *f, unsigned int op)
 	const uint8_t *p;
 	size_t len;
 
+	f->ops[f->nops++ % FZ_TRACE] = (uint8_t)op;
 	switch (op & 7) {
 	case 0:
 		op_junk(f, take8(f));
@@ -625,8 +734,8 @@ run_op(struct fz *f, unsigned int op)
 	default:
 		if (op & 8) {
 			/* A replayed record. */
-			f->junk = true;
-			feed(f, fz_last, f->last_len);
+			if (f->last_len > 0)
+				feed_unsealed(f, fz_last, f->last_len);
 		} else if (op & 16) {
 			if (!f->tcp_end)
 				shutdown(f->pfd, SHUT_WR);
