@@ -92,6 +92,20 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(QCC)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# What a build is (shim/version.h): the version, and the source it came
+# from.  $(B)/build-id changes only when they do, so version.o alone is
+# rebuilt then.
+VERSION  := 0.15.0
+BUILD_ID := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+.PHONY: FORCE
+$(B)/build-id: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION) $(BUILD_ID)' | cmp -s - $@ 2>/dev/null || \
+	    echo '$(VERSION) $(BUILD_ID)' > $@
+$(B)/obj/shim/version.o: $(B)/build-id
+$(B)/obj/shim/version.o: CPPFLAGS += -DSOCKSEAL_VERSION='"$(VERSION)"' \
+    -DSOCKSEAL_BUILD='"$(BUILD_ID)"'
+
 $(B)/libcore.a: $(CORE_OBJ)
 	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^

@@ -857,13 +857,15 @@ doctor(const char *arg, int depth)
 int
 doctor_main(int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '\0' || argv[1][0] == '-') {
-		fprintf(stderr, "usage: %s doctor BINARY\n"
+	bool help = argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0);
+
+	if (help || argc != 2 || argv[1][0] == '\0' || argv[1][0] == '-') {
+		fprintf(help ? stdout : stderr, "usage: %s doctor BINARY\n"
 		    "  says whether the shim can reach BINARY (found on PATH "
 		    "unless it has a /):\n  exit 0 it can be sealed, 1 it "
 		    "cannot, 2 usage or error\n", LAUNCHER_PROG);
-		return argc == 2 && strcmp(argv[1], "-h") == 0 ? DOCTOR_CAN :
-		    DOCTOR_ERROR;
+		return help ? DOCTOR_CAN : DOCTOR_ERROR;
 	}
 	return doctor(argv[1], 0);
 }

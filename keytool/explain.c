@@ -375,8 +375,13 @@ explain_main(int argc, char **argv)
 	bool verbose = false;
 	int c, rc;
 
+	static const struct option long_opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
 	optind = 1;
-	while ((c = getopt(argc, argv, "+f:vh")) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:vh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			fopt = optarg;

@@ -5,8 +5,10 @@
  *   sockseal doctor BINARY          (doctor.c)
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   (explain.c)
  *
- * A first argument "doctor" or "explain" is the subcommand; a program of
- * that name runs with `sockseal -- doctor ...`.
+ * A first argument "doctor", "explain" or "help" is the subcommand; a
+ * program of that name runs with `sockseal -- doctor ...`.  -h/--help and
+ * help print the usage on stdout (exit 0), --version the build
+ * (version.h); an unknown option prints the usage on stderr (exit 2).
  *
  * Finds libsockseal.so relative to this executable's directory DIR (from
  * /proc/self/exe): DIR/../lib/sockseal/ first (the installed layout, `make
@@ -32,6 +34,7 @@
 
 #include "policy.h"
 #include "launcher.h"
+#include "version.h"
 
 #define PROG           LAUNCHER_PROG
 #define SHIM_NAME      "libsockseal.so"
@@ -43,12 +46,14 @@ usage(FILE *f)
 	fprintf(f, "usage: %s [-f POLICY] [-v[v]] [--] CMD [ARGS...]\n"
 	    "       %s doctor BINARY\n"
 	    "       %s explain [-f POLICY] [-v] connect|accept ADDR:PORT\n"
+	    "       %s -h|--help|help, %s --version\n"
 	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
 	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
 	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n"
 	    "  doctor     can the shim reach BINARY? (0 yes, 1 no)\n"
-	    "  explain    which rule matches a connection, and what happens\n",
-	    PROG, PROG, PROG);
+	    "  explain    which rule matches a connection, and what happens\n"
+	    "  a program named doctor, explain or help: %s -- NAME ...\n",
+	    PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
 const char *
@@ -170,6 +175,12 @@ preload_value(const char *shim, const char *old)
 	return out;
 }
 
+static const struct option long_opts[] = {
+	{ "help",    no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int
 main(int argc, char **argv)
 {
@@ -184,7 +195,11 @@ main(int argc, char **argv)
 		return doctor_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return explain_main(argc - 1, argv + 1);
-	while ((c = getopt(argc, argv, "+f:vh")) != -1) {
+	if (argc > 1 && strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	while ((c = getopt_long(argc, argv, "+f:vh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if ((e = abs_path(optarg, polabs)) != 0) {
@@ -199,6 +214,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			sockseal_print_version(stdout, PROG);
 			return 0;
 		default:
 			usage(stderr);
@@ -222,7 +240,12 @@ main(int argc, char **argv)
 	/* Fail fast on the policy the shim is about to load. */
 	polpath = launcher_policy_path(have_f ? polabs : NULL);
 	if (policy_load(polpath, &p, err) != 0) {
-		fprintf(stderr, "%s\n", err);
+		if (access(polpath, F_OK) != 0)
+			fprintf(stderr, "%s: no policy: %s\n  give one with -f "
+			    "POLICY or SOCKSEAL_POLICY (see sockseal-policy(5))"
+			    "\n", PROG, err);
+		else
+			fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	if (verbose)

@@ -30,6 +30,7 @@
 #include "conn.h"
 #include "nofile.h"
 #include "init.h"
+#include "version.h"
 
 #define DEFAULT_POLICY "/etc/sockseal/policy"
 
@@ -140,8 +141,8 @@ init_run(void)
 		path = DEFAULT_POLICY;
 	if (reload_start(path, err) < 0)
 		init_die(err);
-	LOG(LOG_DEBUG, "policy %s: %zu rules", path,
-	    policy_nrules(reload_current()->pol));
+	LOG(LOG_DEBUG, "policy %s: %zu rules; %s", path,
+	    policy_nrules(reload_current()->pol), sockseal_ident());
 	errno = saved;
 }
 

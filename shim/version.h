@@ -1,0 +1,26 @@
+/*
+ * version: what a build of sockseal is.  Every binary carries it (the shim
+ * too: `strings libsockseal.so | grep 'sockseal '`), so an operator can
+ * tell which build a host runs.
+ */
+#ifndef SOCKSEAL_VERSION_H
+#define SOCKSEAL_VERSION_H
+
+#include <stdio.h>
+
+#define SOCKSEAL_WIRE_VERSION 1         /* DESIGN.md, wire protocol v1 */
+
+/* "0.15.0" */
+const char *sockseal_version(void);
+
+/* The source it was built from: `git describe --always --dirty`, or
+ * "unknown" outside a git checkout. */
+const char *sockseal_build(void);
+
+/* "sockseal 0.15.0 (build BUILD)" */
+const char *sockseal_ident(void);
+
+/* PROG VERSION (build BUILD, wire protocol 1), one line on F. */
+void sockseal_print_version(FILE *f, const char *prog);
+
+#endif

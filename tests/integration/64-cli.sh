@@ -1,0 +1,102 @@
+#!/bin/bash
+# Command-line conventions of both tools (issue 16): -h/--help on every
+# command prints usage on stdout and exits 0; an unknown option prints
+# usage on stderr and exits 2; --version names the version, the build and
+# the wire protocol, and the shim carries the same build; "--" ends the
+# options; a missing policy says how to give one.
+. "$(dirname "$0")/lib.sh"
+
+# usage_on LABEL STATUS STREAM CMD...: CMD exits STATUS with its usage on
+# STREAM (out or err) and nothing on the other one.
+usage_on() {
+    local label=$1 want=$2 on=$3 off; shift 3
+    [ "$on" = out ] && off=err || off=out
+    "$@" >"$TD/u.out" 2>"$TD/u.err"
+    assertEquals "$label: exit status" "$want" $?
+    assertFileContains "$label: usage on std$on" "$TD/u.$on" "usage: "
+    assertEquals "$label: nothing on std$off" "" "$(cat "$TD/u.$off")"
+}
+help_ok() { local l=$1; shift; usage_on "$l" 0 out "$@"; }
+bad_option() { local l=$1; shift; usage_on "$l" 2 err "$@"; }
+
+test_help_everywhere() {
+    local h sub
+    for h in -h --help; do
+        help_ok "sockseal $h" "$LAUNCHER" "$h"
+        help_ok "sockseal doctor $h" "$LAUNCHER" doctor "$h"
+        help_ok "sockseal explain $h" "$LAUNCHER" explain "$h"
+        help_ok "keytool $h" "$KEYTOOL" "$h"
+        for sub in gen show identity pub check rotate; do
+            help_ok "keytool $sub $h" "$KEYTOOL" "$sub" "$h"
+            assertFileContains "keytool $sub $h: its own usage" "$TD/u.out" \
+                "^usage: sockseal-keytool $sub "
+        done
+    done
+    help_ok "sockseal help" "$LAUNCHER" help
+    help_ok "keytool help" "$KEYTOOL" help
+}
+
+test_unknown_options() {
+    local sub
+    bad_option "sockseal --bogus" "$LAUNCHER" --bogus true
+    bad_option "sockseal -x" "$LAUNCHER" -x true
+    bad_option "sockseal explain --bogus" "$LAUNCHER" explain --bogus connect 127.0.0.1:1
+    bad_option "sockseal doctor --bogus" "$LAUNCHER" doctor --bogus
+    bad_option "keytool --bogus" "$KEYTOOL" --bogus
+    for sub in gen show identity pub check rotate; do
+        bad_option "keytool $sub --bogus" "$KEYTOOL" "$sub" --bogus "$TD/x"
+    done
+    assertFalse "no file made for an unknown option" "[ -e '$TD/x' ]"
+}
+
+test_version() {
+    local want build
+    want=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
+    assertNotEquals "Makefile has a VERSION" "" "$want"
+    "$LAUNCHER" --version >"$TD/v1.out" 2>"$TD/v1.err"
+    assertEquals "sockseal --version: exit status" 0 $?
+    "$KEYTOOL" --version >"$TD/v2.out" 2>"$TD/v2.err"
+    assertEquals "keytool --version: exit status" 0 $?
+    assertFileContains "sockseal --version" "$TD/v1.out" \
+        "^sockseal $want \\(build [^ ]+, wire protocol 1\\)\$"
+    assertFileContains "keytool --version" "$TD/v2.out" \
+        "^sockseal-keytool $want \\(build [^ ]+, wire protocol 1\\)\$"
+    build=$(sed -n 's/.*(build \([^,]*\),.*/\1/p' "$TD/v1.out")
+    assertEquals "one build for both tools" "$build" \
+        "$(sed -n 's/.*(build \([^,]*\),.*/\1/p' "$TD/v2.out")"
+    grep -a -q -F "sockseal $want (build $build)" "$B/libsockseal.so"
+    assertEquals "the shim carries the same build" 0 $?
+    # the shim says it when asked for debug logs
+    : >"$POLICY"
+    SOCKSEAL_LOG=debug "$LAUNCHER" -f "$POLICY" -- true 2>"$TD/dbg.err"
+    assertFileContains "the shim names its build" "$TD/dbg.err" \
+        "sockseal $want \\(build $build\\)"
+}
+
+test_help_is_not_a_program_name() {
+    mkdir -p "$TD/bin"
+    printf '#!/bin/sh\necho the-help-program-ran\n' >"$TD/bin/help"
+    chmod +x "$TD/bin/help"
+    : >"$POLICY"
+    PATH=$TD/bin:$PATH SOCKSEAL_POLICY=$POLICY "$LAUNCHER" help >"$TD/p1.out" 2>&1
+    assertFileNotContains "sockseal help is the usage" "$TD/p1.out" the-help-program-ran
+    PATH=$TD/bin:$PATH "$LAUNCHER" -f "$POLICY" -- help >"$TD/p2.out" 2>&1
+    assertFileContains "sockseal -- help runs it" "$TD/p2.out" the-help-program-ran
+}
+
+test_double_dash_ends_options() {
+    (cd "$TD" && "$KEYTOOL" gen -- -dash.key >"$TD/g.out" 2>&1)
+    assertEquals "gen -- -dash.key: exit status" 0 $?
+    assertTrue "a key file named -dash.key" "[ -s '$TD/-dash.key' ]"
+    "$KEYTOOL" show -- "$TD/-dash.key" >"$TD/s.out" 2>&1
+    assertEquals "show -- FILE: exit status" 0 $?
+}
+
+test_missing_policy_says_how() {
+    "$LAUNCHER" -f "$TD/no-such-policy" -- true >"$TD/m.out" 2>"$TD/m.err"
+    assertEquals "exit status" 1 $?
+    assertFileContains "prefixed, names the file" "$TD/m.err" "^sockseal: no policy: .*no-such-policy"
+    assertFileContains "says how to give one" "$TD/m.err" "-f POLICY or SOCKSEAL_POLICY"
+}
+
+. shunit2
