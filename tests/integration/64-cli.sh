@@ -68,7 +68,8 @@ test_version() {
     assertEquals "the shim carries the same build" 0 $?
     # the shim says it when asked for debug logs
     : >"$POLICY"
-    SOCKSEAL_LOG=debug "$LAUNCHER" -f "$POLICY" -- true 2>"$TD/dbg.err"
+    env ${SAN_RT:+LD_PRELOAD="$SAN_RT"} "${SAN_ENV[@]}" SOCKSEAL_LOG=debug \
+        "$LAUNCHER" -f "$POLICY" -- true 2>"$TD/dbg.err"
     assertFileContains "the shim names its build" "$TD/dbg.err" \
         "sockseal $want \\(build $build\\)"
 }
@@ -80,7 +81,8 @@ test_help_is_not_a_program_name() {
     : >"$POLICY"
     PATH=$TD/bin:$PATH SOCKSEAL_POLICY=$POLICY "$LAUNCHER" help >"$TD/p1.out" 2>&1
     assertFileNotContains "sockseal help is the usage" "$TD/p1.out" the-help-program-ran
-    PATH=$TD/bin:$PATH "$LAUNCHER" -f "$POLICY" -- help >"$TD/p2.out" 2>&1
+    env ${SAN_RT:+LD_PRELOAD="$SAN_RT"} "${SAN_ENV[@]}" PATH="$TD/bin:$PATH" \
+        "$LAUNCHER" -f "$POLICY" -- help >"$TD/p2.out" 2>&1
     assertFileContains "sockseal -- help runs it" "$TD/p2.out" the-help-program-ran
 }
 
