@@ -74,7 +74,8 @@ takes(size_t i, const char *opt)
 {
 	size_t k;
 
-	for (k = 0; k < 3 && subcommands[i].opts[k] != NULL; k++)
+	for (k = 0; k < sizeof(subcommands[i].opts) /
+	    sizeof(subcommands[i].opts[0]) && subcommands[i].opts[k] != NULL; k++)
 		if (strcmp(subcommands[i].opts[k], opt) == 0)
 			return true;
 	return false;

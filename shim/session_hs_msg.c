@@ -19,6 +19,7 @@
 #include "session.h"
 #include "session_int.h"
 #include "session_hs_msg.h"
+#include "version.h"
 
 /* The PSK of a rule without key=: 32 zero bytes (as WireGuard's). */
 static const uint8_t zero_psk[NOISE_KEYLEN];
@@ -35,7 +36,7 @@ static void
 preface_make(uint8_t p[PREFACE_LEN], int suite)
 {
 	p[0] = 'S'; p[1] = 'K'; p[2] = 'S'; p[3] = 'L';
-	p[4] = 1; p[5] = (uint8_t)suite; p[6] = 0; p[7] = 0;
+	p[4] = SOCKSEAL_WIRE_VERSION; p[5] = (uint8_t)suite; p[6] = 0; p[7] = 0;
 }
 
 /*
@@ -182,7 +183,7 @@ ss_hs_preface(struct session *s, const char **why)
 		*why = "no sockseal preface (plaintext or foreign client)";
 		return -EPROTO;
 	}
-	if (p[4] != 1) {
+	if (p[4] != SOCKSEAL_WIRE_VERSION) {
 		*why = "unsupported protocol version";
 		return -EPROTO;
 	}

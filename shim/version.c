@@ -17,18 +17,6 @@ static const char ident[] = "sockseal " SOCKSEAL_VERSION
     " (build " SOCKSEAL_BUILD ")";
 
 const char *
-sockseal_version(void)
-{
-	return SOCKSEAL_VERSION;
-}
-
-const char *
-sockseal_build(void)
-{
-	return SOCKSEAL_BUILD;
-}
-
-const char *
 sockseal_ident(void)
 {
 	return ident;

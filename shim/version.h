@@ -8,16 +8,12 @@
 
 #include <stdio.h>
 
-#define SOCKSEAL_WIRE_VERSION 1         /* DESIGN.md, wire protocol v1 */
+/* The preface's version byte (DESIGN.md, wire protocol v1): what the
+ * handshake sends and accepts, and what --version reports. */
+#define SOCKSEAL_WIRE_VERSION 1
 
-/* "0.15.0" */
-const char *sockseal_version(void);
-
-/* The source it was built from: `git describe --always --dirty`, or
- * "unknown" outside a git checkout. */
-const char *sockseal_build(void);
-
-/* "sockseal 0.15.0 (build BUILD)" */
+/* "sockseal VERSION (build BUILD)": BUILD is `git describe --always
+ * --dirty`, or "unknown" outside a git checkout. */
 const char *sockseal_ident(void);
 
 /* PROG VERSION (build BUILD, wire protocol 1), one line on F. */

@@ -438,18 +438,20 @@ feed_unsealed(struct fz *f, const uint8_t *buf, size_t len)
 	size_t ptlen;
 	int r;
 
+	/* What opens is at most LEN bytes of plaintext: it must fit. */
+	if (f->sent_len + len > FZ_MAXSENT)
+		return;
 	f->junk = true;
 	if (f->peer_open && !f->wire_bad) {
 		memcpy(fz_wire + f->wire_len, buf, len);
 		f->wire_len += len;
 		while ((r = record_peek(fz_wire + off, f->wire_len - off,
 		    &wl)) != 0) {
-			c = f->ptx;
-			if (r < 0 || wl > RECORD_MAXWIRE)
+			if (r < 0)
 				break;
+			c = f->ptx;
 			memcpy(rec, fz_wire + off, wl);
-			if (record_open(&c, rec, wl, &pt, &ptlen) < 0 ||
-			    f->sent_len + ptlen > FZ_MAXSENT)
+			if (record_open(&c, rec, wl, &pt, &ptlen) < 0)
 				break;
 			f->ptx = c;
 			sent_add(f, pt, ptlen);
