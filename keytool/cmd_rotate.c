@@ -242,8 +242,8 @@ print_plan(const struct rotate *rt, const char *newfpr, bool made)
 	    made ? "made now" : "already there, kept");
 	printf("wrote %s.rotate-1, %s.rotate-2, %s.rotate-3\n\n", p, p, p);
 	printf("Replace key %s without dropping a connection; finish each step "
-	    "on every\nhost before the next (the shim picks up a changed "
-	    "policy within seconds):\n", rt->key->name);
+	    "on every\nhost before the next (a running program takes a change "
+	    "at its next connection):\n", rt->key->name);
 	printf("  0. copy %s (mode 0600) to every host that uses key %s\n"
 	    "     and run `%s rotate POLICY %s` there\n", rt->newfile,
 	    rt->key->name, KEYTOOL_PROG, rt->key->name);

@@ -59,10 +59,10 @@ rule_of(int kfd, int initiator, bool *init)
 	    real_getpeername(kfd, (struct sockaddr *)&peer, &pl) < 0)
 		return NULL;
 	if (initiator != 1)
-		rule = policy_match(shim_policy(), POLICY_ACCEPT,
+		rule = policy_match(shim_policy_loaded(), POLICY_ACCEPT,
 		    (struct sockaddr *)&local, l);
 	if (!seals(rule) && initiator != 0) {
-		rule = policy_match(shim_policy(), POLICY_CONNECT,
+		rule = policy_match(shim_policy_loaded(), POLICY_CONNECT,
 		    (struct sockaddr *)&peer, pl);
 		*init = true;
 	}
@@ -317,7 +317,7 @@ conn_adopt_inherited(void (*adopted)(int fd))
 	struct fdlist l = { 0 };
 	int i, nseen = 0, n = 0;
 
-	if (policy_nrules(shim_policy()) == 0)
+	if (policy_nrules(shim_policy_loaded()) == 0)
 		return 0;
 	open_fds(&l);
 	carry_inventory(l.fd, l.n);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "policy.h"
 #include "real.h"
+#include "reload.h"
 #include "session.h"
 #include "standin.h"
 #include "conn.h"
@@ -145,7 +146,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (sa == NULL || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return conn_plain(fd, sa, len);
-	rule = policy_match(shim_policy(), POLICY_CONNECT, sa, len);
+	rule = policy_match(shim_decide()->pol, POLICY_CONNECT, sa, len);
 	if (rule == NULL || rule->plain || !conn_is_tcp(fd))
 		return conn_plain(fd, sa, len);
 	if (conn_fastopen_take(fd))
@@ -224,6 +225,7 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 int
 conn_accepted(int fd)
 {
+	const struct reload_policy *rp;
 	const struct policy_rule *rule;
 	struct sockaddr_storage local, peer;
 	socklen_t l = sizeof(local), pl = sizeof(peer);
@@ -231,14 +233,14 @@ conn_accepted(int fd)
 	int saved = errno, kfd;
 
 	fdtab_fresh(fd);
-	if (!shim_has_accept_rules())
+	if (!(rp = shim_decide())->accept)
 		return 0;
 	if (real_getsockname(fd, (struct sockaddr *)&local, &l) < 0 ||
 	    (local.ss_family != AF_INET && local.ss_family != AF_INET6)) {
 		errno = saved;
 		return 0;
 	}
-	rule = policy_match(shim_policy(), POLICY_ACCEPT,
+	rule = policy_match(rp->pol, POLICY_ACCEPT,
 	    (struct sockaddr *)&local, l);
 	if (rule == NULL || rule->plain || !conn_is_tcp(fd)) {
 		errno = saved;

@@ -142,22 +142,22 @@ init_run(void)
 	if (reload_start(path, err) < 0)
 		init_die(err);
 	LOG(LOG_DEBUG, "policy %s: %zu rules; %s", path,
-	    policy_nrules(reload_current()->pol), sockseal_ident());
+	    policy_nrules(reload_peek()->pol), sockseal_ident());
 	errno = saved;
 }
 
-const struct policy *
-shim_policy(void)
+const struct reload_policy *
+shim_decide(void)
 {
 	pthread_once(&init_once, init_run);
-	return reload_current()->pol;
+	return reload_current();
 }
 
-bool
-shim_has_accept_rules(void)
+const struct policy *
+shim_policy_loaded(void)
 {
 	pthread_once(&init_once, init_run);
-	return reload_current()->accept;
+	return reload_peek()->pol;
 }
 
 void

@@ -16,14 +16,14 @@
 
 struct policy;
 
-/* shim_policy(): the policy for a new connection (initialising if needed,
- * reloading if the files changed, see reload.h); never NULL.  It stays
- * valid for the life of the process. */
-const struct policy *shim_policy(void);
+/* shim_decide(): the policy for a new connection, a connect or accept
+ * decision (initialising if needed, reloading if the files changed, see
+ * reload.h); never NULL.  It stays valid for the life of the process. */
+const struct reload_policy *shim_decide(void);
 
-/* shim_has_accept_rules(): does any accept rule seal?  (Skips syscalls on
- * accept() when none does.) */
-bool shim_has_accept_rules(void);
+/* shim_policy_loaded(): the policy in force, without looking at the files
+ * (adoption at start, which runs on the policy just read). */
+const struct policy *shim_policy_loaded(void);
 
 /*
  * Start and exit, in this order (hook_start.c's constructor and

@@ -1,12 +1,16 @@
 /*
  * reload: see reload.h.
  *
- * When.  reload_current() runs at every connect and accept decision.  It
- * reads CLOCK_MONOTONIC_COARSE (vDSO, no syscall) and compares it with
- * reload_due; only when a second has passed does one thread, the one that
- * wins reload_busy, look at the files.  Every other thread, and the winner
- * too once it is done, uses the policy that reload_cur points to.  Nothing
- * ever waits for the check.  In a sandbox (reload_sandbox()) nothing is
+ * When.  Every connect and accept decision (reload_current()) looks at the
+ * files first, so a change is in force for the very next connection, on a
+ * process that was idle for hours too: a few stat() calls, one for each
+ * file, no read.  One thread looks at a time (reload_lock()); a thread that
+ * decides meanwhile waits for it (a futex, bounded) and then looks itself,
+ * because the check under way may have started before the change.  The
+ * thread that holds the check and re-enters from a signal handler does not
+ * wait for itself: it decides with the policy in force.  A data call on an
+ * identity session (reload_poll(), session_revoke.c) looks at most once a
+ * second and never waits.  In a sandbox (reload_sandbox()) nothing is
  * looked at any more: the shim makes no syscall beyond the program's own
  * (reload_sandbox() waits for a check under way in another thread).
  *
@@ -16,26 +20,35 @@
  * after the last load: device, inode, size, mtime and ctime to the
  * nanosecond.  stat() follows symlinks, so a key replaced by rename (Vault
  * agent) or by the swap of a `..data` symlink (a Kubernetes Secret volume)
- * shows up as another inode.  A file whose ctime is within a second of the
- * moment its load began is "racy" (reload_id_racy()): a write in the same
- * clock tick as our read may leave its identity unchanged, so it counts as
- * changed until it is older.  Re-reading costs little because a load that
- * yields the same policy (policy_equal()) is dropped, not published.
+ * shows up as another inode.
  *
- * The policy file must also have settled: it is read only when a check
- * finds it as the previous check (a second earlier) left it, so a policy
- * being written in place (truncated, then written) is not read half-way;
- * half a policy could be a valid one that seals less.  (A key file read
- * half-way is not a key: it fails, see below.)  A writer slower than that,
- * or a change in the very tick of our read, is caught by the racy rule
- * and corrected a second later; writing the file elsewhere and renaming
- * it into place (README) avoids both.
+ * Settling.  A file being written in place (truncated, then written) must
+ * not be read half-way: half a policy could be a valid one that seals less.
+ * So a changed file is read only once its own ctime is RELOAD_SETTLE_NS in
+ * the past.  ctime, not mtime: the kernel sets it on every write, truncate,
+ * rename and chmod, and no program can set it back.  A decision that finds
+ * a change younger than that waits until it has settled (at most
+ * RELOAD_SETTLE_NS, once) and then reads it: the first connection after a
+ * change waits up to a tenth of a second, and none runs on the old policy.
+ * A file that is still being written after that wait keeps the policy in
+ * force for this decision; the next one looks again.  The settling is
+ * measured from the file, never from when a process first noticed it, so
+ * an idle process is as current as a busy one.  A load reads only files
+ * that were settled when it began; a file whose ctime is then within
+ * RELOAD_SETTLE_NS of the load's start (one the new policy names for the
+ * first time, or one written during the load) is "racy" (reload_id_racy())
+ * and counts as changed at the next decision, which reads it again once
+ * settled.  Re-reading costs little because a load that yields the same
+ * policy (policy_equal()) is dropped, not published.  (A key file read
+ * half-way is not a key: it fails, see below.)
  *
  * A change re-reads the whole policy with every key.  Success publishes a
  * new struct reload_policy with one release store; a failure keeps the
- * policy in force and logs the FILE:LINE error, once per distinct error,
- * and the next check (a second later) tries again: a fix may be a key file
- * the failed policy named but the watch list does not know.
+ * policy in force and logs the FILE:LINE error, once per distinct error.
+ * The watch list then holds the files as the failed load found them, so
+ * the next change is read at once; without one the load is tried again
+ * after RELOAD_RETRY_NS, because a fix may be a key file that only the
+ * failed policy names and the watch list does not know.
  *
  * Memory.  A session points into the policy it was made under (its rule,
  * the rule's keys and file name) for its whole life and may be shared with
@@ -44,11 +57,11 @@
  * rule, per real change of the files.  Reads that change nothing leave
  * nothing behind.
  *
- * Threads and fork.  reload_cur and reload_due are atomics; everything
- * else here (watch list, error state) belongs to the holder of reload_busy.
- * A fork while another thread holds it leaves the child with a busy flag
- * nobody will clear: the child's atfork handler clears it and forces a
- * check.  Every state of the watch list a fork can catch is consistent
+ * Threads and fork.  reload_cur, reload_due, reload_busy and
+ * reload_waiters are atomics; everything else here (watch list, error
+ * state) belongs to the holder of reload_busy.  A fork while another
+ * thread holds it leaves the child with a busy flag nobody will clear: the
+ * child's atfork handler clears it and forces a check.  Every state of the watch list a fork can catch is consistent
  * (one pointer store replaces it); at worst the child leaks a list.
  *
  * ${VAR} in key paths is expanded from a copy of the environment made at
@@ -56,6 +69,8 @@
  * do) still reloads the keys the operator configured.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -72,8 +87,10 @@
 #include "init.h"
 #include "reload.h"
 
-#define RELOAD_EVERY_NS 1000000000ull   /* at most one check per second */
-#define RELOAD_RACY_S   1               /* see reload_id_racy() */
+#define RELOAD_POLL_NS    1000000000ll  /* reload_poll(): once a second */
+#define RELOAD_SETTLE_NS   100000000ll  /* a change is read this old */
+#define RELOAD_RETRY_NS    RELOAD_SETTLE_NS     /* a failed load again */
+#define RELOAD_WAIT_NS     (3 * RELOAD_SETTLE_NS) /* for another's check */
 
 struct reload_watch {
 	size_t n;
@@ -89,14 +106,44 @@ extern char **environ;
 static char                        *reload_path;   /* absolute */
 static char                       **reload_env;    /* environ at start */
 static const struct reload_policy  *reload_cur;    /* atomic */
-static uint64_t                     reload_due;    /* atomic, ns */
-static bool                         reload_busy;   /* atomic flag */
+static int64_t                      reload_due;    /* atomic, ns: poll */
+static int                          reload_busy;   /* atomic, a futex */
+static int                          reload_waiters;        /* atomic */
+static __thread bool                reload_mine;   /* I hold reload_busy */
 
 /* The holder of reload_busy's state. */
 static struct reload_watch *reload_watch;          /* atomic store */
 static bool                 reload_failed, reload_force;
-static struct reload_id     reload_seen;   /* the policy at the last check */
+static int64_t              reload_retry;  /* real ns: a failed load again */
 static char                 reload_err[POLICY_ERRLEN];
+
+static int64_t
+ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000ll + (int64_t)ts->tv_nsec;
+}
+
+/* The clock ID now, in ns: CLOCK_REALTIME to compare with ctimes. */
+static int64_t
+clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return ns(&ts);
+}
+
+/*
+ * Was a file changed at CT (its ctime, real ns) too recently, seen at NOW,
+ * to be read: not yet RELOAD_SETTLE_NS old?  A ctime further ahead than
+ * that (the clock was set back) cannot be judged and counts as settled:
+ * waiting for it would stall every decision until the clock caught up.
+ */
+static bool
+reload_young(int64_t ct, int64_t now)
+{
+	return ct > now - RELOAD_SETTLE_NS && ct <= now + RELOAD_SETTLE_NS;
+}
 
 void
 reload_id_get(const char *path, struct reload_id *id)
@@ -133,7 +180,7 @@ reload_id_racy(const struct reload_id *id, const struct timespec *t0)
 	/* A missing file is judged by its error, which has no time. */
 	if (id->err != 0)
 		return false;
-	return id->ctim.tv_sec >= t0->tv_sec - RELOAD_RACY_S;
+	return reload_young(ns(&id->ctim), ns(t0));
 }
 
 /* ${VAR} lookup in the copy of the environment made at start. */
@@ -214,33 +261,40 @@ reload_watch_new(const struct policy *p, const struct timespec *t0)
 	return w;
 }
 
+/*
+ * Has a file on W changed since it was read (or was it racy then)?
+ * *NEWEST: the latest ctime among the changed files that exist, real ns
+ * (left alone if none).
+ */
 static bool
-reload_changed(const struct reload_watch *w)
+reload_changed(const struct reload_watch *w, int64_t *newest)
 {
 	struct reload_id id;
+	bool changed = false;
 	size_t i;
 
 	for (i = 0; i < w->n; i++) {
-		if (w->e[i].racy)
-			return true;
 		reload_id_get(w->e[i].path, &id);
-		if (!reload_id_same(&id, &w->e[i].id))
-			return true;
+		if (!w->e[i].racy && reload_id_same(&id, &w->e[i].id))
+			continue;
+		changed = true;
+		if (id.err == 0 && ns(&id.ctim) > *newest)
+			*newest = ns(&id.ctim);
 	}
-	return false;
+	return changed;
 }
 
-/* Is the policy file as the previous check saw it? */
-static bool
-reload_settled(void)
+/* After a failed load: W as that load found the files, so that only a
+ * change after it counts (a broken file is not read at every decision). */
+static void
+reload_watch_restat(struct reload_watch *w, const struct timespec *t0)
 {
-	struct reload_id id;
-	bool same;
+	size_t i;
 
-	reload_id_get(reload_path, &id);
-	same = reload_id_same(&id, &reload_seen);
-	reload_seen = id;
-	return same;
+	for (i = 0; i < w->n; i++) {
+		reload_id_get(w->e[i].path, &w->e[i].id);
+		w->e[i].racy = reload_id_racy(&w->e[i].id, t0);
+	}
 }
 
 /* A new struct reload_policy for P, or NULL. */
@@ -263,13 +317,15 @@ reload_policy_new(const struct policy *p)
 }
 
 static void
-reload_fail(const char *err)
+reload_fail(const char *err, const struct timespec *t0)
 {
 	if (!reload_failed || strcmp(err, reload_err) != 0)
 		LOG(LOG_WARN, "policy reload failed, the last good policy stays "
 		    "in force: %s", err);
 	reload_failed = true;
 	snprintf(reload_err, sizeof(reload_err), "%s", err);
+	reload_watch_restat(reload_watch, t0);
+	reload_retry = ns(t0) + RELOAD_RETRY_NS;
 }
 
 /* Read the policy again; publish it if it differs from the one in force. */
@@ -285,7 +341,7 @@ reload_run(void)
 
 	clock_gettime(CLOCK_REALTIME, &t0);
 	if (policy_load_env(reload_path, reload_getenv, NULL, &p, err) != 0) {
-		reload_fail(err);
+		reload_fail(err, &t0);
 		return;
 	}
 	if ((nw = reload_watch_new(p, &t0)) == NULL)
@@ -316,22 +372,7 @@ enomem:
 	policy_free(p);
 	reload_force = true;
 	snprintf(err, sizeof(err), "%s: %s", reload_path, strerror(ENOMEM));
-	reload_fail(err);
-}
-
-static uint64_t
-ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
-}
-
-static uint64_t
-reload_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ns(&ts);
+	reload_fail(err, &t0);
 }
 
 /*
@@ -348,33 +389,126 @@ clock_at_start(clockid_t id, struct timespec *ts)
 		clock_gettime(id, ts);
 }
 
-/* At most once a second, in one thread: reload if the files changed. */
+/* Sleep for NSEC (a signal ends it early: the caller looks again). */
 static void
-reload_maybe(void)
+reload_sleep(int64_t nsec)
 {
-	uint64_t now = reload_now();
+	struct timespec ts = { nsec / 1000000000ll, nsec % 1000000000ll };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Look at the files, reload if they changed (the holder of reload_busy).
+ * MAY_WAIT: a decision, which waits for a young change to settle; a poll
+ * leaves it to the next look.
+ */
+static void
+reload_check(bool may_wait)
+{
+	int64_t newest = INT64_MIN, now = clock_ns(CLOCK_REALTIME);
+	bool retry = (reload_failed || reload_force) && now >= reload_retry;
+
+	if (!reload_changed(reload_watch, &newest) && !retry)
+		return;
+	if (newest != INT64_MIN && reload_young(newest, now)) {
+		if (!may_wait)
+			return;
+		reload_sleep(newest + RELOAD_SETTLE_NS - now);
+		newest = INT64_MIN;
+		if (!reload_changed(reload_watch, &newest) && !retry)
+			return;
+		/* Still being written: the next decision looks again. */
+		if (newest != INT64_MIN && reload_young(newest,
+		    clock_ns(CLOCK_REALTIME)))
+			return;
+	}
+	reload_run();
+}
+
+/*
+ * Take reload_busy.  WAIT: for a thread that holds it (a futex wait, in
+ * steps of 10 ms so that a lost wake-up costs little, RELOAD_WAIT_NS at
+ * most).  Never for this thread itself (a signal handler interrupting its
+ * check) and never in a poll.
+ */
+static bool
+reload_lock(bool wait)
+{
+	struct timespec step = { 0, 10000000 };
+	int64_t until = 0, now;
+	int zero;
+
+	if (reload_mine)
+		return false;
+	for (;;) {
+		zero = 0;
+		if (__atomic_compare_exchange_n(&reload_busy, &zero, 1, false,
+		    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+			reload_mine = true;
+			return true;
+		}
+		if (!wait)
+			return false;
+		now = clock_ns(CLOCK_MONOTONIC_COARSE);
+		if (until == 0)
+			until = now + RELOAD_WAIT_NS;
+		else if (now >= until)
+			return false;
+		__atomic_add_fetch(&reload_waiters, 1, __ATOMIC_SEQ_CST);
+		real_syscall6(SYS_futex, (long)&reload_busy,
+		    FUTEX_WAIT_PRIVATE, 1, (long)&step, 0, 0);
+		__atomic_sub_fetch(&reload_waiters, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+static void
+reload_unlock(void)
+{
+	reload_mine = false;
+	__atomic_store_n(&reload_busy, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&reload_waiters, __ATOMIC_SEQ_CST) > 0)
+		real_syscall6(SYS_futex, (long)&reload_busy,
+		    FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0);
+}
+
+/* DECIDE: at every call, waiting for another thread's check and for a
+ * young change; else (a poll) at most once a second, never waiting. */
+static void
+reload_maybe(bool decide)
+{
+	int64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
 	int saved;
 
-	if (now < __atomic_load_n(&reload_due, __ATOMIC_RELAXED) ||
-	    __atomic_test_and_set(&reload_busy, __ATOMIC_ACQUIRE))
+	if (!decide && now < __atomic_load_n(&reload_due, __ATOMIC_RELAXED))
 		return;
-	if (now >= __atomic_load_n(&reload_due, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&reload_due, now + RELOAD_EVERY_NS,
-		    __ATOMIC_RELAXED);
-		saved = errno;
-		if (reload_settled() && (reload_failed || reload_force ||
-		    reload_changed(reload_watch)))
-			reload_run();
+	saved = errno;
+	if (!reload_lock(decide)) {
 		errno = saved;
+		return;
 	}
-	__atomic_clear(&reload_busy, __ATOMIC_RELEASE);
+	if (decide || now >= __atomic_load_n(&reload_due, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&reload_due, now + RELOAD_POLL_NS,
+		    __ATOMIC_RELAXED);
+		reload_check(decide);
+	}
+	reload_unlock();
+	errno = saved;
 }
 
 const struct reload_policy *
 reload_current(void)
 {
 	if (!shim_in_sandbox())
-		reload_maybe();
+		reload_maybe(true);
+	return __atomic_load_n(&reload_cur, __ATOMIC_ACQUIRE);
+}
+
+const struct reload_policy *
+reload_poll(void)
+{
+	if (!shim_in_sandbox())
+		reload_maybe(false);
 	return __atomic_load_n(&reload_cur, __ATOMIC_ACQUIRE);
 }
 
@@ -397,9 +531,11 @@ reload_sandbox(void)
 void
 reload_fork_child(void)
 {
+	reload_mine = false;
+	__atomic_store_n(&reload_waiters, 0, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&reload_busy, __ATOMIC_RELAXED)) {
 		reload_force = true;
-		__atomic_clear(&reload_busy, __ATOMIC_RELEASE);
+		__atomic_store_n(&reload_busy, 0, __ATOMIC_RELEASE);
 	}
 }
 
@@ -426,10 +562,9 @@ reload_start(const char *path, char err[POLICY_ERRLEN])
 		rc = -ENOMEM;
 		goto err0;
 	}
-	reload_seen = reload_watch->e[0].id;
 	__atomic_store_n(&reload_cur, rp, __ATOMIC_RELEASE);
 	clock_at_start(CLOCK_MONOTONIC_COARSE, &now);
-	__atomic_store_n(&reload_due, ns(&now) + RELOAD_EVERY_NS,
+	__atomic_store_n(&reload_due, ns(&now) + RELOAD_POLL_NS,
 	    __ATOMIC_RELAXED);
 	return 0;
 

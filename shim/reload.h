@@ -1,8 +1,9 @@
 /*
  * reload: the policy in force, and its reload when the policy file or a key
- * file it names changes on disk.  No signal, no thread, no timer: at a
- * connect or accept decision, at most once a second, one thread stat()s the
- * files; the others go on with the current policy and never wait.
+ * file it names changes on disk.  No signal, no thread, no timer: every
+ * connect or accept decision stat()s the files first, so a change is in
+ * force for the next connection; a change younger than a tenth of a second
+ * is waited for until it has settled (see reload.c).
  */
 #ifndef SOCKSEAL_RELOAD_H
 #define SOCKSEAL_RELOAD_H
@@ -31,13 +32,19 @@ int reload_start(const char *path, char err[POLICY_ERRLEN]);
 
 /*
  * reload_current(): the policy for a new connection; never NULL after
- * reload_start() succeeded.  May first reload it (see reload.c).  The
- * returned policy and its rules stay valid for the life of the process.
+ * reload_start() succeeded.  Looks at the files first and reloads if they
+ * changed (see reload.c).  The returned policy and its rules stay valid
+ * for the life of the process.
  */
 const struct reload_policy *reload_current(void);
 
+/* reload_poll(): the same for a data call, which looks at the files at
+ * most once a second and never waits (session_revoke.c). */
+const struct reload_policy *reload_poll(void);
+
 /* reload_peek(): the policy in force, never checking the files (a data
- * call asking whether a reload happened: session_revoke.c). */
+ * call asking whether a reload happened, session_revoke.c; adoption at
+ * start, which runs on the policy just loaded). */
 const struct reload_policy *reload_peek(void);
 
 /* reload_sandbox(): the process enters a sandbox: never look at the files
@@ -65,9 +72,8 @@ bool reload_id_same(const struct reload_id *a, const struct reload_id *b);
 
 /*
  * reload_id_racy(id, t0): was the file changed (ctime) too close to T0, the
- * real time before it was read, for its identity to prove it unchanged
- * since?  File times have coarse clock granularity: a write right after our
- * read may leave every field of the identity as it was.
+ * real time before it was read (within a tenth of a second), for what was
+ * read to be trusted as its settled content?  It is read again once older.
  */
 bool reload_id_racy(const struct reload_id *id, const struct timespec *t0);
 

@@ -7,7 +7,7 @@
  * (auth_pk, shared) and the reload generation it was last found admitted
  * in (auth_gen, this process's: each image has its own policy).  Every
  * data call on such a session compares that with the generation in force
- * (reload_current(): the files are looked at, at most once a second, here
+ * (reload_poll(): the files are looked at, at most once a second, here
  * too, so that a forked child that makes no connection decision of its
  * own sees the reload): a few loads when nothing was reloaded.  After a reload, the connection is matched again
  * against the new policy, by the address its rule matched (the local one
@@ -70,7 +70,7 @@ ss_revoke_check(struct session *s, int fd)
 		return 0;
 	/* A process that makes no connection decision (a forked server
 	 * child) looks at the files here too, at most once a second. */
-	rp = reload_current();
+	rp = reload_poll();
 	if (__atomic_load_n(&s->auth_gen, __ATOMIC_RELAXED) == rp->gen)
 		return 0;
 	if (session_state(s) == SESSION_DEAD)

@@ -118,10 +118,10 @@ DocumentRoot $TD/www
 </IfModule>
 EOF
     : >"$TD/error.log"
-    # The shim re-reads a policy or key changed within a second of its load
-    # (reload.c, "racy"); the children would do that as nobody, who cannot
-    # read the 0600 key, and log a failed reload.  Start once both have
-    # settled (ctime two whole seconds back), as in a real deployment.
+    # The shim re-reads a policy or key changed within a tenth of a second
+    # of its load (reload.c, "racy"); the children would do that as nobody,
+    # who cannot read the 0600 key, and log a failed reload.  Start once
+    # both have settled (ctime whole seconds back), as in a real deployment.
     settle "$TD/k.key" "$POLICY"
 }
 

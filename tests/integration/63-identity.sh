@@ -317,15 +317,13 @@ EOF
         [ "$(grep -c 'policy reloaded' "$TD/srv.err")" -ge 2 ] && break
         sleep 0.1
     done
-    # At least once per step: a change first seen while the file was new
-    # may be read once more when it has settled (47-reload).
     assertTrue "the server reloaded for both steps" \
         "[ $(grep -c 'policy reloaded' "$TD/srv.err") -ge 2 ]"
     sleep 0.5
     touch "$TD/stop"
     wait "$loop"
-    # The last step is in force in the running server: the old identity
-    # is gone.
+    # The last step is in force in the running server from its next
+    # connection decision on: the old identity is gone.
     cli_policy "$PUB_srv"
     client "$TD/cli.policy" "$TD/ping" "$TD/pong.old" && cmp -s "$TD/ping" "$TD/pong.old"
     assertNotEquals "a client pinning the old server key is refused" 0 $?

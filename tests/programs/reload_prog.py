@@ -12,10 +12,12 @@
       writing, reads the rest; prints "hold: OK recv=N" when the echo
       equals FILE1+FILE2, else "hold: ERROR ...".  Exit 0 only on OK.
       Prints "hold: first echoed" once the first part came back.
-  reload_prog.py loop HOST PORT --count N --pause SECS --stop FILE
+  reload_prog.py loop HOST PORT --count N --pause SECS --stop FILE [--go FILE]
       up to N connections one after another, each sends 1000 bytes and
       checks their echo; "loop K: OK" or "loop K: ERROR ..."; stops early
-      when the file STOP exists.
+      when the file STOP exists.  With --go, each connection waits until
+      the file GO exists (at most 60 s) and removes it first: one
+      connection per touch, an idle process in between.
 """
 
 import argparse
@@ -115,6 +117,14 @@ def hold(a):
 def loop(a):
     data = os.urandom(1000)
     for k in range(1, a.count + 1):
+        if a.go:
+            for _ in range(3000):
+                if os.path.exists(a.go) or os.path.exists(a.stop):
+                    break
+                time.sleep(0.02)
+            if not os.path.exists(a.go):
+                break
+            os.unlink(a.go)
         if os.path.exists(a.stop):
             break
         try:
@@ -127,7 +137,8 @@ def loop(a):
                                  "ERROR echo differs (recv=%d)" % len(got)))
         except Exception as e:
             say("loop %d: ERROR %r" % (k, e))
-        time.sleep(a.pause)
+        if not a.go:
+            time.sleep(a.pause)
     return 0
 
 

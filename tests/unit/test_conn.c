@@ -57,6 +57,7 @@
 #include "init.h"
 #include "log.h"
 #include "policy.h"
+#include "reload.h"
 #include "session.h"
 #include "session_int.h"   /* white-box: the struct */
 #include "standin.h"
@@ -1003,8 +1004,8 @@ main(void)
 	log_level = v && *v == '1' ? LOG_DEBUG : LOG_ERROR - 1;
 	wire_keys_init();
 	/* init.c loaded our policy (its constructor ran after ours) */
-	CHECK(policy_nrules(shim_policy()) >= 6);
-	CHECK(shim_has_accept_rules());
+	CHECK(policy_nrules(shim_decide()->pol) >= 6);
+	CHECK(shim_decide()->accept);
 
 	test_connect_nonblocking();
 	test_connect_blocking();
