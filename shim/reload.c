@@ -61,8 +61,9 @@
  * reload_waiters are atomics; everything else here (watch list, error
  * state) belongs to the holder of reload_busy.  A fork while another
  * thread holds it leaves the child with a busy flag nobody will clear: the
- * child's atfork handler clears it and forces a check.  Every state of the watch list a fork can catch is consistent
- * (one pointer store replaces it); at worst the child leaks a list.
+ * child's atfork handler clears it and forces a check.  Every state of
+ * the watch list a fork can catch is consistent (one pointer store
+ * replaces it); at worst the child leaks a list.
  *
  * ${VAR} in key paths is expanded from a copy of the environment made at
  * start: a program that later clears or edits its environment (daemons
