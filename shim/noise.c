@@ -192,6 +192,9 @@ noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN])
 	/* Clamping makes the result non-zero: this cannot fail. */
 	(void)crypto_scalarmult_base(hs->e_pk, hs->e_sk);
 	hs->e_set = true;
+	/* A DH made ahead was made with another ephemeral. */
+	hs->e_dh_set = false;
+	sodium_memzero(hs->e_dh, sizeof(hs->e_dh));
 }
 
 void
@@ -201,6 +204,8 @@ noise_hs_set_ephemeral_pair(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN],
 	memcpy(hs->e_sk, sk, NOISE_DHLEN);
 	memcpy(hs->e_pk, pk, NOISE_DHLEN);
 	hs->e_set = true;
+	hs->e_dh_set = false;
+	sodium_memzero(hs->e_dh, sizeof(hs->e_dh));
 }
 
 /* Token e, writing side: e.pub to OUT, MixHash, and MixKey (psk mode). */
@@ -374,7 +379,8 @@ noise_hs_read2(struct noise_hs *hs, const uint8_t *msg, size_t mlen,
 
 /*
  * noise_hs_split(hs, tx, rx): Split(); initiator sends with the first
- * CipherState.  Erases ck, ephemeral, psk and cs; keeps h.  Out of order:
+ * CipherState.  Erases ck, ephemeral (and its DH made ahead), psk, the
+ * static secrets and cs; keeps h.  Out of order:
  * TX and RX are left without a key.
  */
 void
@@ -399,6 +405,7 @@ noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx,
 	sodium_memzero(hs->psk, sizeof(hs->psk));
 	sodium_memzero(hs->s_sk, sizeof(hs->s_sk));
 	sodium_memzero(hs->ss, sizeof(hs->ss));
+	sodium_memzero(hs->e_dh, sizeof(hs->e_dh));
 	hs->step = -1;
 }
 

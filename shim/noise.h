@@ -81,6 +81,9 @@ struct noise_hs {
 	bool     s_read;                /* responder: message 1 read up to s */
 	bool     ss_set;                /* initiator: ss given, not computed */
 	uint8_t  ss[NOISE_DHLEN];       /* DH(s, rs), if ss_set */
+	bool     e_dh_set;              /* IKpsk2: e_dh given, not computed */
+	uint8_t  e_dh_pk[NOISE_DHLEN];  /* the static key it was made with */
+	uint8_t  e_dh[NOISE_DHLEN];     /* DH(e, e_dh_pk), if e_dh_set */
 };
 
 /* noise_suite_available(suite): true where libsodium can run it here. */
@@ -145,6 +148,15 @@ const uint8_t *noise_hs_remote_static(const struct noise_hs *hs);
 void noise_hs_set_ephemeral_pair(struct noise_hs *hs,
     const uint8_t sk[NOISE_DHLEN], const uint8_t pk[NOISE_DHLEN]);
 void noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t sk[NOISE_DHLEN]);
+
+/*
+ * noise_hs_set_e_dh(hs, pk, dh): DH is DH(e, PK) for the ephemeral just
+ * set, made beforehand (IKpsk2: the initiator's es and the responder's se
+ * are DH(e, rs), and a side that knows rs ahead makes it while it waits).
+ * Used only if PK turns out to be rs; otherwise the DH is computed.
+ */
+void noise_hs_set_e_dh(struct noise_hs *hs, const uint8_t pk[NOISE_DHLEN],
+    const uint8_t dh[NOISE_DHLEN]);
 
 /*
  * Message 1 (psk, e) and message 2 (e, ee), each followed by an encrypted

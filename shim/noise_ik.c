@@ -72,6 +72,15 @@ noise_hs_set_ss(struct noise_hs *hs, const uint8_t ss[NOISE_DHLEN])
 }
 
 void
+noise_hs_set_e_dh(struct noise_hs *hs, const uint8_t pk[NOISE_DHLEN],
+    const uint8_t dh[NOISE_DHLEN])
+{
+	memcpy(hs->e_dh_pk, pk, NOISE_DHLEN);
+	memcpy(hs->e_dh, dh, NOISE_DHLEN);
+	hs->e_dh_set = true;
+}
+
+void
 noise_hs_set_psk(struct noise_hs *hs, const uint8_t psk[NOISE_KEYLEN])
 {
 	memcpy(hs->psk, psk, NOISE_KEYLEN);
@@ -111,6 +120,18 @@ ik_mix_ss(struct noise_hs *hs, const uint8_t *ss)
 	return 0;
 }
 
+/* Tokens es (initiator) and se (responder): MixKey(DH(e, rs)), made
+ * ahead if given for this rs. */
+static int
+ik_mix_e_rs(struct noise_hs *hs)
+{
+	if (hs->e_dh_set && memcmp(hs->e_dh_pk, hs->rs, NOISE_DHLEN) == 0) {
+		ns_mix_key(hs, hs->e_dh, NOISE_DHLEN);
+		return 0;
+	}
+	return ns_mix_dh(hs, hs->e_sk, hs->rs);
+}
+
 int
 ns_ik_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
     uint8_t *out, size_t *outlen)
@@ -121,7 +142,7 @@ ns_ik_write1(struct noise_hs *hs, const uint8_t *payload, size_t plen,
 	if (!hs->initiator || hs->step != 0 || !ik_payload_fits(plen))
 		return -EINVAL;
 	ns_write_e(hs, out);
-	if ((rc = ns_mix_dh(hs, hs->e_sk, hs->rs)) != 0 ||
+	if ((rc = ik_mix_e_rs(hs)) != 0 ||
 	    (rc = ns_encrypt_and_hash(hs, hs->s_pk, NOISE_DHLEN,
 	    out + NOISE_DHLEN)) != 0 ||
 	    (rc = ik_mix_ss(hs, hs->ss_set ? hs->ss : NULL)) != 0 ||
@@ -195,7 +216,7 @@ ns_ik_write2(struct noise_hs *hs, const uint8_t *payload, size_t plen,
 		return -EINVAL;
 	ns_write_e(hs, out);
 	if ((rc = ns_mix_dh(hs, hs->e_sk, hs->re)) != 0 ||
-	    (rc = ns_mix_dh(hs, hs->e_sk, hs->rs)) != 0)
+	    (rc = ik_mix_e_rs(hs)) != 0)
 		return ik_fail(hs, out, len, rc);
 	ns_mix_key_and_hash(hs, hs->psk, NOISE_KEYLEN);
 	if ((rc = ns_encrypt_and_hash(hs, payload, plen,

@@ -79,7 +79,7 @@ ss_hs_forked(void)
 {
 	__atomic_store_n(&hs_inflight, 0, __ATOMIC_RELAXED);
 	/* The parent's ahead-made ephemeral is the parent's alone. */
-	ss_hs_spare_drop();
+	ss_eph_drop();
 }
 
 void
@@ -193,13 +193,10 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	session_mutex_init(&s->hold_lock);
 	s->initiator = initiator;
 	s->state = initiator ? SESSION_HS_SEND1 : SESSION_HS_WAIT1;
-	/* A responder's ephemeral is made now, while the initiator makes
-	 * its message 1: one X25519 off the handshake's critical path. */
-	if (!initiator) {
-		randombytes_buf(s->early_e_sk, sizeof(s->early_e_sk));
-		(void)crypto_scalarmult_base(s->early_e_pk, s->early_e_sk);
-		s->early_e = true;
-	}
+	/* A responder's ephemeral: the one made ahead, or made now while
+	 * the initiator makes its message 1. */
+	if (!initiator)
+		ss_hs_take_early_e(s);
 	s->err = ECONNRESET;
 	s->t_start = now_ms();
 	s->hs_deadline = s->t_start + rule->timeout_ms;

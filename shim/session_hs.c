@@ -58,68 +58,6 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 	return 0;
 }
 
-/*
- * The initiator's next ephemeral, made while a handshake waits for message
- * 2 (the responder is busy then): one X25519 off the next handshake's
- * critical path.  Taken once, atomically; dropped in a forked child, which
- * would otherwise hold a copy: an ephemeral is never used twice.
- */
-static struct {
-	int     state;          /* atomic: 0 empty, 1 busy, 2 ready */
-	uint8_t sk[NOISE_DHLEN], pk[NOISE_DHLEN];
-} spare;
-
-bool
-ss_hs_spare_take(uint8_t sk[NOISE_DHLEN], uint8_t pk[NOISE_DHLEN])
-{
-	int ready = 2;
-
-	if (!__atomic_compare_exchange_n(&spare.state, &ready, 1, false,
-	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		return false;
-	memcpy(sk, spare.sk, NOISE_DHLEN);
-	memcpy(pk, spare.pk, NOISE_DHLEN);
-	sodium_memzero(spare.sk, sizeof(spare.sk));
-	__atomic_store_n(&spare.state, 0, __ATOMIC_RELEASE);
-	return true;
-}
-
-static void
-spare_make(void)
-{
-	int empty = 0;
-
-	if (!__atomic_compare_exchange_n(&spare.state, &empty, 1, false,
-	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		return;
-	randombytes_buf(spare.sk, sizeof(spare.sk));
-	(void)crypto_scalarmult_base(spare.pk, spare.sk);
-	__atomic_store_n(&spare.state, 2, __ATOMIC_RELEASE);
-}
-
-void
-ss_hs_spare_drop(void)
-{
-	sodium_memzero(&spare, sizeof(spare));
-}
-
-void
-ss_hs_use_early_e(struct session *s)
-{
-	if (s->early_e)
-		noise_hs_set_ephemeral_pair(&s->hs_store, s->early_e_sk,
-		    s->early_e_pk);
-}
-
-void
-ss_hs_drop_early_e(struct session *s)
-{
-	if (s->early_e) {
-		sodium_memzero(s->early_e_sk, sizeof(s->early_e_sk));
-		s->early_e = false;
-	}
-}
-
 static void
 hs_done(struct session *s)
 {
@@ -264,7 +202,9 @@ hs_run(struct session *s, int fd, bool may_block)
 			if (r == 0) {
 				/* Message 1 is out: while the responder works,
 				 * the next connection's ephemeral. */
-				spare_make();
+				ss_eph_make(true, s->rule->nids > 0 &&
+				    s->rule->peer != NULL ?
+				    s->rule->peer->pk : NULL);
 				r = hs_fill(s, fd, HS_MSG2_WIRE, may_block);
 			}
 			if (r == -EAGAIN || r == -EINTR)
@@ -312,6 +252,9 @@ hs_run(struct session *s, int fd, bool may_block)
 				why = "cannot send handshake message 2";
 				goto fail;
 			}
+			/* While the initiator reads it: the next accept's
+			 * ephemeral. */
+			ss_eph_make(false, s->authed ? s->auth_pk : NULL);
 			return 0;
 		case SESSION_OPEN:
 		case SESSION_PLAIN:

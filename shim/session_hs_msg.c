@@ -96,12 +96,12 @@ ss_hs_send1(struct session *s)
 	if (r < 0)
 		return r;
 	{
-		uint8_t esk[NOISE_DHLEN], epk[NOISE_DHLEN];
+		struct ss_eph e;
 
 		/* An ephemeral made during the previous handshake. */
-		if (ss_hs_spare_take(esk, epk))
-			noise_hs_set_ephemeral_pair(&s->hs_store, esk, epk);
-		sodium_memzero(esk, sizeof(esk));
+		if (ss_eph_take(true, &e))
+			ss_eph_use(&s->hs_store, &e);
+		sodium_memzero(&e, sizeof(e));
 	}
 	if ((r = noise_hs_write1(&s->hs_store, NULL, 0, p + PREFACE_LEN + 2, &mlen)) < 0)
 		return r;

@@ -35,6 +35,13 @@
 #define SESSION_PRIVLEN   4096          /* one page */
 #define SESSION_HOLDERS   16
 
+/* An ephemeral made ahead (session_eph.c), with DH(sk, dh_pk) if dh_set. */
+struct ss_eph {
+	uint8_t sk[NOISE_DHLEN], pk[NOISE_DHLEN];
+	bool    dh_set;
+	uint8_t dh_pk[NOISE_DHLEN], dh[NOISE_DHLEN];
+};
+
 /*
  * The session: one mapping (session.h, "Memory and processes").  Page 0
  * is this process's own view, copied at fork; the rest is MAP_SHARED by
@@ -102,9 +109,9 @@ struct session {
 	                                 * none) */
 	bool             authed;        /* identities: auth_pk is the peer's
 	                                 * static key, proven */
-	bool             early_e;       /* responder: early_e_* made at
-	                                 * accept, for its message 2 */
-	uint8_t          early_e_sk[NOISE_DHLEN], early_e_pk[NOISE_DHLEN];
+	bool             early_e;       /* responder: early_eph made before
+	                                 * message 1, for its message 2 */
+	struct ss_eph    early_eph;
 	uint8_t          auth_pk[NOISE_DHLEN];
 	int              err;           /* errno for calls on a DEAD session */
 	bool             err_reported;  /* a call or SO_ERROR returned the
@@ -239,14 +246,19 @@ ss_rd_shut(const struct session *s)
 	return __atomic_load_n(&s->rd_shut, __ATOMIC_RELAXED);
 }
 
-/* session_hs.c: the responder's ephemeral made at accept goes into
- * hs_store (after its init), or is wiped (the handshake is over). */
+/* session_eph.c: the process's spare ephemeral for a role: take it
+ * (false: none ready), make one while waiting on PEER_PK's holder (NULL:
+ * none known; its DH is made too if the same key came last time), or drop
+ * both (a forked child); E into a handshake just initialised. */
+bool ss_eph_take(bool initiator, struct ss_eph *out);
+void ss_eph_make(bool initiator, const uint8_t *peer_pk);
+void ss_eph_drop(void);
+void ss_eph_use(struct noise_hs *hs, const struct ss_eph *e);
+/* The responder's ephemeral, taken at accept (the spare, or made now),
+ * goes into hs_store (after its init), or is wiped (handshake over). */
+void ss_hs_take_early_e(struct session *s);
 void ss_hs_use_early_e(struct session *s);
 void ss_hs_drop_early_e(struct session *s);
-/* The initiator's ephemeral made ahead (session_hs.c): take it (false:
- * none ready), or drop it (a forked child). */
-bool ss_hs_spare_take(uint8_t sk[NOISE_DHLEN], uint8_t pk[NOISE_DHLEN]);
-void ss_hs_spare_drop(void);
 
 /* session_end.c: the suite's name for logs ("chachapoly", "aesgcm",
  * "chachapoly+identity", "aesgcm+identity", "plain"). */

@@ -30,6 +30,13 @@
 
 static bool aes_ok;
 
+/* How run_vector gives the DH(e, rs) of es and se: computed in the
+ * handshake, made ahead, or made ahead for another key (unused). */
+static enum { DH_COMPUTED, DH_AHEAD, DH_OTHER_KEY } dh_mode;
+
+/* The protocol's prologue: a suite 3 preface. */
+static const uint8_t prologue[8] = { 0x53, 0x4b, 0x53, 0x4c, 1, 3, 0, 0 };
+
 /* After message 1 the responder knows the initiator's static key. */
 static void
 check_peer(struct noise_hs *hr, void *arg)
@@ -74,6 +81,20 @@ run_vector(const struct vector *v, int suite)
 	noise_hs_set_ephemeral(&hr, e_r);
 	CHECK(noise_hs_remote_static(&hr) == NULL);
 	crypto_scalarmult_base(pub, s_i);
+	if (dh_mode != DH_COMPUTED) {
+		/* es (initiator) and se (responder) made ahead: DH(e, rs),
+		 * or a DH for another key, which must be left unused. */
+		uint8_t dh[32], other[32], *ki = rs_i, *kr = pub;
+
+		if (dh_mode == DH_OTHER_KEY) {
+			memset(other, 9, sizeof(other));
+			ki = kr = other;
+		}
+		CHECK_INT_EQ(crypto_scalarmult(dh, e_i, ki), 0);
+		noise_hs_set_e_dh(&hi, ki, dh);
+		CHECK_INT_EQ(crypto_scalarmult(dh, e_r, kr), 0);
+		noise_hs_set_e_dh(&hr, kr, dh);
+	}
 	vectors_run(&hi, &hr, v, check_peer, pub);
 }
 
@@ -105,11 +126,71 @@ test_vectors(void)
 		CHECK_INT_EQ(n, 2);
 	}
 	CHECK_INT_EQ(run_file(FIXTURE), 2);
+	/* The same bytes with es and se made ahead, right or for another
+	 * key. */
+	for (dh_mode = DH_AHEAD; dh_mode <= DH_OTHER_KEY; dh_mode++)
+		CHECK_INT_EQ(run_file(FIXTURE), 2);
+	dh_mode = DH_COMPUTED;
+}
+
+/*
+ * A DH made ahead for rs is what es and se use: a wrong value under the
+ * right key breaks message 1 (initiator) or message 2 (responder).
+ */
+static void
+test_e_dh_used(int suite)
+{
+	struct noise_hs hi, hr;
+	uint8_t si[32], pi[32], sr[32], pr[32], ei[32], er[32], bad[32];
+	uint8_t m1[128], m2[64], pay[128];
+	size_t l1, l2, pl;
+	int side;
+
+	randombytes_buf(si, 32);
+	randombytes_buf(sr, 32);
+	crypto_scalarmult_base(pi, si);
+	crypto_scalarmult_base(pr, sr);
+	memset(bad, 0x5a, sizeof(bad));
+	for (side = 0; side < 2; side++) {
+		randombytes_buf(ei, 32);
+		randombytes_buf(er, 32);
+		CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, si,
+		    pi, pr, bad), 0);
+		CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, sr,
+		    pr, NULL, bad), 0);
+		noise_hs_set_ephemeral(&hi, ei);
+		noise_hs_set_ephemeral(&hr, er);
+		if (side == 0)
+			noise_hs_set_e_dh(&hi, pr, bad);
+		else
+			noise_hs_set_e_dh(&hr, pi, bad);
+		CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &l1), 0);
+		CHECK_INT_EQ(noise_hs_read1(&hr, m1, l1, pay, &pl),
+		    side == 0 ? -EBADMSG : 0);
+		if (side == 1) {
+			CHECK_INT_EQ(noise_hs_write2(&hr, NULL, 0, m2, &l2), 0);
+			CHECK_INT_EQ(noise_hs_read2(&hi, m2, l2, pay, &pl),
+			    -EBADMSG);
+		}
+		noise_hs_wipe(&hi);
+		noise_hs_wipe(&hr);
+	}
+	/* A new ephemeral set after the DH drops it. */
+	CHECK_INT_EQ(noise_hs_init_ik(&hi, suite, true, prologue, 8, si, pi, pr,
+	    bad), 0);
+	CHECK_INT_EQ(noise_hs_init_ik(&hr, suite, false, prologue, 8, sr, pr,
+	    NULL, bad), 0);
+	noise_hs_set_ephemeral(&hi, ei);
+	noise_hs_set_e_dh(&hi, pr, bad);
+	noise_hs_set_ephemeral(&hi, ei);
+	CHECK_INT_EQ(noise_hs_write1(&hi, NULL, 0, m1, &l1), 0);
+	CHECK_INT_EQ(noise_hs_read1(&hr, m1, l1, pay, &pl), 0);
+	noise_hs_wipe(&hi);
+	noise_hs_wipe(&hr);
 }
 
 /* ---- the protocol's use: fresh ephemerals, empty payloads --------------- */
 
-static const uint8_t prologue[8] = { 0x53, 0x4b, 0x53, 0x4c, 1, 3, 0, 0 };
 
 struct party {
 	uint8_t sk[32], pk[32];
@@ -356,6 +437,7 @@ main(void)
 		test_psk_trial(suites[i]);
 		test_identity_trial(suites[i]);
 		test_tamper(suites[i]);
+		test_e_dh_used(suites[i]);
 	}
 	test_misuse();
 	CHECK_DONE();
