@@ -205,8 +205,19 @@ hs_run(struct session *s, int fd, bool may_block)
 				ss_eph_make(true, s->rule->nids > 0 &&
 				    s->rule->peer != NULL ?
 				    s->rule->peer->pk : NULL);
-				r = hs_fill(s, fd, HS_MSG2_WIRE, may_block);
+				r = hs_fill(s, fd, 2, may_block);
 			}
+			/* A server that speaks first (a banner) is not
+			 * sealed: say so now, not at the timeout. */
+			if (r == 0 && ss_hs_msg2_foreign(s)) {
+				why = "bad handshake message 2 length: the "
+				    "server's answer is not a sockseal handshake "
+				    "(a plain server that speaks first, or "
+				    "another protocol)";
+				goto fail;
+			}
+			if (r == 0)
+				r = hs_fill(s, fd, HS_MSG2_WIRE, may_block);
 			if (r == -EAGAIN || r == -EINTR)
 				return r;
 			if (r < 0)
@@ -267,11 +278,20 @@ hs_run(struct session *s, int fd, bool may_block)
 io_fail:
 	switch (r) {
 	case -ETIMEDOUT:
-		why = "handshake timed out";
+		/* The client's side names what is likely wrong: a server
+		 * that reads and never answers does not speak sockseal. */
+		why = s->initiator ? "handshake timed out: no answer from the "
+		    "server; it is probably not speaking sockseal (not sealed, "
+		    "or no accept rule there matches this connection)" :
+		    "handshake timed out";
 		result = SESSION_END_TIMEOUT;
 		break;
 	case -ECONNRESET:
-		why = "peer closed the connection during the handshake";
+		why = s->initiator ? "peer closed the connection during the "
+		    "handshake: a wrong key (the server's log says), or a "
+		    "server that is not sealed or whose rules do not match "
+		    "this connection" :
+		    "peer closed the connection during the handshake";
 		break;
 	default:
 		why = strerror(-r);

@@ -144,6 +144,15 @@ hs_read2_ik(struct session *s, const uint8_t *m)
 	return -EBADMSG;
 }
 
+/* Initiator: are message 2's first two bytes (buffered) not its length? */
+bool
+ss_hs_msg2_foreign(const struct session *s)
+{
+	const uint8_t *m = s->rbuf + s->rstart;
+
+	return ((size_t)m[0] << 8 | m[1]) != HS_MSGLEN;
+}
+
 /* Initiator: message 2 is buffered; check it and split. */
 int
 ss_hs_recv2(struct session *s, const char **why)

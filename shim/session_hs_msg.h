@@ -28,6 +28,9 @@ size_t ss_hs_msg1_len(const struct session *s);
 
 /* Initiator: queue the preface and message 1 (S's rule picks the suite). */
 int ss_hs_send1(struct session *s);
+/* Initiator: message 2's first 2 bytes are buffered; are they something
+ * else than its length (not a sockseal server)? */
+bool ss_hs_msg2_foreign(const struct session *s);
 /* Initiator: message 2 is buffered; check it and split.  0 or -EBADMSG,
  * *why set. */
 int ss_hs_recv2(struct session *s, const char **why);

@@ -20,6 +20,8 @@ test_wrong_key_client_refused_server_continues() {
     assertFileContains "client's connect() failed with ECONNREFUSED" "$TD/cli.out" \
         "^connect: ERROR ConnectionRefusedError errno=ECONNREFUSED"
     assertFileContains "client log names its policy FILE:LINE" "$TD/cli.err" "wrong.policy:4"
+    assertFileContains "client log names a wrong key as the likely cause" "$TD/cli.err" \
+        "during the handshake: a wrong key"
     assertFileContains "client log names the server" "$TD/cli.err" "127\\.0\\.0\\.1.*\\b$PORT\\b"
     # the next client, sealed with the right key, is served
     mkdata "$TD/good2" 300000

@@ -1,7 +1,9 @@
 #!/bin/bash
 # What is on the wire: every sealed connection starts with the preface and
 # carries none of the plaintext markers; a negative control shows that the
-# same check catches an unsealed transfer.
+# same check catches an unsealed transfer; a sealed client against a plain
+# server (one that waits, one that greets first) fails, sends only its
+# handshake, and its log names the likely cause.
 . "$(dirname "$0")/lib.sh"
 
 PROG=$PROGS/sockprog.py
@@ -68,8 +70,41 @@ test_half_sealed_is_refused_not_leaked() {
     cap_start "$PORT" || { fail "no capture"; return 0; }
     sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/up" >"$TD/cli.out" 2>"$TD/cli.err"
     assertNotEquals "sealed client against a plain server fails" 0 $?
+    assertFileContains "the client's log says the server is not speaking sockseal" \
+        "$TD/cli.err" "handshake timed out: no answer from the server; it is probably not speaking sockseal"
     wait_bg srv
     cap_stop
+    assertTrue "the server ran and kept what it got" "[ -f $TD/up.got ]"
+    assertFileNotContains "plain server got no plaintext" "$TD/up.got" "$M1"
+    cap_check --preface "$PREFACE_HEX" --marker "$M1"
+    assertEquals "only sealed bytes on the wire" 0 $?
+}
+
+test_plain_server_that_speaks_first() {
+    # sealed client, plain server that greets first (as sshd, SMTP and FTP
+    # servers do): the client fails on the greeting, saying why, without
+    # waiting for its handshake timeout (60 s here, longer than the test
+    # waits), and sends nothing but its handshake.
+    setup_port || { fail "no key"; return 0; }
+    sed -i "s/^connect .*/& timeout=60000/" "$POLICY"
+    M1=$(newmarker)
+    mkmarked "$TD/up" 200000 "$M1"
+    printf '#!/bin/sh\nprintf "SSH-2.0-OpenSSH_9.2 greeting\\r\\n"\nexec cat > "%s"\n' \
+        "$TD/up.got" >"$TD/greet.sh"
+    chmod +x "$TD/greet.sh"
+    bg srv plain socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr" "EXEC:$TD/greet.sh"
+    wait_listen "$PORT" srv || { fail "server did not listen"; return 0; }
+    cap_start "$PORT" || { fail "no capture"; return 0; }
+    TMO=30 sealed "$PY" "$PROG" client 127.0.0.1 "$PORT" --send "$TD/up" \
+        >"$TD/cli.out" 2>"$TD/cli.err"
+    local rc=$?
+    assertNotEquals "sealed client against a greeting plain server fails" 0 $rc
+    assertNotEquals "it fails on the greeting, not at a timeout" 124 $rc
+    assertFileContains "the client's log says the answer is not a sockseal handshake" \
+        "$TD/cli.err" "bad handshake message 2 length: the server's answer is not a sockseal handshake"
+    wait_bg srv
+    cap_stop
+    assertTrue "the server ran and kept what it got" "[ -f $TD/up.got ]"
     assertFileNotContains "plain server got no plaintext" "$TD/up.got" "$M1"
     cap_check --preface "$PREFACE_HEX" --marker "$M1"
     assertEquals "only sealed bytes on the wire" 0 $?
