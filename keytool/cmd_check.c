@@ -85,35 +85,24 @@ key_used(const struct policy *p, const struct policy_key *k)
 }
 
 static void
+warn_exposed(void *ctx, const char *file, int line, const char *what)
+{
+	(void)ctx;
+	fprintf(stderr, "%s:%d: warning: %s\n", file, line, what);
+}
+
+static void
 warn_keys(const struct policy *p, const char *file)
 {
-	struct stat st;
 	size_t i;
 
+	(void)policy_exposed(p, warn_exposed, NULL);
 	for (i = 0; i < policy_nkeys(p); i++) {
 		const struct policy_key *k = policy_key_at(p, i);
 
-		if (stat(k->resolved, &st) == 0 &&
-		    (st.st_mode & (S_IRGRP | S_IROTH)))
-			fprintf(stderr, "%s:%d: warning: key %s: %s is "
-			    "readable by %s (mode %04o); chmod 600 it\n",
-			    file, k->line, k->name, k->resolved,
-			    (st.st_mode & S_IROTH) ? "others" : "group",
-			    (unsigned)(st.st_mode & 07777));
 		if (!key_used(p, k))
 			fprintf(stderr, "%s:%d: warning: key %s is not used by "
 			    "any rule\n", file, k->line, k->name);
-	}
-	for (i = 0; i < policy_nidentities(p); i++) {
-		const struct policy_identity *id = policy_identity_at(p, i);
-
-		if (stat(id->resolved, &st) == 0 &&
-		    (st.st_mode & (S_IRGRP | S_IROTH)))
-			fprintf(stderr, "%s:%d: warning: identity %s: %s is "
-			    "readable by %s (mode %04o); chmod 600 it\n",
-			    id->file, id->line, id->name, id->resolved,
-			    (st.st_mode & S_IROTH) ? "others" : "group",
-			    (unsigned)(st.st_mode & 07777));
 	}
 	if (policy_nrules(p) == 0)
 		fprintf(stderr, "%s: warning: no rules: no connection will be "

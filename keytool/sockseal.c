@@ -181,6 +181,13 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static void
+warn_exposed(void *ctx, const char *file, int line, const char *what)
+{
+	(void)ctx;
+	fprintf(stderr, "%s: %s:%d: warning: %s\n", PROG, file, line, what);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -248,6 +255,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* Once, here: the program's shim says it again in its log. */
+	(void)policy_exposed(p, warn_exposed, NULL);
 	if (verbose)
 		fprintf(stderr, "%s: policy %s: %zu rules, %zu keys; "
 		    "preloading %s\n", PROG, polpath, policy_nrules(p),

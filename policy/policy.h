@@ -211,6 +211,17 @@ bool policy_rule_admits(const struct policy_rule *r,
 size_t policy_nfiles(const struct policy *p);
 const char *policy_file_at(const struct policy *p, size_t i);
 
+/*
+ * policy_exposed(p, fn, ctx): FN(CTX, FILE, LINE, WHAT) for every key and
+ * identity file that group or others may read, FILE:LINE its statement,
+ * WHAT "key NAME: PATH is readable by others (mode 0644); chmod 600 it".
+ * Returns how many.  For keytool check, the launcher and the shim's start.
+ */
+typedef void policy_exposed_fn(void *ctx, const char *file, int line,
+    const char *what);
+size_t policy_exposed(const struct policy *p, policy_exposed_fn *fn,
+    void *ctx);
+
 /* policy_free(p): wipes keys, frees everything; NULL is a no-op. */
 void policy_free(struct policy *p);
 

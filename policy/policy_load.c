@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -201,4 +202,42 @@ err2:
 err1:
 	free(buf);
 	return rc;
+}
+
+/* One secret file: FN if group or others may read it. */
+static size_t
+exposed_one(const char *kind, const char *name, const char *path,
+    const char *file, int line, policy_exposed_fn *fn, void *ctx)
+{
+	char what[POLICY_ERRLEN];
+	struct stat st;
+
+	if (stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+		return 0;
+	snprintf(what, sizeof(what), "%s %s: %s is readable by %s (mode "
+	    "%04o); chmod 600 it", kind, name, path,
+	    (st.st_mode & S_IROTH) ? "others" : "group",
+	    (unsigned)(st.st_mode & 07777));
+	fn(ctx, file, line, what);
+	return 1;
+}
+
+size_t
+policy_exposed(const struct policy *p, policy_exposed_fn *fn, void *ctx)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < policy_nkeys(p); i++) {
+		const struct policy_key *k = policy_key_at(p, i);
+
+		n += exposed_one("key", k->name, k->resolved, k->file, k->line,
+		    fn, ctx);
+	}
+	for (i = 0; i < policy_nidentities(p); i++) {
+		const struct policy_identity *id = policy_identity_at(p, i);
+
+		n += exposed_one("identity", id->name, id->resolved, id->file,
+		    id->line, fn, ctx);
+	}
+	return n;
 }

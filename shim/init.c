@@ -26,6 +26,7 @@
 #include "real.h"
 #include "reload.h"
 #include "shuttle.h"
+#include "startwarn.h"
 #include "session.h"
 #include "conn.h"
 #include "nofile.h"
@@ -143,6 +144,8 @@ init_run(void)
 		init_die(err);
 	LOG(LOG_DEBUG, "policy %s: %zu rules; %s", path,
 	    policy_nrules(reload_peek()->pol), sockseal_ident());
+	/* A secret others can read, said once per program, at its start. */
+	startwarn_exposed(reload_peek()->pol);
 	errno = saved;
 }
 

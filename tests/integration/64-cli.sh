@@ -3,7 +3,9 @@
 # command prints usage on stdout and exits 0; an unknown option prints
 # usage on stderr and exits 2; --version names the version, the build and
 # the wire protocol, and the shim carries the same build; "--" ends the
-# options; a missing policy says how to give one.
+# options; a missing policy says how to give one; a key file others may
+# read is warned about at start by the launcher and, once per program
+# (not per child), by the shim.
 . "$(dirname "$0")/lib.sh"
 
 # usage_on LABEL STATUS STREAM CMD...: CMD exits STATUS with its usage on
@@ -99,6 +101,33 @@ test_missing_policy_says_how() {
     assertEquals "exit status" 1 $?
     assertFileContains "prefixed, names the file" "$TD/m.err" "^sockseal: no policy: .*no-such-policy"
     assertFileContains "says how to give one" "$TD/m.err" "-f POLICY or SOCKSEAL_POLICY"
+}
+
+test_exposed_key_warned_at_start() {
+    local key pyc
+    key=$(mkkey k) || { fail "no key"; return 0; }
+    printf 'key k %s\nconnect 127.0.0.1:9 key=k\n' "$key" >"$POLICY"
+    pyc='import socket; socket.socket().close()'
+    # a shell whose two children make sockets: all run the shim
+    run_tree() {
+        env ${SAN_RT:+LD_PRELOAD="$SAN_RT"} "${SAN_ENV[@]}" \
+            "$LAUNCHER" -f "$POLICY" -- /bin/sh -c \
+            "'$PY' -c '$pyc' && '$PY' -c '$pyc' && echo tree-ran" >"$TD/w.out" 2>"$TD/w.err"
+    }
+    chmod 640 "$key"
+    run_tree
+    assertFileContains "the programs ran" "$TD/w.out" tree-ran
+    assertFileContains "the launcher warns" "$TD/w.err" \
+        "^sockseal: $POLICY:1: warning: key k: $key is readable by group \(mode 0640\); chmod 600 it\$"
+    assertEquals "the shim warns once for the whole tree" 1 \
+        "$(grep -c "warn: .*$POLICY:1: key k: $key is readable by group (mode 0640)" "$TD/w.err")"
+    chmod 604 "$key"
+    run_tree
+    assertFileContains "others: said so" "$TD/w.err" "readable by others \(mode 0604\)"
+    chmod 600 "$key"
+    run_tree
+    assertFileContains "the programs ran (0600)" "$TD/w.out" tree-ran
+    assertFileNotContains "mode 0600: nothing said" "$TD/w.err" "readable by"
 }
 
 . shunit2
