@@ -45,20 +45,65 @@ test_show_never_prints_the_key() {
     assertEquals "show accepts a 'head -c32 /dev/urandom | base64' key" 0 $?
 }
 
-test_check_good_policy() {
-    mkkey a >/dev/null
-    mkkey b >/dev/null
+test_check_good_policy_says_what_it_checked_in_words_the_parser_takes() {
+    mkkey a >/dev/null; mkkey b >/dev/null
     write_policy <<EOF
 # comment
 key a $TD/a.key
 key b $TD/b.key
 connect 127.0.0.1:5000-5010 key=a
-accept  *:6000 key=a,b cipher=chachapoly mode=strict timeout=2000
+accept  *:6000 key=a,b cipher=aesgcm mode=strict timeout=2000
 accept  [::1]:7000 key=b mode=permissive
 connect 10.0.0.0/8:* plain
 EOF
-    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>&1
-    assertEquals "check of a good policy: exit 0 ($(cat "$TD/check.out"))" 0 $?
+    "$KEYTOOL" check "$POLICY" >"$TD/check.out" 2>"$TD/check.err"
+    assertEquals "exit status" 0 $?
+    assertFileContains "success says what was checked" "$TD/check.out" \
+        "^$POLICY: ok: 4 rules \(3 sealing, 1 plain\), 2 keys, 0 identities, 0 peers, 3 files read\$"
+    assertFileNotContains "no cipher=any" "$TD/check.out" "cipher=any"
+    assertEquals "nothing on stderr" "" "$(cat "$TD/check.err")"
+    # The rule lines, less their fingerprints and FILE:LINE, are a policy
+    # the parser takes, and check shows the same rules for it.
+    { sed -n '2,3p' "$POLICY"
+      grep -v ": ok: " "$TD/check.out" | sed 's/(SHA256:[^)]*)//g; s/ [^ ]*:[0-9]*$//'
+    } >"$TD/again.policy"
+    "$KEYTOOL" check "$TD/again.policy" >"$TD/again.out" 2>&1
+    assertEquals "check's rule lines parse again ($(cat "$TD/again.out"))" 0 $?
+    assertEquals "the same rules" \
+        "$(grep -v ": ok: " "$TD/check.out" | sed 's/ [^ ]*:[0-9]*$//')" \
+        "$(grep -v ": ok: " "$TD/again.out" | sed 's/ [^ ]*:[0-9]*$//')"
+}
+
+test_check_reports_dead_rules() {
+    mkkey a >/dev/null
+    # a sealing rule behind a plain one: plaintext where sealing was meant
+    write_policy <<EOF
+key a $TD/a.key
+accept *:* plain
+accept 127.0.0.1:6000 key=a
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/d1.out" 2>"$TD/d1.err"
+    assertEquals "sealing rule hidden by a plain one: exit status" 1 $?
+    assertFileContains "names both rules" "$TD/d1.err" \
+        "^$POLICY:3: error: this rule never matches: .accept \*:\* plain' at $POLICY:2"
+    assertFileNotContains "no success line" "$TD/d1.out" ": ok: "
+    # a duplicate and a shadowed rule: warnings
+    write_policy <<EOF
+key a $TD/a.key
+connect 10.0.0.0/8:* key=a
+connect 10.1.0.0/16:22 key=a
+connect 10.0.0.0/8:* key=a cipher=aesgcm
+connect [::1]:5 plain
+connect 127.0.0.1:5 key=a
+EOF
+    "$KEYTOOL" check "$POLICY" >"$TD/d2.out" 2>"$TD/d2.err"
+    assertEquals "duplicate and shadowed: exit status" 0 $?
+    assertFileContains "shadowed" "$TD/d2.err" \
+        "^$POLICY:3: warning: this rule never matches: the rule at $POLICY:2 "
+    assertFileContains "duplicate" "$TD/d2.err" \
+        "^$POLICY:4: warning: duplicate of the rule at $POLICY:2 "
+    assertEquals "nothing else (other families, other ports)" 2 "$(wc -l <"$TD/d2.err")"
+    assertFileContains "success line" "$TD/d2.out" ": ok: 5 rules"
 }
 
 test_check_bad_policy_names_file_line() {
