@@ -109,15 +109,21 @@ shim_foreign(void)
 	return p != 0 && p != getpid();
 }
 
+/*
+ * A start-up error the program must not run past: a line in the log, in
+ * its format and file; and, when that is a file, the same said as text on
+ * stderr too, where whoever started the program looks.
+ */
 static void
 init_die(const char *msg)
 {
 	char line[POLICY_ERRLEN + 64];
 	int n;
 
+	log_write(LOG_ERROR, NULL, NULL, 0, "%s", msg);
 	n = snprintf(line, sizeof(line), "sockseal[%ld]: error: %s\n",
 	    (long)getpid(), msg);
-	if (n > 0)
+	if (n > 0 && log_to_file())
 		(void)real_write(STDERR_FILENO, line,
 		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	_exit(1);
@@ -133,7 +139,8 @@ init_run(void)
 	real_init();
 	fileio_set(&init_fileio);
 	nofile_init();
-	log_init();
+	if (log_init(err, sizeof(err)) < 0)
+		init_die(err);
 	session_init();
 	shim_pid = getpid();
 	pthread_atfork(shim_fork_prepare, shim_fork_parent, shim_fork_child);

@@ -132,26 +132,55 @@ fail:
 		    (size_t)n : sizeof(line) - 1);
 }
 
-void
-log_init(void)
+/* One log setting: V's index in NAMES (NULL-ended), or -1 with ERR set;
+ * unset or empty is DEF. */
+static int
+log_setting(const char *var, const char *v, const char *const names[],
+    int def, char *err, size_t errlen)
 {
-	const char *v = getenv("SOCKSEAL_LOG");
-	const char *fmt = getenv("SOCKSEAL_LOG_FORMAT");
+	char list[64] = "";
+	int i;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(v, names[i]) == 0)
+			return i;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", i == 0 ? "" : names[i + 1] == NULL ? " or " : ", ",
+		    names[i]);
+	}
+	snprintf(err, errlen, "%s=%.40s: unknown value (%s)", var, v, list);
+	return -1;
+}
+
+int
+log_init(char *err, size_t errlen)
+{
+	static const char *const formats[] = { "text", "json", NULL };
+	static const char *const levels[] = { "error", "warn", "info",
+	    "debug", NULL };
+	int f, l;
 
 	log_stderr_moved();
-	log_json = fmt != NULL && strcmp(fmt, "json") == 0;
+	f = log_setting("SOCKSEAL_LOG_FORMAT", getenv("SOCKSEAL_LOG_FORMAT"),
+	    formats, 0, err, errlen);
+	log_json = f == 1;
 	log_file_init(getenv("SOCKSEAL_LOG_FILE"));
+	if (f < 0)
+		return -1;
+	l = log_setting("SOCKSEAL_LOG", getenv("SOCKSEAL_LOG"), levels,
+	    LOG_WARN, err, errlen);
+	if (l < 0)
+		return -1;
+	log_level = l;
+	return 0;
+}
 
-	if (v == NULL)
-		return;
-	if (strcmp(v, "error") == 0)
-		log_level = LOG_ERROR;
-	else if (strcmp(v, "warn") == 0)
-		log_level = LOG_WARN;
-	else if (strcmp(v, "info") == 0)
-		log_level = LOG_INFO;
-	else if (strcmp(v, "debug") == 0)
-		log_level = LOG_DEBUG;
+bool
+log_to_file(void)
+{
+	return log_path[0] != '\0';
 }
 
 /*
@@ -241,7 +270,7 @@ log_format_json(struct lbuf *b, int lvl, const char *func, const char *msg,
 	    log_rfc3339((uint64_t)ts.tv_sec * 1000 +
 	    (uint64_t)ts.tv_nsec / 1000000, t), (long)getpid(),
 	    log_names[lvl & 3]);
-	lbuf_json(b, func);
+	lbuf_json(b, func != NULL ? func : "start");
 	lbuf_printf(b, ",\"msg\":");
 	lbuf_json(b, msg);
 	for (i = 0; i < nkv; i++) {
@@ -273,8 +302,10 @@ log_write(int lvl, const char *func, const struct log_kv *kv, int nkv,
 		log_format_json(&b, lvl, func, msg, kv, nkv);
 		line[b.len++] = '}';
 	} else {
-		lbuf_printf(&b, "sockseal[%ld]: %s: %s: ", (long)getpid(),
-		    log_names[lvl & 3], func);
+		lbuf_printf(&b, "sockseal[%ld]: %s: ", (long)getpid(),
+		    log_names[lvl & 3]);
+		if (func != NULL)
+			lbuf_printf(&b, "%s: ", func);
 		lbuf_vprintf(&b, fmt, ap);
 	}
 	va_end(ap);

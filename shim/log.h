@@ -22,6 +22,7 @@
 #ifndef SOCKSEAL_LOG_H
 #define SOCKSEAL_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,11 +49,16 @@ struct log_kv {
 };
 
 /*
- * log_init(): read SOCKSEAL_LOG, SOCKSEAL_LOG_FORMAT and SOCKSEAL_LOG_FILE.
- * Unknown values keep the defaults; a log file that cannot be opened is
- * reported once on stderr and logging stays on stderr.
+ * log_init(err, errlen): read SOCKSEAL_LOG, SOCKSEAL_LOG_FORMAT and
+ * SOCKSEAL_LOG_FILE.  An unknown value of the first two is an error (-1,
+ * ERR says which and what is valid: the program must not start, as with a
+ * bad policy), the others in force as far as they could be read; unset or
+ * empty is the default.  A log file that cannot be opened is reported once
+ * on stderr and logging stays on stderr.  log_to_file(): is a log file in
+ * use?
  */
-void log_init(void);
+int log_init(char *err, size_t errlen);
+bool log_to_file(void);
 
 /*
  * log_stderr_moved(): the program made something else its stderr with
@@ -66,6 +72,7 @@ void log_stderr_moved(void);
 /*
  * log_write(lvl, func, kv, nkv, fmt, ...): format and write one line; keeps
  * errno.  KV (NKV entries, may be NULL) only appear in JSON lines.
+ * FUNC NULL: a start-up message (text: no function name; JSON: fn "start").
  */
 void log_write(int lvl, const char *func, const struct log_kv *kv, int nkv,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -191,6 +191,39 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+test_start_errors_follow_the_log_settings() {
+    local port
+    port=$(free_port)
+    loopback_policy "$port" || { fail "no key"; return 0; }
+    # unknown log settings stop the program, as a bad policy does
+    for setting in SOCKSEAL_LOG=INFO SOCKSEAL_LOG=verbose SOCKSEAL_LOG_FORMAT=JSON; do
+        timeout -k 5 "$TMO" env "$setting" LD_PRELOAD="$PRELOAD" SOCKSEAL_POLICY="$POLICY" "${SAN_ENV[@]}" \
+            "$PY" -c 'print("program ran")' >"$TD/s.out" 2>"$TD/s.err"
+        assertEquals "$setting: exit status" 1 $?
+        assertFileNotContains "$setting: the program did not run" "$TD/s.out" "program ran"
+        assertFileContains "$setting: says which and what is valid" "$TD/s.err" \
+            "error: ${setting}: unknown value \("
+    done
+    SOCKSEAL_LOG= SOCKSEAL_LOG_FORMAT= sealed "$PY" -c 'print("program ran")' >"$TD/s.out" 2>&1
+    assertFileContains "empty settings are the defaults" "$TD/s.out" "program ran"
+    # a fatal start-up error is a JSON line in the log file, and text on stderr
+    echo "conect 127.0.0.1:1 key=k" >>"$POLICY"
+    # (set for the program itself: env(1) run under the shim would die first)
+    SOCKSEAL_LOG_FORMAT=json SOCKSEAL_LOG_FILE="$TD/start.log" \
+        sealed "$PY" -c 'print("program ran")' >"$TD/j.out" 2>"$TD/j.err"
+    assertEquals "bad policy: exit status" 1 $?
+    assertEquals "one line in the log file" 1 "$(wc -l <"$TD/start.log")"
+    "$PY" - "$TD/start.log" "$POLICY:4" <<'PYCHECK'
+import json, sys
+rec = json.loads(open(sys.argv[1]).readline())
+assert rec["level"] == "error", rec
+assert sys.argv[2] in rec["msg"], rec
+assert "ts" in rec, rec
+PYCHECK
+    assertEquals "the log file's line is JSON naming FILE:LINE" 0 $?
+    assertFileContains "and stderr says it as text" "$TD/j.err" "sockseal\[[0-9]*\]: error: $POLICY:4"
+}
+
 test_json_log_file_one_line_per_connection() {
     local port
     port=$(free_port)

@@ -127,7 +127,7 @@ fd_of(const char *path)
 static void
 test_log_file_json(void)
 {
-	char dir[] = "/tmp/test_log.XXXXXX", path[64], buf[4096];
+	char dir[] = "/tmp/test_log.XXXXXX", path[64], buf[4096], err[128];
 	const struct log_kv kv[] = {
 		{ "event", "conn_end", 0 },
 		{ "peer", "[::1]:5432", 0 },
@@ -142,7 +142,7 @@ test_log_file_json(void)
 	setenv("SOCKSEAL_LOG_FILE", path, 1);
 	setenv("SOCKSEAL_LOG_FORMAT", "json", 1);
 	setenv("SOCKSEAL_LOG", "info", 1);
-	log_init();
+	CHECK_INT_EQ(log_init(err, sizeof(err)), 0);
 	CHECK_INT_EQ(log_level, LOG_INFO);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	fd = fd_of(path);
@@ -176,9 +176,53 @@ test_log_file_json(void)
 	rmdir(dir);
 }
 
+/* Unknown values are an error at start, naming the setting and what is
+ * valid; unset or empty is the default. */
+static void
+test_settings(void)
+{
+	static const struct { const char *log, *fmt, *msg; int level; } t[] = {
+		{ NULL, NULL, NULL, LOG_WARN },
+		{ "", "", NULL, LOG_WARN },
+		{ "debug", "text", NULL, LOG_DEBUG },
+		{ "error", "json", NULL, LOG_ERROR },
+		{ "INFO", NULL, "SOCKSEAL_LOG=INFO: unknown value (error, warn, "
+		    "info or debug)", -1 },
+		{ "verbose", NULL, "SOCKSEAL_LOG=verbose: unknown value", -1 },
+		{ "info", "JSON", "SOCKSEAL_LOG_FORMAT=JSON: unknown value (text "
+		    "or json)", -1 },
+	};
+	char err[128];
+	size_t i;
+
+	unsetenv("SOCKSEAL_LOG_FILE");
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (t[i].log != NULL)
+			setenv("SOCKSEAL_LOG", t[i].log, 1);
+		else
+			unsetenv("SOCKSEAL_LOG");
+		if (t[i].fmt != NULL)
+			setenv("SOCKSEAL_LOG_FORMAT", t[i].fmt, 1);
+		else
+			unsetenv("SOCKSEAL_LOG_FORMAT");
+		log_level = LOG_WARN;
+		err[0] = '\0';
+		CHECK_INT_EQ(log_init(err, sizeof(err)), t[i].msg ? -1 : 0);
+		if (t[i].msg != NULL) {
+			CHECK(strncmp(err, t[i].msg, strlen(t[i].msg)) == 0);
+			if (strncmp(err, t[i].msg, strlen(t[i].msg)) != 0)
+				fprintf(stderr, "got: %s\n", err);
+		} else
+			CHECK_INT_EQ(log_level, t[i].level);
+	}
+	unsetenv("SOCKSEAL_LOG");
+	unsetenv("SOCKSEAL_LOG_FORMAT");
+}
+
 int
 main(void)
 {
+	test_settings();
 	test_json_escape();
 	test_json_short();
 	test_rfc3339();
