@@ -302,7 +302,13 @@ log_write(int lvl, const char *func, const struct log_kv *kv, int nkv,
 		log_format_json(&b, lvl, func, msg, kv, nkv);
 		line[b.len++] = '}';
 	} else {
-		lbuf_printf(&b, "sockseal[%ld]: %s: ", (long)getpid(),
+		struct timespec ts;
+		char t[LOG_TSLEN];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		lbuf_printf(&b, "%s sockseal[%ld]: %s: ",
+		    log_rfc3339((uint64_t)ts.tv_sec * 1000 +
+		    (uint64_t)ts.tv_nsec / 1000000, t), (long)getpid(),
 		    log_names[lvl & 3]);
 		if (func != NULL)
 			lbuf_printf(&b, "%s: ", func);

@@ -296,7 +296,7 @@ test_text_lines_permissive_and_forked_children() {
         assertEquals "client $i exit status" 0 $?
         assertSameFile "client $i echo" "$TD/in$i" "$TD/out$i"
         assertFileContains "client $i: its end line on stderr" "$TD/cli$i.err" \
-            "^sockseal\[[0-9]+\]: info: session_log_end: closed connection to 127\.0\.0\.1:$port \(rule $POLICY:2, chachapoly\): $((i * 100000 + 7)) bytes in, $((i * 100000 + 7)) bytes out, [0-9]+ ms, ok \("
+            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z sockseal\[[0-9]+\]: info: session_log_end: closed connection to 127\.0\.0\.1:$port \(rule $POLICY:2, chachapoly\): $((i * 100000 + 7)) bytes in, $((i * 100000 + 7)) bytes out, [0-9]+ ms, ok \("
     done
     # a plaintext client on the permissive rule
     mkdata "$TD/plain" 5000
