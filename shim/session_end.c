@@ -212,16 +212,20 @@ session_log_end(struct session *s, const char *how)
 			{ "bytes_in", NULL, s->bytes_in },
 			{ "bytes_out", NULL, s->bytes_out },
 			{ "ms", NULL, ms },
+			{ "keys", s->key_used, 0 },
+			{ "program", program_invocation_short_name, 0 },
 		};
 
 		LOG_KV(LOG_INFO, kv, (int)(sizeof(kv) / sizeof(kv[0])),
 		    "closed connection %s %s%s%s (rule %s, %s): %llu bytes in, "
-		    "%llu bytes out, %llu ms, %s (%s)",
+		    "%llu bytes out, %llu ms, %s (%s); %s%sprogram %s",
 		    s->initiator ? "to" : "from", s->peer,
 		    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id, rule,
 		    suite,
 		    (unsigned long long)s->bytes_in,
-		    (unsigned long long)s->bytes_out, ms, result, reason);
+		    (unsigned long long)s->bytes_out, ms, result, reason,
+		    s->key_used, s->key_used[0] != '\0' ? ", " : "",
+		    program_invocation_short_name);
 	}
 }
 

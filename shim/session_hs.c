@@ -81,10 +81,11 @@ hs_done(struct session *s)
 	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	ss_hs_uncount(s);
-	LOG(LOG_INFO, "sealed connection %s %s%s%s (rule %s:%d, %s)",
+	LOG(LOG_INFO, "sealed connection %s %s%s%s (rule %s:%d, %s; %s)",
 	    s->initiator ? "to" : "from", s->peer,
 	    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id,
-	    s->rule->file, s->rule->line, session_suite_name(s));
+	    s->rule->file, s->rule->line, session_suite_name(s),
+	    s->key_used);
 }
 
 /*

@@ -24,6 +24,26 @@
 /* The PSK of a rule without key=: 32 zero bytes (as WireGuard's). */
 static const uint8_t zero_psk[NOISE_KEYLEN];
 
+void
+ss_hs_note_keys(struct session *s, const struct policy_key *k,
+    const struct policy_identity *id)
+{
+	char f[KEYFILE_FPRLEN];
+	int n = 0;
+
+	s->key_used[0] = '\0';
+	if (k != NULL) {
+		keyfile_fingerprint(k->key, f);
+		n = snprintf(s->key_used, sizeof(s->key_used), "key %.40s (%s)",
+		    k->name, f);
+	}
+	if (id != NULL && n >= 0 && (size_t)n < sizeof(s->key_used)) {
+		keyfile_pub_fingerprint(id->pk, f);
+		snprintf(s->key_used + n, sizeof(s->key_used) - (size_t)n,
+		    "%sidentity %.40s (%s)", n > 0 ? ", " : "", id->name, f);
+	}
+}
+
 /* Message 1's length on the wire for S's suite. */
 size_t
 ss_hs_msg1_len(const struct session *s)
@@ -137,6 +157,8 @@ hs_read2_ik(struct session *s, const uint8_t *m)
 			snprintf(s->peer_id, sizeof(s->peer_id), "%s",
 			    rule->peer->name);
 			ss_auth_set(s, rule->peer->pk);
+			ss_hs_note_keys(s, rule->nkeys > 0 ? rule->keys[i] :
+			    NULL, rule->ids[0]);
 			return 0;
 		}
 		noise_hs_wipe(&t);
@@ -176,7 +198,8 @@ ss_hs_recv2(struct session *s, const char **why)
 	    &plen) < 0 || plen != 0) {
 		*why = "handshake message 2 failed authentication";
 		return -EBADMSG;
-	}
+	} else
+		ss_hs_note_keys(s, s->rule->keys[0], NULL);
 	s->rstart += HS_MSG2_WIRE;
 	noise_hs_split(&s->hs_store, &s->tx, &s->rx);
 	return 0;
@@ -271,6 +294,8 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 	}
 	snprintf(s->peer_id, sizeof(s->peer_id), "%s", pe->name);
 	ss_auth_set(s, rs);
+	ss_hs_note_keys(s, rule->nkeys > 0 ? rule->keys[0] : NULL,
+	    rule->ids[k]);
 	LOG(LOG_DEBUG, "peer %s is %s (identity %s)", s->peer, pe->name,
 	    rule->ids[k]->name);
 	return 0;
@@ -318,6 +343,7 @@ ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN])
 		}
 		LOG(LOG_DEBUG, "peer %s used key %s", s->peer,
 		    rule->keys[i]->name);
+		ss_hs_note_keys(s, rule->keys[i], NULL);
 	}
 	s->rstart += PREFACE_LEN + 2 + want;
 	out = s->tbuf;

@@ -107,6 +107,10 @@ struct session {
 	char             peer_id[72];   /* identities: the authenticated
 	                                 * peer's name in the rule ("" if
 	                                 * none) */
+	char             key_used[256]; /* the key and identity this side
+	                                 * used, "key k (SHA256:...)" and/or
+	                                 * "identity srv (SHA256:...)", set
+	                                 * when the handshake succeeds */
 	bool             authed;        /* identities: auth_pk is the peer's
 	                                 * static key, proven */
 	bool             early_e;       /* responder: early_eph made before
@@ -270,6 +274,10 @@ const char *session_suite_name(const struct session *s);
  * the next data call (an image that attached S). */
 int ss_revoke_check(struct session *s, int fd);
 void ss_auth_set(struct session *s, const uint8_t pk[NOISE_DHLEN]);
+/* session_hs_msg.c: note the PSK (NULL: the zero one) and identity (NULL:
+ * none) this side's handshake used, for the log lines. */
+void ss_hs_note_keys(struct session *s, const struct policy_key *k,
+    const struct policy_identity *id);
 void ss_auth_stale(struct session *s);
 
 /* session_hold.c */

@@ -162,7 +162,7 @@ test_explain() {
 # json_check FILE ARGS...: tests/integration's checks on a JSON log.
 json_check() {
     "$PY" - "$@" <<'PY'
-import json, sys
+import json, re, sys
 path, want = sys.argv[1], sys.argv[2:]
 ends, bad = [], 0
 for n, line in enumerate(open(path, encoding="utf-8"), 1):
@@ -187,6 +187,10 @@ for o, w in zip(ends, want):
     if got != (d, rule, suite, result, bi, bo) or why not in o.get("reason", "") \
             or not o.get("peer", "").startswith("127.0.0.1:") or not isinstance(o.get("ms"), int):
         print("conn_end %s, want %s" % (o, w)); bad += 1
+    # the key it used (an ok one has it) and the program that ended it
+    if (result == "ok" and not re.match(r"key k \(SHA256:[A-Za-z0-9+/]+\)$", o.get("keys", ""))) \
+            or (result != "ok" and o.get("keys") != "") or not o.get("program"):
+        print("conn_end keys/program %s" % o); bad += 1
 sys.exit(1 if bad else 0)
 PY
 }
@@ -309,10 +313,10 @@ test_text_lines_permissive_and_forked_children() {
     assertEquals "one end line per connection on the server" 3 "$n"
     for i in 1 2; do
         assertFileContains "server: connection $i" "$TD/srv.log" \
-            "closed connection from 127\.0\.0\.1:[0-9]+ \(rule $POLICY:3, chachapoly\): $((i * 100000 + 7)) bytes in, $((i * 100000 + 7)) bytes out, [0-9]+ ms, ok \((closed|process exited)\)\$"
+            "closed connection from 127\.0\.0\.1:[0-9]+ \(rule $POLICY:3, chachapoly\): $((i * 100000 + 7)) bytes in, $((i * 100000 + 7)) bytes out, [0-9]+ ms, ok \((closed|process exited)\); key k \(SHA256:[A-Za-z0-9+/]+\), program socat\$"
     done
     assertFileContains "server: plaintext fallback" "$TD/srv.log" \
-        "\(rule $POLICY:3, plain\): 5000 bytes in, 5000 bytes out, [0-9]+ ms, ok \((closed|process exited); plaintext client, permissive rule\)\$"
+        "\(rule $POLICY:3, plain\): 5000 bytes in, 5000 bytes out, [0-9]+ ms, ok \((closed|process exited); plaintext client, permissive rule\); program socat\$"
     assertFileNotContains "server: nothing on stderr" "$TD/srv.err" 'sockseal'
 }
 
