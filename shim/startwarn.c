@@ -63,32 +63,26 @@ parent_maps(const char *path)
 	return found;
 }
 
+/* The first exposed file asks about the parent; every one then follows
+ * that answer (-1 unasked, 0 warn, 1 quiet). */
 static void
 warn_one(void *ctx, const char *file, int line, const char *what)
 {
-	(void)ctx;
-	LOG(LOG_WARN, "%s:%d: %s", file, line, what);
-}
+	int *quiet = ctx;
+	const char *me;
 
-static void
-count_one(void *ctx, const char *file, int line, const char *what)
-{
-	(void)file;
-	(void)line;
-	(void)what;
-	(*(size_t *)ctx)++;
+	if (*quiet < 0)
+		*quiet = (me = self_path()) != NULL && strchr(me, '/') != NULL &&
+		    parent_maps(me);
+	if (!*quiet)
+		LOG(LOG_WARN, "%s:%d: %s", file, line, what);
 }
 
 void
 startwarn_exposed(const struct policy *p)
 {
-	const char *me;
-	size_t n = 0;
+	int quiet = -1;
 
-	if (p == NULL || policy_exposed(p, count_one, &n) == 0)
-		return;
-	if ((me = self_path()) != NULL && strchr(me, '/') != NULL &&
-	    parent_maps(me))
-		return;
-	(void)policy_exposed(p, warn_one, NULL);
+	if (p != NULL)
+		(void)policy_exposed(p, warn_one, &quiet);
 }
