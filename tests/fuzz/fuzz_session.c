@@ -176,6 +176,7 @@ void
 fuzz_session_init(bool initiator, bool identity)
 {
 	const char *v = getenv("SOCKSEAL_LOG"), *dir;
+	char logerr[128];
 	size_t i;
 	int r;
 
@@ -189,7 +190,10 @@ fuzz_session_init(bool initiator, bool identity)
 	crypto_scalarmult_base(fz_pk_sess, fz_s_sess);
 	crypto_scalarmult_base(fz_pk_peer, fz_s_peer);
 	crypto_scalarmult_base(fz_pk_other, fz_s_other);
-	log_init();
+	if (log_init(logerr, sizeof(logerr)) < 0) {
+		fprintf(stderr, "fuzz_session: %s\n", logerr);
+		abort();
+	}
 	if (v == NULL)
 		log_level = LOG_ERROR - 1;      /* quiet: failures are expected */
 	if ((dir = getenv("FUZZ_WRITE_SEEDS")) != NULL) {
