@@ -27,6 +27,12 @@ int doctor_main(int argc, char **argv);
  */
 int explain_main(int argc, char **argv);
 
+/*
+ * stats [--json] [--dir DIR] [--keep] [-o FILE]: the live shimmed
+ * processes' counters by program and rule (stats.c).  0, 1 error, 2 usage.
+ */
+int stats_main(int argc, char **argv);
+
 /* launcher_policy_path(f): F if given, else $SOCKSEAL_POLICY, else the
  * default: the policy the shim would load. */
 const char *launcher_policy_path(const char *f);

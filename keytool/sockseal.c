@@ -5,7 +5,7 @@
  *   sockseal doctor BINARY          (doctor.c)
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   (explain.c)
  *
- * A first argument "doctor", "explain" or "help" is the subcommand; a
+ * A first argument "doctor", "explain", "stats" or "help" is the subcommand; a
  * program of that name runs with `sockseal -- doctor ...`.  -h/--help and
  * help print the usage on stdout (exit 0), --version the build
  * (version.h); an unknown option prints the usage on stderr (exit 2).
@@ -46,14 +46,17 @@ usage(FILE *f)
 	fprintf(f, "usage: %s [-f POLICY] [-v[v]] [--] CMD [ARGS...]\n"
 	    "       %s doctor BINARY\n"
 	    "       %s explain [-f POLICY] [-v] connect|accept ADDR:PORT\n"
+	    "       %s stats [--json] [--dir DIR] [--keep] [-o FILE]\n"
 	    "       %s -h|--help|help, %s --version\n"
 	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
 	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
 	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n"
 	    "  doctor     can the shim reach BINARY? (0 yes, 1 no)\n"
 	    "  explain    which rule matches a connection, and what happens\n"
-	    "  a program named doctor, explain or help: %s -- NAME ...\n",
-	    PROG, PROG, PROG, PROG, PROG, PROG);
+	    "  stats      counters of the processes under the shim "
+	    "(Prometheus, --json)\n"
+	    "  a program named doctor, explain, stats or help: %s -- NAME ...\n",
+	    PROG, PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
 const char *
@@ -202,6 +205,8 @@ main(int argc, char **argv)
 		return doctor_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return explain_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "stats") == 0)
+		return stats_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -23,6 +23,7 @@
 #include "fdtab.h"
 #include "init.h"
 #include "log.h"
+#include "reason.h"
 #include "policy.h"
 #include "real.h"
 #include "session.h"
@@ -96,7 +97,8 @@ adopt_carried(int fd, int kfd, int sfd, unsigned int flags,
 		why = "no rule of this image seals it";
 	}
 	if ((s = session_attach(sfd, kfd, fd, flags, rule)) == NULL) {
-		LOG(LOG_WARN, "inherited sealed connection on fd %d: its state "
+		LOG_WARN_CODE("handoff", REASON_HANDOFF,
+		    "inherited sealed connection on fd %d: its state "
 		    "cannot be taken over; it stays closed", fd);
 		standin_close(sfd);
 		standin_close(kfd);
@@ -193,7 +195,8 @@ conn_adopt(int fd, struct session **seen, int *nseen)
 		/* One that did stays on its stand-in, whose every call
 		 * fails. */
 		if (tagged)
-			LOG(LOG_WARN, "inherited sealed connection on fd %d: "
+			LOG_WARN_CODE("handoff", REASON_HANDOFF,
+			    "inherited sealed connection on fd %d: "
 			    "no rule of this image seals it; it stays closed",
 			    fd);
 		return 0;

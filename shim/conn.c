@@ -19,6 +19,8 @@
 #include "fdtab.h"
 #include "init.h"
 #include "log.h"
+#include "reason.h"
+#include "stats.h"
 #include "policy.h"
 #include "real.h"
 #include "reload.h"
@@ -118,12 +120,43 @@ conn_is_tcp(int fd)
 	return proto == IPPROTO_TCP || proto == IPPROTO_MPTCP;
 }
 
+/* A sealing rule's connection refused before a session exists: logged
+ * with its fields and code, and counted. */
+static void
+conn_refused(const struct policy_rule *rule, const struct sockaddr *peer,
+    int code, const char *why)
+{
+	char addr[64], where[320];
+
+	stats_conn_ended(stats_slot(rule), SESSION_END_REFUSED, code);
+	if (LOG_WARN > log_level)
+		return;
+	log_addr(peer, addr, sizeof(addr));
+	snprintf(where, sizeof(where), "%s:%d", rule->file, rule->line);
+	{
+		const struct log_kv kv[] = {
+			{ "event", "conn_refused", 0 },
+			{ "dir", policy_dir_name(rule->dir), 0 },
+			{ "peer", addr, 0 },
+			{ "rule", where, 0 },
+			{ "result", "refused", 0 },
+			{ "reason", reason_name(code), 0 },
+			{ "detail", why, 0 },
+		};
+
+		LOG_KV(LOG_WARN, kv, (int)(sizeof(kv) / sizeof(kv[0])),
+		    "%s %s (rule %s) refused: %s [reason=%s]",
+		    rule->dir == POLICY_CONNECT ? "connect to" :
+		    "connection from", addr, where, why, reason_name(code));
+	}
+}
+
 int
 conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	const struct policy_rule *rule;
 	struct session *s;
-	char peer[64];
+	char why[128];
 	int r, e, kfd;
 
 	/*
@@ -155,10 +188,9 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	/* Too many handshakes in flight: refuse before TCP's. */
 	if (session_handshakes() >= session_max_handshakes() &&
 	    session_max_handshakes() > 0) {
-		LOG(LOG_WARN, "connect to %s (rule %s:%d) refused: %d "
-		    "handshakes in flight (SOCKSEAL_MAX_HANDSHAKES)",
-		    log_addr(sa, peer, sizeof(peer)), rule->file, rule->line,
-		    session_max_handshakes());
+		snprintf(why, sizeof(why), "%d handshakes in flight "
+		    "(SOCKSEAL_MAX_HANDSHAKES)", session_max_handshakes());
+		conn_refused(rule, sa, REASON_HANDSHAKE_LIMIT, why);
 		return -ENOBUFS;
 	}
 	/* The program never holds the wire: from here on its fd is the
@@ -166,10 +198,9 @@ conn_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	epoll_pre_detach(fd);
 	if ((kfd = standin_swap(fd, sa->sa_family, STANDIN_INIT | STANDIN_USED)) < 0) {
 		epoll_pre_reattach(fd);
-		LOG(LOG_WARN, "connect to %s (rule %s:%d) refused: no "
-		    "descriptor for the sealed socket: %s",
-		    log_addr(sa, peer, sizeof(peer)), rule->file, rule->line,
-		    strerror(-kfd));
+		snprintf(why, sizeof(why), "no descriptor for the sealed "
+		    "socket: %s", strerror(-kfd));
+		conn_refused(rule, sa, REASON_NO_DESCRIPTOR, why);
 		return kfd == -EMFILE || kfd == -ENFILE ? kfd : -ENOBUFS;
 	}
 	r = real_connect(kfd, sa, len);
@@ -249,9 +280,12 @@ conn_accepted(int fd)
 	if (real_getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
 		memset(&peer, 0, sizeof(peer));
 	if ((kfd = standin_swap(fd, local.ss_family, 0)) < 0) {
-		LOG(LOG_WARN, "connection from %s refused: no descriptor for "
-		    "the sealed socket: %s", log_addr((struct sockaddr *)&peer,
-		    (char [64]){ 0 }, 64), strerror(-kfd));
+		char why[128];
+
+		snprintf(why, sizeof(why), "no descriptor for the sealed "
+		    "socket: %s", strerror(-kfd));
+		conn_refused(rule, (struct sockaddr *)&peer,
+		    REASON_NO_DESCRIPTOR, why);
 		return kfd;
 	}
 	if ((s = session_new(kfd, rule, false, (struct sockaddr *)&peer)) == NULL) {

@@ -34,6 +34,7 @@
 #include <uthash.h>
 
 #include "log.h"
+#include "reason.h"
 #include "real.h"
 #include "session.h"
 #include "epoll.h"
@@ -210,7 +211,8 @@ epoll_pre_done(int fd, struct session *s)
 		ep_munlock(&ep->lock);
 		ep_put(ep);
 		if (e < 0)
-			LOG(LOG_WARN, "fd %d: its epoll registration (epoll fd "
+			LOG_WARN_CODE("epoll", REASON_EPOLL,
+			    "fd %d: its epoll registration (epoll fd "
 			    "%d) made before connect() cannot be translated: "
 			    "%s", fd, r->epfd, strerror(-e));
 		else

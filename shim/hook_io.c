@@ -16,6 +16,7 @@
 #include "epoll.h"
 #include "fdtab.h"
 #include "log.h"
+#include "reason.h"
 #include "real.h"
 #include "session.h"
 #include "standin.h"
@@ -211,7 +212,8 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 		    hook_passfd_sendmsg(fd, msg, flags);
 	if (msg->msg_controllen != 0) {
 		session_put(s);
-		LOG(LOG_WARN, "control messages unsupported on a sealed socket");
+		LOG_WARN_CODE("unsupported", REASON_UNSUPPORTED,
+		    "control messages unsupported on a sealed socket");
 		errno = EOPNOTSUPP;
 		return -1;
 	}

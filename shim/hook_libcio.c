@@ -20,6 +20,7 @@
 #include "epoll.h"
 #include "fdtab.h"
 #include "log.h"
+#include "reason.h"
 #include "real.h"
 #include "session.h"
 #include "standin.h"
@@ -136,7 +137,8 @@ aio_sealed(const struct aiocb *cb)
 {
 	if (cb == NULL || !fdtab_maybe(cb->aio_fildes))
 		return false;
-	LOG(LOG_WARN, "fd %d: POSIX AIO on a sealed socket is not supported; "
+	LOG_WARN_CODE("unsupported", REASON_UNSUPPORTED,
+	    "fd %d: POSIX AIO on a sealed socket is not supported; "
 	    "refusing it", cb->aio_fildes);
 	errno = EOPNOTSUPP;
 	return true;

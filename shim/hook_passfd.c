@@ -47,6 +47,7 @@
 #include "hook.h"
 #include "init.h"
 #include "log.h"
+#include "reason.h"
 #include "real.h"
 #include "session.h"
 #include "standin.h"
@@ -184,7 +185,8 @@ hook_passfd_sendmsg(int fd, const struct msghdr *msg, int flags)
 	}
 	r = send_with_parcel(fd, msg, flags, &p, kfds, k);
 	if (r == -2) {
-		LOG(LOG_WARN, "a sealed descriptor passed with SCM_RIGHTS goes "
+		LOG_WARN_CODE("handoff", REASON_HANDOFF,
+		    "a sealed descriptor passed with SCM_RIGHTS goes "
 		    "without its session (no parcel: %s); the receiver "
 		    "cannot use it", strerror(errno));
 		r = real_sendmsg(fd, msg, flags);
@@ -271,14 +273,16 @@ take_one(int pfd, int kfd, int sfd, unsigned int flags)
 	} else if ((kfd = hide(kfd)) < 0 || (sfd = hide(sfd)) < 0 ||
 	    (s = session_attach(sfd, kfd, pfd, flags,
 	    conn_rule_for(kfd))) == NULL) {
-		LOG(LOG_WARN, "received sealed descriptor %d: its session "
+		LOG_WARN_CODE("handoff", REASON_HANDOFF,
+		    "received sealed descriptor %d: its session "
 		    "cannot be taken over; it stays closed", pfd);
 		standin_close(kfd);
 		standin_close(sfd);
 		return;
 	}
 	if (fdtab_set(pfd, s) < 0)
-		LOG(LOG_WARN, "received sealed descriptor %d: no memory to "
+		LOG_WARN_CODE("handoff", REASON_NO_MEMORY,
+		    "received sealed descriptor %d: no memory to "
 		    "track it; it stays closed", pfd);
 	else
 		LOG(LOG_INFO, "received sealed connection %s %s on fd %d",

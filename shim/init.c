@@ -27,6 +27,7 @@
 #include "reload.h"
 #include "shuttle.h"
 #include "startwarn.h"
+#include "stats.h"
 #include "session.h"
 #include "conn.h"
 #include "nofile.h"
@@ -96,6 +97,7 @@ shim_fork_child(void)
 	fdtab_fork_child();
 	epoll_fork_child();
 	reload_fork_child();
+	stats_fork_child();
 	conn_fork_child();
 	nofile_fork_child();
 	shuttle_fork_child();
@@ -153,6 +155,8 @@ init_run(void)
 	    policy_nrules(reload_peek()->pol), sockseal_ident());
 	/* A secret others can read, said once per program, at its start. */
 	startwarn_exposed(reload_peek()->pol);
+	stats_start(reload_path_in_force());
+	stats_policy(reload_peek()->pol, false);
 	errno = saved;
 }
 
@@ -197,5 +201,6 @@ shim_exit(bool flush)
 		session_exit(ss[i], fds[i]);
 		session_put(ss[i]);
 	}
+	stats_exit();
 	errno = saved;
 }

@@ -271,6 +271,8 @@ log_format_json(struct lbuf *b, int lvl, const char *func, const char *msg,
 	    (uint64_t)ts.tv_nsec / 1000000, t), (long)getpid(),
 	    log_names[lvl & 3]);
 	lbuf_json(b, func != NULL ? func : "start");
+	lbuf_printf(b, ",\"program\":");
+	lbuf_json(b, program_invocation_short_name);
 	lbuf_printf(b, ",\"msg\":");
 	lbuf_json(b, msg);
 	for (i = 0; i < nkv; i++) {

@@ -15,7 +15,8 @@
  *
  * SOCKSEAL_LOG_FORMAT=json makes each line one JSON object:
  *   {"ts":"2026-01-02T03:04:05.678Z","pid":N,"level":"info","fn":"...",
- *    "msg":"..."} plus the structured fields a caller passes (LOG_KV).
+ *    "program":"...","msg":"..."} plus the structured fields a caller
+ * passes (LOG_KV).
  * Without it (or =text) the line is the text form above, and the fields
  * are left out: the message says the same in words.
  */
@@ -76,6 +77,18 @@ void log_stderr_moved(void);
  */
 void log_write(int lvl, const char *func, const struct log_kv *kv, int nkv,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * LOG_WARN_CODE(event, code, fmt, ...): a warning with its fixed code
+ * (enum reason): JSON gets "event" and "reason", text ends in
+ * " [reason=CODE]".
+ */
+#define LOG_WARN_CODE(event, code, ...) do { \
+	if (LOG_WARN <= log_level) \
+		log_warn_code(__func__, (event), (code), __VA_ARGS__); \
+} while (0)
+void log_warn_code(const char *func, const char *event, int code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* log_addr(sa, buf, len): "1.2.3.4:80" / "[::1]:80" into BUF; returns BUF. */
 struct sockaddr;

@@ -94,7 +94,9 @@
 #include "policy.h"
 #include "real.h"
 #include "init.h"
+#include "reason.h"
 #include "reload.h"
+#include "stats.h"
 
 #define RELOAD_POLL_NS    1000000000ll  /* reload_poll(): once a second */
 #define RELOAD_LOOK_NS       1000000ll  /* a decision: once a millisecond */
@@ -330,9 +332,19 @@ reload_policy_new(const struct policy *p)
 static void
 reload_fail(const char *err, const struct timespec *t0)
 {
-	if (!reload_failed || strcmp(err, reload_err) != 0)
-		LOG(LOG_WARN, "policy reload failed, the last good policy stays "
-		    "in force: %s", err);
+	if (!reload_failed || strcmp(err, reload_err) != 0) {
+		const struct log_kv kv[] = {
+			{ "event", "reload_fail", 0 },
+			{ "reason", reason_name(REASON_RELOAD_FAILED), 0 },
+			{ "policy", reload_path, 0 },
+			{ "detail", err, 0 },
+		};
+
+		stats_reload_failed();
+		LOG_KV(LOG_WARN, kv, 4, "policy reload failed, the last good "
+		    "policy stays in force: %s [reason=%s]", err,
+		    reason_name(REASON_RELOAD_FAILED));
+	}
 	reload_failed = true;
 	snprintf(reload_err, sizeof(reload_err), "%s", err);
 	reload_watch_restat(reload_watch, t0);
@@ -368,6 +380,7 @@ reload_run(void)
 		rp->prev = cur;
 		rp->gen = cur->gen + 1;
 		__atomic_store_n(&reload_cur, rp, __ATOMIC_RELEASE);
+		stats_policy(p, true);
 		LOG(LOG_INFO, "policy reloaded: %zu rules (%s)",
 		    policy_nrules(p), reload_path);
 	}
@@ -540,6 +553,12 @@ reload_poll(void)
 	if (!shim_in_sandbox())
 		reload_maybe(false);
 	return __atomic_load_n(&reload_cur, __ATOMIC_ACQUIRE);
+}
+
+const char *
+reload_path_in_force(void)
+{
+	return reload_path;
 }
 
 const struct reload_policy *

@@ -47,6 +47,9 @@ const struct reload_policy *reload_poll(void);
  * start, which runs on the policy just loaded). */
 const struct reload_policy *reload_peek(void);
 
+/* reload_path_in_force(): the policy file, as an absolute path. */
+const char *reload_path_in_force(void);
+
 /* reload_sandbox(): the process enters a sandbox: never look at the files
  * again (no syscall the program's own calls would not make).  Returns once
  * a check that another thread has under way is over. */

@@ -26,6 +26,8 @@
 #include "reload.h"
 #include "session_int.h"
 #include "standin.h"
+#include "stats.h"
+#include "reason.h"
 #include "tsan.h"
 
 uint64_t
@@ -35,6 +37,15 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 bool
@@ -95,7 +106,8 @@ session_init(void)
 	errno = 0;
 	l = strtol(v, &end, 10);
 	if (*end != '\0' || l < 0 || l > INT_MAX || errno != 0)
-		LOG(LOG_WARN, "SOCKSEAL_MAX_HANDSHAKES=%s is not a number >= 0; "
+		LOG_WARN_CODE("setting", REASON_BAD_SETTING,
+		    "SOCKSEAL_MAX_HANDSHAKES=%s is not a number >= 0; "
 		    "using %d", v, hs_limit);
 	else
 		__atomic_store_n(&hs_limit, (int)l, __ATOMIC_RELAXED);
@@ -127,6 +139,7 @@ ss_hs_count(struct session *s, bool bounded)
 		return false;
 	}
 	__atomic_store_n(&s->hs_counted, true, __ATOMIC_RELEASE);
+	stats_handshakes(1);
 	return true;
 }
 
@@ -134,8 +147,10 @@ void
 ss_hs_uncount(struct session *s)
 {
 	if (__atomic_load_n(&s->hs_counted, __ATOMIC_ACQUIRE) &&
-	    __atomic_exchange_n(&s->hs_counted, false, __ATOMIC_ACQ_REL))
+	    __atomic_exchange_n(&s->hs_counted, false, __ATOMIC_ACQ_REL)) {
 		__atomic_sub_fetch(&hs_inflight, 1, __ATOMIC_ACQ_REL);
+		stats_handshakes(-1);
+	}
 }
 
 /* In a forked child, from session_forked (session_hold.c): S counts again
@@ -143,8 +158,10 @@ ss_hs_uncount(struct session *s)
 void
 ss_hs_recount(struct session *s)
 {
-	if (__atomic_load_n(&s->hs_counted, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&s->hs_counted, __ATOMIC_RELAXED)) {
 		__atomic_add_fetch(&hs_inflight, 1, __ATOMIC_RELAXED);
+		stats_handshakes(1);
+	}
 }
 
 /*
@@ -184,6 +201,7 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	if (!crypto_ready() || (s = ss_map()) == NULL)
 		return NULL;
 	s->rule = rule;
+	s->stats_slot = stats_slot(rule);
 	/* The generation RULE's policy is of (the one just looked up). */
 	s->auth_gen = reload_peek() != NULL ? reload_peek()->gen : 0;
 	s->magic = SESSION_MAGIC;
@@ -198,7 +216,8 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	if (!initiator)
 		ss_hs_take_early_e(s);
 	s->err = ECONNRESET;
-	s->t_start = now_ms();
+	s->t_start_us = now_us();
+	s->t_start = s->t_start_us / 1000;
 	s->hs_deadline = s->t_start + rule->timeout_ms;
 	log_addr(peer, s->peer, sizeof(s->peer));
 	if (fstat(fd, &st) == 0) {
@@ -208,7 +227,7 @@ session_new(int fd, const struct policy_rule *rule, bool initiator,
 	if (!ss_hs_count(s, true)) {
 		snprintf(why, sizeof(why), "refused: %d handshakes in flight "
 		    "(SOCKSEAL_MAX_HANDSHAKES)", session_max_handshakes());
-		ss_fail(s, ECONNRESET, why);
+		ss_fail(s, REASON_HANDSHAKE_LIMIT, ECONNRESET, why);
 	}
 	return s;
 }
@@ -303,7 +322,7 @@ ss_lock(struct session *s, pthread_mutex_t *m)
 	if (r == EOWNERDEAD) {
 		pthread_mutex_consistent(m);
 		if (m != &s->hold_lock)
-			ss_fail(s, ECONNRESET,
+			ss_fail(s, REASON_PROCESS_DIED, ECONNRESET,
 			    "a process died while using the connection");
 	}
 }
@@ -320,7 +339,7 @@ ss_trylock(struct session *s, pthread_mutex_t *m)
 	if (r == EOWNERDEAD) {
 		pthread_mutex_consistent(m);
 		if (m != &s->hold_lock)
-			ss_fail(s, ECONNRESET,
+			ss_fail(s, REASON_PROCESS_DIED, ECONNRESET,
 			    "a process died while using the connection");
 		r = 0;
 	}
@@ -332,28 +351,61 @@ ss_trylock(struct session *s, pthread_mutex_t *m)
  * WHY are kept for the connection's end line.
  */
 void
-ss_fail_as(struct session *s, int result, int err, const char *why)
+ss_fail_as(struct session *s, int result, int reason, int err,
+    const char *why)
 {
+	char rule[320];
+
 	ss_hs_drop_early_e(s);
 	if (session_state(s) == SESSION_DEAD)
 		return;
 	s->err = err;
 	s->end_result = result;
+	s->reason = reason;
 	/* The program already had the reset from a write: not pending. */
 	if (__atomic_load_n(&s->rst_told, __ATOMIC_RELAXED))
 		__atomic_store_n(&s->err_reported, true, __ATOMIC_RELAXED);
 	snprintf(s->why, sizeof(s->why), "%s", why);
 	__atomic_store_n(&s->state, SESSION_DEAD, __ATOMIC_RELEASE);
 	ss_hs_uncount(s);
-	LOG(LOG_WARN, "connection %s %s (rule %s:%d) failed: %s",
-	    s->initiator ? "to" : "from", s->peer, s->rule->file,
-	    s->rule->line, why);
+	stats_conn_ended(s->stats_slot, result, reason);
+	if (LOG_WARN > log_level)
+		return;
+	snprintf(rule, sizeof(rule), "%s:%d", s->rule->file, s->rule->line);
+	{
+		const struct log_kv kv[] = {
+			{ "event", "conn_fail", 0 },
+			{ "dir", policy_dir_name(s->rule->dir), 0 },
+			{ "peer", s->peer, 0 },
+			{ "peer_id", s->peer_id, 0 },
+			{ "rule", rule, 0 },
+			{ "result", session_end_name(result), 0 },
+			{ "reason", reason_name(reason), 0 },
+			{ "detail", why, 0 },
+			{ "errno", strerrorname_np(err) != NULL ?
+			    strerrorname_np(err) : "", 0 },
+			{ "sealed", s->was_open ? "yes" : "no", 0 },
+		};
+
+		LOG_KV(LOG_WARN, kv, (int)(sizeof(kv) / sizeof(kv[0])),
+		    "connection %s %s (rule %s) failed: %s [reason=%s]",
+		    s->initiator ? "to" : "from", s->peer, rule, why,
+		    reason_name(reason));
+	}
 }
 
 void
-ss_fail(struct session *s, int err, const char *why)
+ss_fail(struct session *s, int reason, int err, const char *why)
 {
-	ss_fail_as(s, SESSION_END_FAILED, err, why);
+	ss_fail_as(s, SESSION_END_FAILED, reason, err, why);
+}
+
+void
+ss_fail_errno(struct session *s, int err)
+{
+	ss_fail(s, err == ECONNRESET || err == EPIPE ? REASON_PEER_RESET :
+	    err == ENOMEM ? REASON_NO_MEMORY : REASON_IO_ERROR, err,
+	    strerror(err));
 }
 
 /* A call of ours took the kernel's error E, the program not told. */

@@ -349,6 +349,9 @@ void session_forgotten(struct session *s);
 enum session_end { SESSION_END_OK = 0, SESSION_END_FAILED,
 	SESSION_END_REFUSED, SESSION_END_TIMEOUT };
 
+/* "ok", "failed", "refused", "timeout". */
+const char *session_end_name(int result);
+
 /* session_so_error(s): the pending error for getsockopt(SO_ERROR), once. */
 int session_so_error(struct session *s, int fd);
 
@@ -401,5 +404,7 @@ bool session_fd_blocking(int fd);
 
 /* now_ms(): CLOCK_MONOTONIC in milliseconds. */
 uint64_t now_ms(void);
+/* now_us(): the same in microseconds. */
+uint64_t now_us(void);
 
 #endif

@@ -19,7 +19,9 @@
 #include "record.h"
 #include "init.h"
 #include "session.h"
+#include "reason.h"
 #include "session_int.h"
+#include "stats.h"
 #include "tcpstate.h"
 
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
@@ -174,30 +176,51 @@ session_suite_name(const struct session *s)
  * ("closed", "process exited").  Written once whichever process or path
  * gets here first (logged_end is in the shared part).
  */
-static void
-session_log_end(struct session *s, const char *how)
+const char *
+session_end_name(int result)
 {
 	static const char *const results[] = { "ok", "failed", "refused",
 	    "timeout" };
-	char rule[320], reason[128];
+
+	return results[result & 3];
+}
+
+/* The end of a connection in this process: HOW_CODE (enum reason) and HOW
+ * (the words). */
+static void
+session_log_end(struct session *s, int how_code, const char *how)
+{
+	char rule[320], detail[128];
 	const char *result, *suite = session_suite_name(s);
 	unsigned long long ms = now_ms() - s->t_start;
-	int st = session_state(s);
+	int st = session_state(s), code;
 
-	if (log_level < LOG_INFO ||
-	    __atomic_exchange_n(&s->logged_end, true, __ATOMIC_ACQ_REL))
+	if (__atomic_exchange_n(&s->logged_end, true, __ATOMIC_ACQ_REL))
 		return;
 	if (st == SESSION_DEAD) {
-		result = results[s->end_result & 3];
-		snprintf(reason, sizeof(reason), "%s", s->why);
+		result = session_end_name(s->end_result);
+		code = s->reason;
+		snprintf(detail, sizeof(detail), "%s", s->why);
 	} else if (st < SESSION_OPEN) {
-		result = results[SESSION_END_FAILED];
-		snprintf(reason, sizeof(reason), "%s during the handshake", how);
+		result = session_end_name(SESSION_END_FAILED);
+		code = REASON_CLOSED_IN_HANDSHAKE;
+		snprintf(detail, sizeof(detail), "%s during the handshake", how);
 	} else {
-		result = results[SESSION_END_OK];
-		snprintf(reason, sizeof(reason), "%s%s", how, st == SESSION_PLAIN ?
-		    "; plaintext client, permissive rule" : "");
+		result = session_end_name(SESSION_END_OK);
+		code = st == SESSION_PLAIN ? REASON_PLAINTEXT_PERMISSIVE :
+		    how_code;
+		snprintf(detail, sizeof(detail), "%s%s", how,
+		    st == SESSION_PLAIN ? "; plaintext client, permissive rule" :
+		    "");
 	}
+	/* (A failure was counted when it happened: ss_fail_as.) */
+	if (st != SESSION_DEAD)
+		stats_conn_ended(s->stats_slot, st < SESSION_OPEN ?
+		    SESSION_END_FAILED : SESSION_END_OK, code);
+	if (s->was_open)
+		stats_conn_gone(s->stats_slot);
+	if (log_level < LOG_INFO)
+		return;
 	snprintf(rule, sizeof(rule), "%s:%d", s->rule->file, s->rule->line);
 	{
 		const struct log_kv kv[] = {
@@ -208,12 +231,12 @@ session_log_end(struct session *s, const char *how)
 			{ "rule", rule, 0 },
 			{ "suite", suite, 0 },
 			{ "result", result, 0 },
-			{ "reason", reason, 0 },
+			{ "reason", reason_name(code), 0 },
+			{ "detail", detail, 0 },
 			{ "bytes_in", NULL, s->bytes_in },
 			{ "bytes_out", NULL, s->bytes_out },
 			{ "ms", NULL, ms },
 			{ "keys", s->key_used, 0 },
-			{ "program", program_invocation_short_name, 0 },
 		};
 
 		LOG_KV(LOG_INFO, kv, (int)(sizeof(kv) / sizeof(kv[0])),
@@ -223,7 +246,7 @@ session_log_end(struct session *s, const char *how)
 		    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id, rule,
 		    suite,
 		    (unsigned long long)s->bytes_in,
-		    (unsigned long long)s->bytes_out, ms, result, reason,
+		    (unsigned long long)s->bytes_out, ms, result, detail,
 		    s->key_used, s->key_used[0] != '\0' ? ", " : "",
 		    program_invocation_short_name);
 	}
@@ -341,7 +364,8 @@ session_close_last(struct session *s, int fd)
 		return;
 	}
 	if (closes_unread(s, fd)) {
-		session_log_end(s, "closed with data unread (reset)");
+		session_log_end(s, REASON_CLOSED_UNREAD,
+		    "closed with data unread (reset)");
 		errno = saved;
 		return;
 	}
@@ -360,7 +384,7 @@ session_close_last(struct session *s, int fd)
 	}
 	if (session_state(s) == SESSION_DEAD)
 		arm_reset(fd);
-	session_log_end(s, "closed");
+	session_log_end(s, REASON_CLOSED, "closed");
 	errno = saved;
 }
 
@@ -368,6 +392,7 @@ void
 session_exit(struct session *s, int fd)
 {
 	const char *how = "process exited";
+	int how_code = REASON_EXITED;
 	struct stat st;
 	int saved = errno;
 
@@ -383,10 +408,12 @@ session_exit(struct session *s, int fd)
 	/* The fd may have been closed behind our back and reused. */
 	if (fstat(fd, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino) {
 		how = HOW_UNSEEN;
+		how_code = REASON_UNSEEN_CLOSE;
 		goto end;
 	}
 	if (closes_unread(s, fd)) {
 		how = "process exited with data unread (reset)";
+		how_code = REASON_EXITED_UNREAD;
 		goto end;
 	}
 	if (ss_trylock(s, &s->tx_lock) != 0)
@@ -402,7 +429,7 @@ session_exit(struct session *s, int fd)
 		ss_unlock(&s->rx_lock);
 	}
 end:
-	session_log_end(s, how);
+	session_log_end(s, how_code, how);
 out:
 	errno = saved;
 }
@@ -414,7 +441,7 @@ session_abandon(struct session *s, const char *why)
 
 	ss_lock(s, &s->rx_lock);
 	ss_lock(s, &s->tx_lock);
-	ss_fail(s, ECONNRESET, why);
+	ss_fail(s, REASON_HANDOFF, ECONNRESET, why);
 	ss_unlock(&s->tx_lock);
 	ss_unlock(&s->rx_lock);
 	errno = saved;
@@ -426,6 +453,6 @@ session_forgotten(struct session *s)
 	int saved = errno;
 
 	if (!ss_others_hold(s, true))
-		session_log_end(s, HOW_UNSEEN);
+		session_log_end(s, REASON_UNSEEN_CLOSE, HOW_UNSEEN);
 	errno = saved;
 }

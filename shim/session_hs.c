@@ -23,6 +23,8 @@
 #include "session.h"
 #include "session_int.h"
 #include "standin.h"
+#include "stats.h"
+#include "reason.h"
 #include "session_hs_msg.h"
 
 /*
@@ -81,6 +83,7 @@ hs_done(struct session *s)
 	s->was_open = true;
 	__atomic_store_n(&s->state, SESSION_OPEN, __ATOMIC_RELEASE);
 	ss_hs_uncount(s);
+	stats_conn_sealed(s->stats_slot, now_us() - s->t_start_us);
 	LOG(LOG_INFO, "sealed connection %s %s%s%s (rule %s:%d, %s; %s)",
 	    s->initiator ? "to" : "from", s->peer,
 	    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id,
@@ -170,16 +173,16 @@ session_adopt_as(struct session *s, unsigned int flags)
 static int
 hs_run(struct session *s, int fd, bool may_block)
 {
-	const char *why = NULL;
-	char whybuf[HS_WHYLEN];     /* a reason that names a key */
+	struct hs_fail f = { NULL, REASON_LOCAL_ERROR, "" };
 	uint64_t dl = may_block ? s->hs_deadline : 0;
 	int r, result = SESSION_END_FAILED;
 
 	if ((r = ss_rbuf_alloc(s)) < 0 || (r = ss_tbuf_alloc(s)) < 0)
 		return r;
 	if (s->adopt_used && session_state(s) < SESSION_OPEN) {
-		ss_fail(s, ECONNRESET, "its handshake or sealed bytes "
-		    "began before exec; the new image cannot continue it");
+		ss_fail(s, REASON_HANDOFF, ECONNRESET, "its handshake or "
+		    "sealed bytes began before exec; the new image cannot "
+		    "continue it");
 		return -ECONNRESET;
 	}
 	if (session_state(s) < SESSION_OPEN && now_ms() >= s->hs_deadline &&
@@ -192,7 +195,8 @@ hs_run(struct session *s, int fd, bool may_block)
 		switch (session_state(s)) {
 		case SESSION_HS_SEND1:
 			if ((r = ss_hs_send1(s)) < 0) {
-				why = "cannot start handshake";
+				HS_FAIL(&f, REASON_LOCAL_ERROR,
+				    "cannot start handshake");
 				goto fail;
 			}
 			__atomic_store_n(&s->state, SESSION_HS_WAIT2,
@@ -211,10 +215,11 @@ hs_run(struct session *s, int fd, bool may_block)
 			/* A server that speaks first (a banner) is not
 			 * sealed: say so now, not at the timeout. */
 			if (r == 0 && ss_hs_msg2_foreign(s)) {
-				why = "bad handshake message 2 length: the "
+				HS_FAIL(&f, REASON_NOT_SOCKSEAL,
+				    "bad handshake message 2 length: the "
 				    "server's answer is not a sockseal handshake "
 				    "(a plain server that speaks first, or "
-				    "another protocol)";
+				    "another protocol)");
 				goto fail;
 			}
 			if (r == 0)
@@ -223,7 +228,7 @@ hs_run(struct session *s, int fd, bool may_block)
 				return r;
 			if (r < 0)
 				goto io_fail;
-			if ((r = ss_hs_recv2(s, &why)) < 0)
+			if ((r = ss_hs_recv2(s, &f)) < 0)
 				goto fail;
 			hs_done(s);
 			return 0;
@@ -241,7 +246,7 @@ hs_run(struct session *s, int fd, bool may_block)
 			}
 			r = hs_fill(s, fd, PREFACE_LEN, may_block);
 			if (r == 0) {
-				if ((r = ss_hs_preface(s, &why)) < 0) {
+				if ((r = ss_hs_preface(s, &f)) < 0) {
 					result = SESSION_END_REFUSED;
 					goto fail;
 				}
@@ -252,7 +257,7 @@ hs_run(struct session *s, int fd, bool may_block)
 				return r;
 			if (r < 0)
 				goto io_fail;
-			if ((r = ss_hs_recv1(s, &why, whybuf)) < 0) {
+			if ((r = ss_hs_recv1(s, &f)) < 0) {
 				if (r == -EACCES)
 					result = SESSION_END_REFUSED;
 				goto fail;
@@ -261,7 +266,8 @@ hs_run(struct session *s, int fd, bool may_block)
 			/* Message 2 is queued; send it now if we can. */
 			r = ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, dl);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
-				why = "cannot send handshake message 2";
+				HS_FAIL(&f, REASON_LOCAL_ERROR,
+				    "cannot send handshake message 2");
 				goto fail;
 			}
 			/* While the initiator reads it: the next accept's
@@ -281,25 +287,29 @@ io_fail:
 	case -ETIMEDOUT:
 		/* The client's side names what is likely wrong: a server
 		 * that reads and never answers does not speak sockseal. */
-		why = s->initiator ? "handshake timed out: no answer from the "
+		HS_FAIL(&f, REASON_HANDSHAKE_TIMEOUT, s->initiator ?
+		    "handshake timed out: no answer from the "
 		    "server; it is probably not speaking sockseal (not sealed, "
 		    "or no accept rule there matches this connection)" :
-		    "handshake timed out";
+		    "handshake timed out");
 		result = SESSION_END_TIMEOUT;
 		break;
 	case -ECONNRESET:
-		why = s->initiator ? "peer closed the connection during the "
+		HS_FAIL(&f, REASON_PEER_CLOSED, s->initiator ?
+		    "peer closed the connection during the "
 		    "handshake: a wrong key (the server's log says), or a "
 		    "server that is not sealed or whose rules do not match "
 		    "this connection" :
-		    "peer closed the connection during the handshake";
+		    "peer closed the connection during the handshake");
 		break;
 	default:
-		why = strerror(-r);
+		HS_FAIL(&f, -r == EPIPE ? REASON_PEER_CLOSED :
+		    REASON_IO_ERROR, strerror(-r));
 		break;
 	}
 fail:
-	ss_fail_as(s, result, ECONNRESET, why ? why : strerror(-r));
+	ss_fail_as(s, result, f.reason, ECONNRESET,
+	    f.why != NULL ? f.why : strerror(-r));
 	return -ECONNRESET;
 }
 

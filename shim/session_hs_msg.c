@@ -18,6 +18,7 @@
 #include "noise.h"
 #include "session.h"
 #include "session_int.h"
+#include "reason.h"
 #include "session_hs_msg.h"
 #include "version.h"
 
@@ -177,26 +178,29 @@ ss_hs_msg2_foreign(const struct session *s)
 
 /* Initiator: message 2 is buffered; check it and split. */
 int
-ss_hs_recv2(struct session *s, const char **why)
+ss_hs_recv2(struct session *s, struct hs_fail *f)
 {
 	uint8_t *m = s->rbuf + s->rstart;
 	uint8_t payload[1];
 	size_t plen;
 
 	if (((size_t)m[0] << 8 | m[1]) != HS_MSGLEN) {
-		*why = "bad handshake message 2 length";
+		HS_FAIL(f, REASON_BAD_HANDSHAKE,
+		    "bad handshake message 2 length");
 		return -EBADMSG;
 	}
 	if (noise_suite_ik(s->suite)) {
 		if (hs_read2_ik(s, m + 2) < 0) {
-			*why = "handshake message 2 failed authentication "
+			HS_FAIL(f, REASON_WRONG_PEER_KEY,
+			    "handshake message 2 failed authentication "
 			    "(the server does not hold the key peer= names, "
-			    "or a wrong key)";
+			    "or a wrong key)");
 			return -EBADMSG;
 		}
 	} else if (noise_hs_read2(&s->hs_store, m + 2, HS_MSGLEN, payload,
 	    &plen) < 0 || plen != 0) {
-		*why = "handshake message 2 failed authentication";
+		HS_FAIL(f, REASON_WRONG_KEY,
+		    "handshake message 2 failed authentication");
 		return -EBADMSG;
 	} else
 		ss_hs_note_keys(s, s->rule->keys[0], NULL);
@@ -207,24 +211,26 @@ ss_hs_recv2(struct session *s, const char **why)
 
 /* Responder: check the preface (the first 8 bytes are buffered). */
 int
-ss_hs_preface(struct session *s, const char **why)
+ss_hs_preface(struct session *s, struct hs_fail *f)
 {
 	const uint8_t *p = s->rbuf + s->rstart;
 
 	if (memcmp(p, "SKSL", 4) != 0) {
-		*why = "no sockseal preface (plaintext or foreign client)";
+		HS_FAIL(f, REASON_NO_PREFACE,
+		    "no sockseal preface (plaintext or foreign client)");
 		return -EPROTO;
 	}
 	if (p[4] != SOCKSEAL_WIRE_VERSION) {
-		*why = "unsupported protocol version";
+		HS_FAIL(f, REASON_BAD_VERSION, "unsupported protocol version");
 		return -EPROTO;
 	}
 	if (p[6] != 0 || p[7] != 0) {
-		*why = "bad preface";
+		HS_FAIL(f, REASON_BAD_PREFACE, "bad preface");
 		return -EPROTO;
 	}
 	if (!ss_hs_suite_accepted(s->rule, p[5])) {
-		*why = "cipher suite not accepted by the rule";
+		HS_FAIL(f, REASON_SUITE_REFUSED,
+		    "cipher suite not accepted by the rule");
 		return -EPROTO;
 	}
 	s->suite = p[5];
@@ -234,11 +240,10 @@ ss_hs_preface(struct session *s, const char **why)
 /*
  * Identities, responder: message 1 under each of the rule's identities (a
  * rotation's new one first), the PSK its first key; then the initiator's
- * static key must be one peers= lists.  0, or -EBADMSG / -EACCES with *why.
+ * static key must be one peers= lists.  0, or -EBADMSG / -EACCES with *F.
  */
 static int
-hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
-    char msg[HS_WHYLEN])
+hs_read1_ik(struct session *s, const uint8_t *p, struct hs_fail *f)
 {
 	const struct policy_rule *rule = s->rule;
 	const uint8_t *psk = rule->nkeys > 0 ? rule->keys[0]->key : zero_psk;
@@ -255,7 +260,8 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 		if (noise_hs_init_ik(&s->hs_store, s->suite, false, p,
 		    PREFACE_LEN, rule->ids[k]->sk, rule->ids[k]->pk, NULL,
 		    psk) < 0) {
-			*why = "cipher suite unavailable";
+			HS_FAIL(f, REASON_SUITE_REFUSED,
+			    "cipher suite unavailable");
 			return -EBADMSG;
 		}
 		ss_hs_use_early_e(s);
@@ -264,8 +270,9 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 		noise_hs_wipe(&s->hs_store);
 	}
 	if (k == rule->nids) {
-		*why = "handshake message 1 failed authentication (the "
-		    "client expects another server key)";
+		HS_FAIL(f, REASON_WRONG_PEER_KEY,
+		    "handshake message 1 failed authentication (the "
+		    "client expects another server key)");
 		return -EBADMSG;
 	}
 	/* Admitted?  Asked before any more work: an unknown key costs no
@@ -276,9 +283,9 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 			pe = rule->peers[i];
 	if (pe == NULL) {
 		keyfile_pub_fingerprint(rs, fpr);
-		snprintf(msg, HS_WHYLEN, "unknown client key %s (not in "
+		snprintf(f->buf, HS_WHYLEN, "unknown client key %s (not in "
 		    "peers=)", fpr);
-		*why = msg;
+		HS_FAIL(f, REASON_PEER_NOT_ALLOWED, f->buf);
 		noise_hs_wipe(&s->hs_store);
 		return -EACCES;
 	}
@@ -287,8 +294,9 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
 	    &plen);
 	sodium_memzero(tmp, sizeof(tmp));
 	if (r != 0 || plen != 0) {
-		*why = "handshake message 1 failed authentication (the client "
-		    "does not hold the key it presents, or a wrong key)";
+		HS_FAIL(f, REASON_WRONG_KEY,
+		    "handshake message 1 failed authentication (the client "
+		    "does not hold the key it presents, or a wrong key)");
 		noise_hs_wipe(&s->hs_store);
 		return -EBADMSG;
 	}
@@ -307,7 +315,7 @@ hs_read1_ik(struct session *s, const uint8_t *p, const char **why,
  * split.
  */
 int
-ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN])
+ss_hs_recv1(struct session *s, struct hs_fail *f)
 {
 	const struct policy_rule *rule = s->rule;
 	uint8_t *p = s->rbuf + s->rstart;
@@ -316,18 +324,20 @@ ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN])
 	int i = 0, r;
 
 	if (((size_t)p[PREFACE_LEN] << 8 | p[PREFACE_LEN + 1]) != want) {
-		*why = "bad handshake message 1 length";
+		HS_FAIL(f, REASON_BAD_HANDSHAKE,
+		    "bad handshake message 1 length");
 		return -EBADMSG;
 	}
 	s->hs_live = true;
 	if (noise_suite_ik(s->suite)) {
-		if ((r = hs_read1_ik(s, p, why, whybuf)) < 0)
+		if ((r = hs_read1_ik(s, p, f)) < 0)
 			return r;
 	} else {
 		for (i = 0; i < rule->nkeys; i++) {
 			if (noise_hs_init(&s->hs_store, s->suite, false, p,
 			    PREFACE_LEN, rule->keys[i]->key) < 0) {
-				*why = "cipher suite unavailable";
+				HS_FAIL(f, REASON_SUITE_REFUSED,
+				    "cipher suite unavailable");
 				return -EBADMSG;
 			}
 			ss_hs_use_early_e(s);
@@ -337,8 +347,9 @@ ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN])
 			noise_hs_wipe(&s->hs_store);
 		}
 		if (i == rule->nkeys) {
-			*why = "handshake message 1 failed authentication "
-			    "(wrong key?)";
+			HS_FAIL(f, REASON_WRONG_KEY,
+			    "handshake message 1 failed authentication "
+			    "(wrong key?)");
 			return -EBADMSG;
 		}
 		LOG(LOG_DEBUG, "peer %s used key %s", s->peer,
@@ -348,7 +359,8 @@ ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN])
 	s->rstart += PREFACE_LEN + 2 + want;
 	out = s->tbuf;
 	if (noise_hs_write2(&s->hs_store, NULL, 0, out + 2, &mlen) < 0) {
-		*why = "cannot write handshake message 2";
+		HS_FAIL(f, REASON_LOCAL_ERROR,
+		    "cannot write handshake message 2");
 		return -EBADMSG;
 	}
 	out[0] = (uint8_t)(mlen >> 8);

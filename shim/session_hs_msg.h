@@ -23,6 +23,14 @@ struct session;
 /* Room for a reason that names a key (a refused peer's fingerprint). */
 #define HS_WHYLEN       160
 
+/* Why a step failed: the words, and the code (enum reason). */
+struct hs_fail {
+	const char *why;
+	int         reason;
+	char        buf[HS_WHYLEN];     /* words that name a key */
+};
+#define HS_FAIL(f, code, text) ((f)->reason = (code), (f)->why = (text))
+
 /* Message 1's length (after its 2-byte frame) for S's suite. */
 size_t ss_hs_msg1_len(const struct session *s);
 
@@ -32,14 +40,14 @@ int ss_hs_send1(struct session *s);
  * else than its length (not a sockseal server)? */
 bool ss_hs_msg2_foreign(const struct session *s);
 /* Initiator: message 2 is buffered; check it and split.  0 or -EBADMSG,
- * *why set. */
-int ss_hs_recv2(struct session *s, const char **why);
+ * *F set. */
+int ss_hs_recv2(struct session *s, struct hs_fail *f);
 /* Responder: the 8 preface bytes are buffered; check them (suite set).
- * 0 or -EPROTO, *why set. */
-int ss_hs_preface(struct session *s, const char **why);
+ * 0 or -EPROTO, *F set. */
+int ss_hs_preface(struct session *s, struct hs_fail *f);
 /* Responder: message 1 is buffered after the preface; authenticate it,
  * queue message 2 and split.  0, -EBADMSG, or -EACCES (an identity that
- * peers= does not list: *why, in WHYBUF, names it by fingerprint). */
-int ss_hs_recv1(struct session *s, const char **why, char whybuf[HS_WHYLEN]);
+ * peers= does not list: F->why names it by fingerprint). */
+int ss_hs_recv1(struct session *s, struct hs_fail *f);
 
 #endif

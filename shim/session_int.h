@@ -29,8 +29,10 @@
 #include "init.h"
 #include "noise.h"
 #include "policy.h"
+#include "reason.h"
 #include "record.h"
 #include "session.h"
+#include "stats.h"
 
 #define SESSION_PRIVLEN   4096          /* one page */
 #define SESSION_HOLDERS   16
@@ -76,6 +78,7 @@ struct session {
 					 * this mapping is of, this process's
 					 * number; -1: none */
 			const struct policy_rule *rule; /* this image's */
+			int stats_slot; /* stats_slot(rule): this image's */
 			unsigned int auth_gen; /* the reload generation
 					 * the peer's key was last found
 					 * admitted in (session_revoke.c) */
@@ -133,6 +136,7 @@ struct session {
 	bool             logged_end;    /* atomic: the end line was written */
 	int              end_result;    /* enum session_end, once DEAD */
 	char             why[96];       /* why it failed, for the end line */
+	int              reason;        /* enum reason, once DEAD */
 	uint64_t         hs_deadline;   /* ms, CLOCK_MONOTONIC */
 	bool             hs_live;       /* hs_store in use (the handshake) */
 	struct noise_hs  hs_store;
@@ -169,6 +173,7 @@ struct session {
 
 	uint64_t         bytes_in, bytes_out;
 	uint64_t         t_start;       /* ms */
+	uint64_t         t_start_us;    /* the same in us */
 	dev_t            dev;           /* the socket's identity, for exit */
 	ino_t            ino;
 	size_t           maplen;        /* the whole mapping */
@@ -223,11 +228,28 @@ void ss_unlock(pthread_mutex_t *m);
 
 /*
  * The session fails: DEAD, calls fail with ERR, logged once; RESULT (enum
- * session_end; ss_fail: SESSION_END_FAILED) and WHY are kept for the end
- * line.  The caller holds the lock(s) of the side that noticed.
+ * session_end; ss_fail: SESSION_END_FAILED), REASON (enum reason: the
+ * fixed code) and WHY (the words) are kept for the end line.  The caller
+ * holds the lock(s) of the side that noticed.  ss_fail_errno: the kernel's
+ * error ERR, its code picked from it.
  */
-void ss_fail_as(struct session *s, int result, int err, const char *why);
-void ss_fail(struct session *s, int err, const char *why);
+void ss_fail_as(struct session *s, int result, int reason, int err,
+    const char *why);
+void ss_fail(struct session *s, int reason, int err, const char *why);
+void ss_fail_errno(struct session *s, int err);
+
+/* N plaintext bytes went to the program (in) or came from it (out): the
+ * session's count and this process's statistics. */
+#define SS_BYTES_IN(s, n) do { \
+	uint64_t n_ = (uint64_t)(n); \
+	__atomic_add_fetch(&(s)->bytes_in, n_, __ATOMIC_RELAXED); \
+	stats_bytes((s)->stats_slot, n_, 0); \
+} while (0)
+#define SS_BYTES_OUT(s, n) do { \
+	uint64_t n_ = (uint64_t)(n); \
+	(s)->bytes_out += n_; \
+	stats_bytes((s)->stats_slot, 0, n_); \
+} while (0)
 
 /* S's handshake ended in this process: no longer counted (once). */
 void ss_hs_uncount(struct session *s);

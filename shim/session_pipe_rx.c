@@ -34,7 +34,7 @@ rx_into_locked(struct session *s, int fd, size_t max, session_drain_fn drain,
 		return k < 0 ? k : -EAGAIN;
 	s->pt_off += (size_t)k;
 	s->ptlen -= (size_t)k;
-	s->bytes_in += (uint64_t)k;
+	SS_BYTES_IN(s, k);
 	if (s->ptlen == 0)
 		ss_rx_refill_dry(s, fd);
 	return k;

@@ -97,7 +97,8 @@ ss_revoke_check(struct session *s, int fd)
 	ss_lock(s, &s->rx_lock);
 	ss_lock(s, &s->tx_lock);
 	if (session_state(s) != SESSION_DEAD)
-		ss_fail_as(s, SESSION_END_REFUSED, ECONNRESET, why);
+		ss_fail_as(s, SESSION_END_REFUSED, REASON_REVOKED, ECONNRESET,
+		    why);
 	ss_unlock(&s->tx_lock);
 	ss_unlock(&s->rx_lock);
 	return -s->err;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "reason.h"
 #include "real.h"
 #include "record.h"
 #include "init.h"
@@ -29,7 +30,7 @@ rx_kerr_fail(struct session *s)
 {
 	int e = s->kerr;
 
-	ss_fail(s, e, strerror(e));
+	ss_fail_errno(s, e);
 	return -e;
 }
 
@@ -89,13 +90,13 @@ ss_rx_open_next(struct session *s, uint8_t *dst, size_t room,
 	if (r == 0)
 		return 0;
 	if (r < 0) {
-		ss_fail(s, ECONNRESET, "bad record length");
+		ss_fail(s, REASON_BAD_RECORD, ECONNRESET, "bad record length");
 		return -ECONNRESET;
 	}
 	if (dst == NULL || wl - RECORD_WIRELEN(0) > room)
 		dst = rec + RECORD_HDRLEN;
 	if ((n = record_open_into(&s->rx, rec, wl, dst)) < 0) {
-		ss_fail(s, ECONNRESET,
+		ss_fail(s, REASON_RECORD_AUTH, ECONNRESET,
 		    "record failed authentication (tampered, replayed or reordered)");
 		return -ECONNRESET;
 	}
@@ -189,7 +190,7 @@ ss_rx_gather(struct session *s, int fd, size_t want, int flags)
 			    MSG_NOSIGNAL | MSG_DONTWAIT, 0) : 0;
 			ss_unlock(&s->tx_lock);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
-				ss_fail(s, -r, strerror(-r));
+				ss_fail_errno(s, -r);
 				return r;
 			}
 		}
@@ -210,7 +211,7 @@ ss_rx_gather(struct session *s, int fd, size_t want, int flags)
 				return rx_kerr_fail(s);
 			if (ss_rd_shut(s))
 				goto out;
-			ss_fail(s, ECONNRESET,
+			ss_fail(s, REASON_TRUNCATED, ECONNRESET,
 			    "connection ended without end-of-stream mark (truncated)");
 			return -ECONNRESET;
 		}
@@ -220,7 +221,7 @@ ss_rx_gather(struct session *s, int fd, size_t want, int flags)
 		if (have > 0 || (ss_rd_shut(s) && r == -EAGAIN))
 			goto out;
 		if (r != -EAGAIN && r != -EINTR)
-			ss_fail(s, -r, strerror(-r));
+			ss_fail_errno(s, -r);
 		return r;
 	}
 out:
@@ -293,7 +294,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				total += c;
 				s->pt_off += c;
 				s->ptlen -= c;
-				s->bytes_in += c;
+				SS_BYTES_IN(s, c);
 				continue;
 			}
 			if (s->rx_eof)
@@ -304,7 +305,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			if (r == 0)
 				break;
 			total += c;
-			s->bytes_in += c;
+			SS_BYTES_IN(s, c);
 		}
 		if (total == want || s->rx_eof) {
 			if (total == want)
@@ -340,7 +341,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			    MSG_NOSIGNAL | MSG_DONTWAIT, 0) : 0;
 			ss_unlock(&s->tx_lock);
 			if (r < 0 && r != -EAGAIN && r != -EINTR) {
-				ss_fail(s, -r, strerror(-r));
+				ss_fail_errno(s, -r);
 				return r;
 			}
 		}
@@ -357,7 +358,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 				return rx_kerr_fail(s);
 			if (ss_rd_shut(s))
 				return (ssize_t)total;
-			ss_fail(s, ECONNRESET,
+			ss_fail(s, REASON_TRUNCATED, ECONNRESET,
 			    "connection ended without end-of-stream mark (truncated)");
 			return total > 0 ? (ssize_t)total : -ECONNRESET;
 		}
@@ -367,7 +368,7 @@ rx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		if (total > 0 || (ss_rd_shut(s) && r == -EAGAIN))
 			return (ssize_t)total;
 		if (r != -EAGAIN && r != -EINTR)
-			ss_fail(s, -r, strerror(-r));
+			ss_fail_errno(s, -r);
 		return r;
 	}
 }
@@ -385,7 +386,7 @@ plain_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	if (n < 0)
 		return -errno;
 	if (!(flags & MSG_PEEK))
-		__atomic_add_fetch(&s->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
+		SS_BYTES_IN(s, n);
 	return n;
 }
 
@@ -397,7 +398,8 @@ session_recv(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 
 	fd = session_kfd(s, fd);
 	if (flags & (MSG_OOB | MSG_ERRQUEUE | MSG_TRUNC)) {
-		LOG(LOG_WARN, "recv flags 0x%x unsupported on a sealed socket",
+		LOG_WARN_CODE("unsupported", REASON_UNSUPPORTED,
+		    "recv flags 0x%x unsupported on a sealed socket",
 		    flags);
 		return -EOPNOTSUPP;
 	}

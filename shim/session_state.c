@@ -282,6 +282,7 @@ session_attach(int sfd, int kfd, int pfd, unsigned int flags,
 	}
 	view_init(s, sfd);
 	s->rule = rule;
+	s->stats_slot = stats_slot(rule);
 	/* This image's policy judges the peer at its first data call. */
 	ss_auth_stale(s);
 	/* Others map it too: never cached, never recycled here. */

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "reason.h"
 #include "real.h"
 #include "record.h"
 #include "init.h"
@@ -86,7 +87,7 @@ void
 ss_tx_broken(struct session *s, int r)
 {
 	if (r != -EPIPE && r != -ECONNRESET) {
-		ss_fail(s, -r, strerror(-r));
+		ss_fail_errno(s, -r);
 		return;
 	}
 	LOG(LOG_INFO, "connection %s %s: write failed (%s): nothing more is "
@@ -165,12 +166,13 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	while (total < len) {
 		batch = tx_seal_batch(s, iov, iovcnt, total, len - total);
 		total += batch;
-		s->bytes_out += batch;
 		r = ss_tx_flush(s, fd, kflags, 0);
 		if (r < 0) {
 			/* The batch is sealed and queued: it counts as sent. */
-			if (r == -EAGAIN || r == -EINTR)
+			if (r == -EAGAIN || r == -EINTR) {
+				SS_BYTES_OUT(s, batch);
 				return (ssize_t)total;
+			}
 			/*
 			 * Not on an error: the batch is not sent, so only
 			 * the batches before it were (a write into a reset
@@ -178,9 +180,9 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 			 * bytes that went nowhere).
 			 */
 			total -= batch;
-			s->bytes_out -= batch;
 			goto err;
 		}
+		SS_BYTES_OUT(s, batch);
 	}
 	return (ssize_t)total;
 err:
@@ -213,7 +215,7 @@ plain_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 	n = flags ? real_sendmsg(fd, &m, flags) : real_writev(fd, iov, iovcnt);
 	if (n < 0)
 		return -errno;
-	s->bytes_out += (uint64_t)n;
+	SS_BYTES_OUT(s, n);
 	return n;
 }
 
@@ -241,7 +243,7 @@ tx_early(struct session *s, const struct iovec *iov, int iovcnt,
 		    s->early + s->early_len, room < src->max ? room : src->max);
 		if (r > 0) {
 			s->early_len += (size_t)r;
-			s->bytes_out += (uint64_t)r;
+			SS_BYTES_OUT(s, r);
 		}
 		goto out;
 	}
@@ -256,7 +258,7 @@ tx_early(struct session *s, const struct iovec *iov, int iovcnt,
 	}
 	r = total > 0 ? (ssize_t)total : -EAGAIN;
 	if (total > 0)
-		s->bytes_out += total;
+		SS_BYTES_OUT(s, total);
 out:
 	ss_unlock(&s->tx_lock);
 	return r;
@@ -270,7 +272,8 @@ session_send(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 
 	fd = session_kfd(s, fd);
 	if (flags & MSG_OOB) {
-		LOG(LOG_WARN, "MSG_OOB unsupported on a sealed socket");
+		LOG_WARN_CODE("unsupported", REASON_UNSUPPORTED,
+		    "MSG_OOB unsupported on a sealed socket");
 		return -EOPNOTSUPP;
 	}
 	if ((r = ss_hs_from_call(s, fd, flags)) < 0) {

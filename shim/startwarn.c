@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reason.h"
 #include "policy.h"
 #include "real.h"
 #include "startwarn.h"
@@ -75,7 +76,8 @@ warn_one(void *ctx, const char *file, int line, const char *what)
 		*quiet = (me = self_path()) != NULL && strchr(me, '/') != NULL &&
 		    parent_maps(me);
 	if (!*quiet)
-		LOG(LOG_WARN, "%s:%d: %s", file, line, what);
+		LOG_WARN_CODE("key_exposed", REASON_KEY_EXPOSED,
+		    "%s:%d: %s", file, line, what);
 }
 
 void

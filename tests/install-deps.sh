@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Debian packages the build and the test suite need.  Keep the list here.
 DEPS_PKGS="build-essential gcc make pkg-config libsodium-dev uthash-dev shunit2
-socat iperf3 tcpdump python3 python3-nacl python3-cryptography netcat-openbsd
+socat iperf3 tcpdump prometheus python3-prometheus-client python3 python3-nacl python3-cryptography netcat-openbsd
 valgrind clang libclang-rt-14-dev iproute2 coreutils redis-server redis-tools nginx-light curl
 groff-base man-db
 php-fpm gunicorn

@@ -21,6 +21,13 @@ failed=0
 skipped=0
 failed_scripts=()
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/sockseal-it.XXXXXX")
+# The statistics files of every shimmed process of the run go here, not
+# into the machine's /run/sockseal (68-stats sets its own per test).
+if [ -z "${SOCKSEAL_STATS_DIR:-}" ]; then
+    SOCKSEAL_STATS_DIR=$logdir/stats
+    mkdir -m 1777 "$SOCKSEAL_STATS_DIR" && chmod 1777 "$SOCKSEAL_STATS_DIR"
+    export SOCKSEAL_STATS_DIR
+fi
 
 for t in tests/integration/[0-9][0-9]-*.sh; do
     [ -e "$t" ] || continue

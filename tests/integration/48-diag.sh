@@ -164,7 +164,7 @@ json_check() {
     "$PY" - "$@" <<'PY'
 import json, re, sys
 path, want = sys.argv[1], sys.argv[2:]
-ends, bad = [], 0
+ends, fails, bad = [], [], 0
 for n, line in enumerate(open(path, encoding="utf-8"), 1):
     try:
         o = json.loads(line)
@@ -177,20 +177,34 @@ for n, line in enumerate(open(path, encoding="utf-8"), 1):
         print("line %d: ts %r" % (n, o.get("ts"))); bad += 1
     if o.get("event") == "conn_end":
         ends.append(o)
-# want: one "dir,rule,suite,result,bytes_in,bytes_out,reason-substring" per connection, in order
+    if o.get("event") == "conn_fail":
+        fails.append(o)
+    if o.get("level") == "warn" and not o.get("reason"):
+        print("line %d: a warning without a reason code: %s" % (n, o)); bad += 1
+# want: one "dir,rule,suite,result,bytes_in,bytes_out,reason-code" per connection, in order
 if len(ends) != len(want):
     print("%d conn_end lines, want %d: %s" % (len(ends), len(want), ends)); bad += 1
 for o, w in zip(ends, want):
     d, rule, suite, result, bi, bo, why = w.split(",", 6)
     got = (o.get("dir"), o.get("rule"), o.get("suite"), o.get("result"),
            str(o.get("bytes_in")), str(o.get("bytes_out")))
-    if got != (d, rule, suite, result, bi, bo) or why not in o.get("reason", "") \
+    if got != (d, rule, suite, result, bi, bo) or o.get("reason") != why or not o.get("detail") \
             or not o.get("peer", "").startswith("127.0.0.1:") or not isinstance(o.get("ms"), int):
         print("conn_end %s, want %s" % (o, w)); bad += 1
     # the key it used (an ok one has it) and the program that ended it
     if (result == "ok" and not re.match(r"key k \(SHA256:[A-Za-z0-9+/]+\)$", o.get("keys", ""))) \
             or (result != "ok" and o.get("keys") != "") or not o.get("program"):
         print("conn_end keys/program %s" % o); bad += 1
+    # a failure also has its warning line, with the same fields and code
+    if result != "ok":
+        f = [x for x in fails if x.get("peer") == o.get("peer")]
+        if len(f) != 1 or (f[0].get("dir"), f[0].get("rule"), f[0].get("result"),
+                           f[0].get("reason")) != (d, rule, result, why) \
+                or not f[0].get("detail") or not f[0].get("errno") or not f[0].get("program") \
+                or f[0].get("msg", "").find("[reason=%s]" % why) < 0:
+            print("conn_fail for %s: %s" % (o.get("peer"), f)); bad += 1
+if len(fails) != len([w for w in want if w.split(",")[3] != "ok"]):
+    print("%d conn_fail lines: %s" % (len(fails), fails)); bad += 1
 sys.exit(1 if bad else 0)
 PY
 }
@@ -275,9 +289,9 @@ s.close()' "$port" "$TD/up2" "$TD/got2" >"$TD/cli2.out" 2>&1
     json_check "$TD/srv.log" \
         "accept,$POLICY:3,chachapoly,ok,300001,123457,closed" \
         "accept,$POLICY:3,chachapoly,ok,70000,123457,closed" \
-        "accept,$POLICY:3,chachapoly,failed,0,0,wrong key" \
-        "accept,$POLICY:3,none,refused,0,0,no sockseal preface" \
-        "accept,$POLICY:3,none,timeout,0,0,handshake timed out" >"$TD/srv.check"
+        "accept,$POLICY:3,chachapoly,failed,0,0,wrong_key" \
+        "accept,$POLICY:3,none,refused,0,0,no_preface" \
+        "accept,$POLICY:3,none,timeout,0,0,handshake_timeout" >"$TD/srv.check"
     assertEquals "server log: $(cat "$TD/srv.check")" 0 $?
     assertEquals "nothing on the server's stderr" 0 "$(wc -c <"$TD/srv.err")"
 }

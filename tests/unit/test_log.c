@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reason.h"
 #include "check.h"
 
 static void
@@ -154,9 +155,16 @@ test_log_file_json(void)
 	slurp(path, buf, sizeof(buf));
 	CHECK(strncmp(buf, "{\"ts\":\"", 7) == 0);
 	CHECK(strstr(buf, "\"level\":\"info\",\"fn\":\"test_log_file_json\","
-	    "\"msg\":\"closed \\\"x\\\"\",\"event\":\"conn_end\","
+	    "\"program\":\"test_log\",\"msg\":\"closed \\\"x\\\"\",\"event\":\"conn_end\","
 	    "\"peer\":\"[::1]:5432\",\"bytes_in\":12345}\n") != NULL);
 	CHECK(strstr(buf, "not at info") == NULL);
+
+	/* A warning with its code: the field, and the words end with it. */
+	LOG_WARN_CODE("conn_refused", REASON_HANDSHAKE_LIMIT, "refused %d", 4);
+	slurp(path, buf, sizeof(buf));
+	CHECK(strstr(buf, "\"msg\":\"refused 4 [reason=handshake_limit]\","
+	    "\"event\":\"conn_refused\",\"reason\":\"handshake_limit\"}\n")
+	    != NULL);
 
 	/* The program closes our fd and reuses the number for a pipe. */
 	CHECK(pipe(p) == 0);
