@@ -3,6 +3,8 @@
 #   make check      unit tests + integration tests (installs test deps if root)
 #   make demo       install what is missing, build, run the sealed demo
 #   make install PREFIX=/usr/local DESTDIR=   (make uninstall: the same files)
+#   make deb        the Debian package build/sockseal_VERSION-REV_ARCH.deb
+#                   (packaging/deb.sh; its own build in build/deb)
 #   make memcheck   the unit tests under valgrind memcheck
 #   make fuzz       libFuzzer targets in build/fuzz (clang); make fuzz-run
 #                   FUZZ_SECONDS=N runs each for N seconds, and the
@@ -86,7 +88,7 @@ endif
 PRELOAD := $(strip $(SANRT) $(abspath $(SHIM)))
 
 .PHONY: all check unit integration demo clean install-deps helpers \
-        install uninstall
+        install uninstall deb
 all: $(SHIM) $(KEYTOOL) $(LAUNCHER)
 
 $(B)/obj/%.o: %.c
@@ -106,6 +108,16 @@ $(B)/build-id: FORCE
 $(B)/obj/shim/version.o: $(B)/build-id
 $(B)/obj/shim/version.o: CPPFLAGS += -DSOCKSEAL_VERSION='"$(VERSION)"' \
     -DSOCKSEAL_BUILD='"$(BUILD_ID)"'
+
+# SHIMDIR=DIR: the launcher looks for libsockseal.so in DIR before its
+# places relative to itself (a package's fixed location; make deb sets it).
+# $(B)/shimdir changes only when SHIMDIR does, as build-id above.
+SHIMDIR ?=
+$(B)/shimdir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SHIMDIR)' | cmp -s - $@ 2>/dev/null || echo '$(SHIMDIR)' > $@
+$(LAUNCH_OBJ): $(B)/shimdir
+$(LAUNCH_OBJ): CPPFLAGS += $(if $(SHIMDIR),-DSOCKSEAL_SHIMDIR='"$(SHIMDIR)"')
 
 $(B)/libcore.a: $(CORE_OBJ)
 	$(Q)rm -f $@
@@ -183,6 +195,14 @@ uninstall:
 	    $(addprefix $(I_MAN)/man5/,$(notdir $(MAN5))) \
 	    $(addprefix $(I_DOC)/,$(notdir $(DOCS)))
 	rmdir $(I_LIB) $(I_DOC) 2>/dev/null || true
+
+# The Debian package (packaging/deb.sh says how): its own build in
+# build/deb (SODIUM=shared, SHIMDIR=/usr/lib/TRIPLET/sockseal, the flags of
+# dpkg-buildflags), the package in build/.
+DEB_REVISION ?= 1
+deb:
+	@VERSION=$(VERSION) DEB_REVISION=$(DEB_REVISION) MAKE="$(MAKE)" \
+	    bash packaging/deb.sh
 
 -include $(patsubst %.o,%.d,$(CORE_OBJ) $(HOOK_OBJ) $(KEYTOOL_OBJ) $(LAUNCH_OBJ)) \
          $(patsubst tests/unit/%.c,$(B)/obj/tests/unit/%.d,$(UNIT_SRC))

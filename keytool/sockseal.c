@@ -10,9 +10,10 @@
  * help print the usage on stdout (exit 0), --version the build
  * (version.h); an unknown option prints the usage on stderr (exit 2).
  *
- * Finds libsockseal.so relative to this executable's directory DIR (from
- * /proc/self/exe): DIR/../lib/sockseal/ first (the installed layout, `make
- * install`), then DIR itself (the build tree); validates the policy the shim will load (so a bad
+ * Finds libsockseal.so in SOCKSEAL_SHIMDIR first when the build set it (a
+ * package's fixed location, `make deb`), then relative to this executable's
+ * directory DIR (from /proc/self/exe): DIR/../lib/sockseal/ (the installed
+ * layout, `make install`), then DIR itself (the build tree); validates the policy the shim will load (so a bad
  * policy fails here, with FILE:LINE: message, rather than in the program),
  * puts the shim into LD_PRELOAD and execs CMD.
  *
@@ -92,17 +93,17 @@ abs_path(const char *in, char out[PATH_MAX])
 
 /*
  * find_shim(out): the absolute path of libsockseal.so, looked for in
- * ../lib/sockseal/ from the directory of /proc/self/exe (installed), then in
- * that directory itself (build tree).  Returns 0, or -ENOENT after printing
- * what was tried.
+ * SOCKSEAL_SHIMDIR (if built with one), then in ../lib/sockseal/ from the
+ * directory of /proc/self/exe (installed), then in that directory itself
+ * (build tree).  Returns 0, or -ENOENT after printing what was tried.
  */
 static int
 find_shim(char out[PATH_MAX])
 {
-	char exe[PATH_MAX], cand[2][PATH_MAX + 32];
+	char exe[PATH_MAX], cand[3][PATH_MAX + 32];
 	char *slash;
 	ssize_t n;
-	int i;
+	int i, nc = 0;
 
 	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) == -1) {
 		int e = errno;
@@ -113,14 +114,21 @@ find_shim(char out[PATH_MAX])
 	exe[n] = '\0';
 	if ((slash = strrchr(exe, '/')) != NULL)
 		*slash = '\0';
-	snprintf(cand[0], sizeof(cand[0]), "%s/../lib/sockseal/" SHIM_NAME,
+#ifdef SOCKSEAL_SHIMDIR
+	snprintf(cand[nc++], sizeof(cand[0]), "%s", SOCKSEAL_SHIMDIR "/"
+	    SHIM_NAME);
+#endif
+	snprintf(cand[nc++], sizeof(cand[0]), "%s/../lib/sockseal/" SHIM_NAME,
 	    exe);
-	snprintf(cand[1], sizeof(cand[1]), "%s/" SHIM_NAME, exe);
-	for (i = 0; i < 2; i++)
+	snprintf(cand[nc++], sizeof(cand[0]), "%s/" SHIM_NAME, exe);
+	for (i = 0; i < nc; i++)
 		if (realpath(cand[i], out) != NULL && access(out, R_OK) == 0)
 			return 0;
-	fprintf(stderr, "%s: cannot find %s (looked for %s and %s)\n", PROG,
-	    SHIM_NAME, cand[0], cand[1]);
+	fprintf(stderr, "%s: cannot find %s (looked for", PROG, SHIM_NAME);
+	for (i = 0; i < nc; i++)
+		fprintf(stderr, "%s %s", i == 0 ? "" : i == nc - 1 ? " and" :
+		    ",", cand[i]);
+	fprintf(stderr, ")\n");
 	return -ENOENT;
 }
 
