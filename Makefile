@@ -63,7 +63,8 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 # unit tests link without the hooks.
 HOOK_SRC    := $(wildcard shim/hook_*.c)
 CORE_SRC    := $(filter-out $(HOOK_SRC),$(wildcard shim/*.c)) $(wildcard policy/*.c)
-LAUNCH_SRC  := keytool/sockseal.c keytool/doctor.c keytool/explain.c
+LAUNCH_SRC  := keytool/sockseal.c keytool/doctor.c keytool/explain.c \
+               keytool/systemd.c
 KEYTOOL_SRC := $(filter-out $(LAUNCH_SRC),$(wildcard keytool/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 HELPER_SRC  := $(wildcard tests/helpers/*.c)
