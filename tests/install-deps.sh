@@ -17,7 +17,8 @@ uwsgi-core uwsgi-plugin-python3
 python3-twisted
 haproxy
 dovecot-imapd mini-httpd strace
-wireguard-tools"
+wireguard-tools
+systemd"
 
 missing=()
 # shellcheck disable=SC2086
