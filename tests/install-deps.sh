@@ -18,7 +18,7 @@ python3-twisted
 haproxy
 dovecot-imapd mini-httpd strace
 wireguard-tools
-systemd"
+systemd python3-seccomp"
 
 missing=()
 # shellcheck disable=SC2086

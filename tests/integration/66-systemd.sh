@@ -9,7 +9,11 @@
 # without that environment fails the client (control); --install/--remove
 # under SOCKSEAL_SYSTEMD_DIR (files, mode, idempotence, nothing to remove);
 # credential warnings; bad unit names, a bad policy (FILE:LINE, exit 1),
-# usage errors (exit 2), --help (exit 0).
+# usage errors (exit 2), --help (exit 0).  Debian's redis-server under its
+# unit's SystemCallFilter= (tests/programs/syscall_filter.py, seccomp, with
+# no_new_privs) and the drop-in's environment serves sealed clients; with
+# memfd_create denied too it is killed at the first sealed connection and
+# nothing leaks (control).
 #
 # systemd is not PID 1 here: nothing is started by systemd itself.
 . "$(dirname "$0")/lib.sh"
@@ -218,6 +222,85 @@ test_control_unit_without_dropin_fails_client() {
     assertEquals "nothing came back" 0 "$(fsize "$TD/out")"
     cap_check --marker "$M"
     assertEquals "no plaintext on the wire either" 0 $?
+}
+
+# unit_filter UNITFILE: FILTER, the syscall_filter.py arguments for the
+# unit's SystemCallFilter= lines (a list allows, a ~list denies).
+unit_filter() {
+    local v w
+    FILTER=()
+    while IFS= read -r v; do
+        if [ "${v:0:1}" = "~" ]; then
+            for w in ${v:1}; do FILTER+=(--deny "$w"); done
+        else
+            for w in $v; do FILTER+=(--allow "$w"); done
+        fi
+    done < <(sed -n 's/^SystemCallFilter=//p' "$1")
+}
+
+# redis_case DENY...: Debian's redis-server under its unit's system call
+# filter (SystemCallFilter=, with no_new_privs) and the environment of the
+# drop-in for the README's worked example (its key as a credential);
+# DENY... more filter arguments.  Sets RC_SET, RC_GET: the sealed clients'
+# statuses.
+redis_case() {
+    local port key unit=/lib/systemd/system/redis-server.service
+    [ -f "$unit" ] || { fail "no $unit (install-deps: redis-server)"; return 1; }
+    "$PY" -c 'import seccomp' 2>/dev/null ||
+        { fail "no python3-seccomp (install-deps)"; return 1; }
+    san_can_run redis-server --version || { startSkipping; return 1; }
+    unit_filter "$unit"
+    assertNotEquals "the unit has a SystemCallFilter=" 0 "${#FILTER[@]}"
+    assertFileContains "the unit has NoNewPrivileges=" "$unit" "^NoNewPrivileges=true"
+    port=$(free_port)
+    key=$(mkkey app) || { fail "no key"; return 1; }
+    printf 'key app ${CREDENTIALS_DIRECTORY}/app.key\naccept 127.0.0.1:%s key=app\n' "$port" >"$POLICY"
+    launch systemd redis-server -f "$POLICY" --credential "app.key=$key" \
+        >"$TD/redis-dropin.conf" 2>"$TD/gen.err"
+    assertEquals "drop-in generated" 0 $?
+    server_env "$TD/redis-dropin.conf"
+    client_policy "$port" "$key"
+    bg srv plain "$PY" "$PROGS/syscall_filter.py" "${FILTER[@]}" "$@" -- \
+        env -i "${SRV_ENV[@]}" SOCKSEAL_LOG=info /usr/bin/redis-server \
+        --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$TD"
+    wait_listen "$port" srv || { fail "redis-server did not listen"; return 1; }
+    M=$(newmarker)
+    { for _ in 1 2 3 4; do echo "$M"; head -c 15000 /dev/urandom | base64 -w 76; done; } >"$TD/val"
+    { cat "$TD/val"; echo; } >"$TD/want"
+    cap_start "$port" || { fail "tcpdump did not start"; return 1; }
+    launch -f "$TD/client.policy" -- redis-cli -p "$port" -x set big \
+        <"$TD/val" >"$TD/set.out" 2>"$TD/cli.err"
+    RC_SET=$?
+    launch -f "$TD/client.policy" -- redis-cli -p "$port" --raw get big \
+        >"$TD/out" 2>>"$TD/cli.err"
+    RC_GET=$?
+    cap_stop
+    return 0
+}
+
+test_redis_under_its_units_syscall_filter() {
+    redis_case || return 0
+    assertEquals "sealed SET: exit status" 0 "$RC_SET"
+    assertFileContains "sealed SET: OK" "$TD/set.out" "^OK\$"
+    assertEquals "sealed GET: exit status" 0 "$RC_GET"
+    assertSameFile "the value back through sealed redis" "$TD/want" "$TD/out"
+    assertTrue "redis-server still runs" "running srv"
+    assertFileContains "the shim sealed it (its log)" "$TD/srv.err" "sealed connection from 127.0.0.1:.*key app"
+    cap_check --preface "$PREFACE_HEX" --marker "$M" --min-conns 2 --min-bytes 80000
+    assertEquals "sealed on the wire" 0 $?
+}
+
+# Control, and the shim failing closed: with a call it needs denied
+# (memfd_create, for a connection's state), the filter kills redis-server
+# at its first sealed connection (SIGSYS), and nothing is sent in the clear.
+test_redis_with_a_denied_call_fails_closed() {
+    redis_case --deny memfd_create || return 0
+    assertNotEquals "sealed SET fails" 0 "$RC_SET"
+    assertEquals "nothing came back" 0 "$(fsize "$TD/out")"
+    wait_bg srv
+    assertEquals "redis-server killed by SIGSYS (timeout: 128+31)" 159 $?
+    cap_check --marker "$M"
+    assertEquals "no plaintext on the wire" 0 $?
 }
 
 test_install_and_remove() {
