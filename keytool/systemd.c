@@ -399,9 +399,9 @@ dropin_text(const struct sd *sd, size_t *len)
 		fprintf(f, "\nLoadCredential=%s:", sd->cred[i].name);
 		put(f, sd->cred[i].path);
 	}
-	fprintf(f, "\n# the loader may map the shim under NoExecPaths=; without "
-	    "it the service\n# does not start (it never runs unsealed)\n"
-	    "ExecPaths=");
+	fprintf(f, "\n# lets the loader map the shim under NoExecPaths=; if the "
+	    "shim is\n# missing, the service does not start (rather than run "
+	    "unsealed)\nExecPaths=");
 	put(f, sd->shim);
 	fprintf(f, "\n# the shim's statistics under ProtectSystem=strict\n"
 	    "ReadWritePaths=-" SD_STATS "\n");
