@@ -66,7 +66,8 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 HOOK_SRC    := $(wildcard shim/hook_*.c)
 CORE_SRC    := $(filter-out $(HOOK_SRC),$(wildcard shim/*.c)) $(wildcard policy/*.c)
 LAUNCH_SRC  := keytool/sockseal.c keytool/doctor.c keytool/explain.c \
-               keytool/stats.c keytool/stats_scan.c keytool/stats_out.c
+               keytool/stats.c keytool/stats_scan.c keytool/stats_out.c \
+               keytool/systemd.c
 KEYTOOL_SRC := $(filter-out $(LAUNCH_SRC),$(wildcard keytool/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 HELPER_SRC  := $(wildcard tests/helpers/*.c)

@@ -4,12 +4,16 @@
  *
  *   sockseal doctor BINARY                          doctor.c
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   explain.c
+ *   sockseal systemd UNIT [-f POLICY] [--credential NAME=PATH]...
+ *       [--install | --remove]                                  systemd.c
  *
  * Each *_main(argc, argv) gets the arguments from the subcommand name on
  * (argv[0] is "doctor", ...) and returns the exit status.
  */
 #ifndef SOCKSEAL_LAUNCHER_H
 #define SOCKSEAL_LAUNCHER_H
+
+#include <limits.h>
 
 #define LAUNCHER_PROG           "sockseal"
 #define LAUNCHER_POLICY_DEFAULT "/etc/sockseal/policy"
@@ -32,6 +36,27 @@ int explain_main(int argc, char **argv);
  * processes' counters by program and rule (stats.c).  0, 1 error, 2 usage.
  */
 int stats_main(int argc, char **argv);
+
+/*
+ * systemd UNIT [-f POLICY] [--credential NAME=PATH]... [--install|--remove]:
+ * a drop-in that preloads the shim into the service UNIT, printed or
+ * installed (or removed).  0: done, 1: error, 2: usage.
+ */
+int systemd_main(int argc, char **argv);
+
+/*
+ * launcher_find_shim(out): the absolute path of libsockseal.so, found as
+ * the launcher finds it (sockseal.c).  Returns 0, or a negative errno
+ * after saying on stderr what was looked for.
+ */
+int launcher_find_shim(char out[PATH_MAX]);
+
+/*
+ * launcher_abs_path(in, out): IN made absolute against the current
+ * directory, symlinks kept (the form SOCKSEAL_POLICY gets from -f).
+ * Returns 0 or a negative errno.
+ */
+int launcher_abs_path(const char *in, char out[PATH_MAX]);
 
 /* launcher_policy_path(f): F if given, else $SOCKSEAL_POLICY, else the
  * default: the policy the shim would load. */

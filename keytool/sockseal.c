@@ -4,8 +4,11 @@
  *   sockseal [-f POLICY] [-v[v]] [--] CMD [ARGS...]
  *   sockseal doctor BINARY          (doctor.c)
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   (explain.c)
+ *   sockseal systemd UNIT [-f POLICY] [--credential NAME=PATH]...
+ *       [--install | --remove]                               (systemd.c)
  *
- * A first argument "doctor", "explain", "stats" or "help" is the subcommand; a
+ * A first argument "doctor", "explain", "stats", "systemd" or "help" is
+ * the subcommand; a
  * program of that name runs with `sockseal -- doctor ...`.  -h/--help and
  * help print the usage on stdout (exit 0), --version the build
  * (version.h); an unknown option prints the usage on stderr (exit 2).
@@ -48,6 +51,8 @@ usage(FILE *f)
 	    "       %s doctor BINARY\n"
 	    "       %s explain [-f POLICY] [-v] connect|accept ADDR:PORT\n"
 	    "       %s stats [--json] [--dir DIR] [--keep] [-o FILE]\n"
+	    "       %s systemd UNIT [-f POLICY] [--credential NAME=PATH]... "
+	    "[--install|--remove]\n"
 	    "       %s -h|--help|help, %s --version\n"
 	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
 	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
@@ -56,8 +61,11 @@ usage(FILE *f)
 	    "  explain    which rule matches a connection, and what happens\n"
 	    "  stats      counters of the processes under the shim "
 	    "(Prometheus, --json)\n"
-	    "  a program named doctor, explain, stats or help: %s -- NAME ...\n",
-	    PROG, PROG, PROG, PROG, PROG, PROG, PROG);
+	    "  systemd    a drop-in that seals the service UNIT (prints it, or "
+	    "installs it)\n"
+	    "  a program named doctor, explain, stats, systemd or help: "
+	    "%s -- NAME ...\n",
+	    PROG, PROG, PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
 const char *
@@ -186,6 +194,19 @@ preload_value(const char *shim, const char *old)
 	return out;
 }
 
+/* For the subcommands (launcher.h): the same search and the same paths. */
+int
+launcher_find_shim(char out[PATH_MAX])
+{
+	return find_shim(out);
+}
+
+int
+launcher_abs_path(const char *in, char out[PATH_MAX])
+{
+	return abs_path(in, out);
+}
+
 static const struct option long_opts[] = {
 	{ "help",    no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -215,6 +236,8 @@ main(int argc, char **argv)
 		return explain_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "stats") == 0)
 		return stats_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "systemd") == 0)
+		return systemd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

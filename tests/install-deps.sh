@@ -18,7 +18,8 @@ python3-twisted
 haproxy
 dovecot-imapd mini-httpd strace
 wireguard-tools
-dpkg-dev lintian bash-completion"
+dpkg-dev lintian bash-completion
+systemd python3-seccomp"
 
 missing=()
 # shellcheck disable=SC2086
