@@ -63,7 +63,9 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 # unit tests link without the hooks.
 HOOK_SRC    := $(wildcard shim/hook_*.c)
 CORE_SRC    := $(filter-out $(HOOK_SRC),$(wildcard shim/*.c)) $(wildcard policy/*.c)
-LAUNCH_SRC  := keytool/sockseal.c keytool/doctor.c keytool/explain.c
+LAUNCH_SRC  := keytool/sockseal.c keytool/explain.c keytool/doctor.c \
+               keytool/doctor_follow.c keytool/doctor_script.c \
+               keytool/doctor_elf.c keytool/doctor_libs.c keytool/doctor_verdict.c
 KEYTOOL_SRC := $(filter-out $(LAUNCH_SRC),$(wildcard keytool/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 HELPER_SRC  := $(wildcard tests/helpers/*.c)

@@ -2,7 +2,7 @@
  * sockseal: the launcher.
  *
  *   sockseal [-f POLICY] [-v[v]] [--] CMD [ARGS...]
- *   sockseal doctor BINARY          (doctor.c)
+ *   sockseal doctor BINARY...       (doctor.c)
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   (explain.c)
  *
  * A first argument "doctor", "explain" or "help" is the subcommand; a
@@ -44,13 +44,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: %s [-f POLICY] [-v[v]] [--] CMD [ARGS...]\n"
-	    "       %s doctor BINARY\n"
+	    "       %s doctor BINARY...\n"
 	    "       %s explain [-f POLICY] [-v] connect|accept ADDR:PORT\n"
 	    "       %s -h|--help|help, %s --version\n"
 	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
 	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
 	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n"
-	    "  doctor     can the shim reach BINARY? (0 yes, 1 no)\n"
+	    "  doctor     can the shim reach each BINARY? (0 yes, 1 no)\n"
 	    "  explain    which rule matches a connection, and what happens\n"
 	    "  a program named doctor, explain or help: %s -- NAME ...\n",
 	    PROG, PROG, PROG, PROG, PROG, PROG);
