@@ -127,6 +127,9 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(QLD)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Unit tests of the launcher's pure parts link their object too.
+$(B)/tests/test_doctor_script: $(B)/obj/keytool/doctor_script.o
+
 # Helper programs never link the shim or its core.
 $(B)/tests/%: tests/helpers/%.c
 	@mkdir -p $(@D)

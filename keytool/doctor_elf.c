@@ -161,7 +161,8 @@ static void
 elf_dynamic(struct doctor_elf *e, uint64_t off, uint64_t size)
 {
 	uint64_t esz = e->is64 ? sizeof(Elf64_Dyn) : sizeof(Elf32_Dyn);
-	uint64_t strtab = 0, strsz = 0, need[DOCTOR_ELF_MAX_NEEDED], rp = UINT64_MAX;
+	uint64_t need[DOCTOR_ELF_MAX_NEEDED];
+	uint64_t strtab = 0, strsz = 0, rp = UINT64_MAX;
 	uint64_t d, tag, val;
 	const char *s;
 	int n = 0, i;

@@ -39,7 +39,7 @@ struct doctor_elf {
 	bool           go;              /* Go build info or runtime symbols */
 	bool           uring;           /* imports io_uring_* */
 	bool           syscall;         /* imports syscall() */
-	bool           sockets;         /* imports connect, accept(4) or socket */
+	bool           sockets;         /* imports socket, connect, accept(4) */
 	bool           dlopen;          /* imports dlopen or dlmopen */
 	bool           imports[DOCTOR_ELF_NGROUPS][DOCTOR_ELF_GROUP_MAX];
 	struct { uint64_t vaddr, off, size; } load[DOCTOR_ELF_MAX_LOADS];

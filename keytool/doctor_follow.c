@@ -108,7 +108,8 @@ manager_child(const struct doctor_script *s, const char *mgr, int fd)
 	int i, null;
 
 	setpgid(0, 0);
-	if ((null = open("/dev/null", O_RDONLY)) < 0 || dup2(null, 0) < 0 ||
+	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 ||
+	    dup2(null, 0) < 0 ||
 	    dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		_exit(126);
 	for (i = 0; i < s->nenv; i++) {
@@ -138,6 +139,7 @@ manager_read(int fd, char *buf, size_t len, long deadline)
 	for (;;) {
 		if ((left = deadline - now_ms()) <= 0)
 			return false;
+		pfd.revents = 0;
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			return false;
 		if (pfd.revents == 0)
@@ -237,7 +239,8 @@ follow_wrapper(struct doctor_chain *c, const char *path,
 			return true;
 		}
 		NOTE(c, "not followed: %s is a %s shim, but `%s which %s' "
-		    "%.250s", path, s->manager_name, s->manager, s->program, why);
+		    "%.250s", path, s->manager_name, s->manager, s->program,
+		    why);
 		return false;
 	}
 	if (s->nexec > 1 || s->exec_more) {
@@ -319,7 +322,8 @@ doctor_follow(const char *arg, struct doctor_chain *c)
 			goto out;
 		}
 		for (i = 0; i < depth; i++)
-			if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
+			if (seen[i].dev == st.st_dev &&
+			    seen[i].ino == st.st_ino)
 				break;
 		if (i < depth) {
 			snprintf(c->why, sizeof(c->why), "its scripts run "

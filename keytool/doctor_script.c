@@ -16,10 +16,11 @@
  *
  * Only lines that start with such a command count (not `... && exec X'
  * or an exec with only redirections, `exec >log 2>&1').  Words are split
- * as the shell would for literal text: quotes removed, backslashes kept
- * out, the command ends at an unquoted ; & | or #.  $0's directory in its
- * usual spellings ("$(dirname "$0")", ${0%/\*}) is expanded; any other $
- * or ` is left in the word, and the caller says it cannot follow it.
+ * as the shell would for literal text: quotes removed, a backslash
+ * quotes the next character, the command ends at an unquoted ; & | or #.
+ * $0's directory in its usual spellings ("$(dirname "$0")", ${0%/\*}) is
+ * expanded; any other $ or ` is left in the word, and the caller says it
+ * cannot follow it.
  * Literal `export *_ROOT=VALUE' lines (PYENV_ROOT) are kept, for the
  * environment the manager is asked in.
  */
@@ -64,7 +65,7 @@ is_assign(const char *w)
 {
 	const char *p = w;
 
-	if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+	if (*p != '_' && !(*p >= 'A' && *p <= 'Z') && !(*p >= 'a' && *p <= 'z'))
 		return false;
 	while (*p == '_' || (*p >= 'A' && *p <= 'Z') ||
 	    (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))

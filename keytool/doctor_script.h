@@ -27,7 +27,7 @@ struct doctor_script {
 	/* A version manager's shim: `exec MANAGER exec "$program" "$@"'. */
 	char manager[PATH_MAX];         /* as written ("" if not a shim) */
 	char manager_name[32];          /* its base name: "pyenv" */
-	char program[NAME_MAX + 1];     /* the program it asks the manager for */
+	char program[NAME_MAX + 1];     /* the program asked for */
 	char env[DOCTOR_SCRIPT_MAX_ENV][PATH_MAX];   /* NAME=VALUE */
 	int  nenv;
 };

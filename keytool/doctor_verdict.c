@@ -93,8 +93,8 @@ glibc_interp(const char *interp)
 	const char *b = strrchr(interp, '/');
 
 	b = b ? b + 1 : interp;
-	return strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld64.so", 7) == 0 ||
-	    strncmp(b, "ld.so", 5) == 0;
+	return strncmp(b, "ld-linux", 8) == 0 ||
+	    strncmp(b, "ld64.so", 7) == 0 || strncmp(b, "ld.so", 5) == 0;
 }
 
 static bool
@@ -143,7 +143,8 @@ print_details(const struct doctor_chain *c, const struct doctor_elf *e,
 			if (!e->imports[g][i])
 				continue;
 			if (first)
-				printf("%s%s:", sep, doctor_elf_groups[g].group);
+				printf("%s%s:", sep,
+				    doctor_elf_groups[g].group);
 			printf(" %s", doctor_elf_groups[g].names[i]);
 			first = false;
 			any = true;
@@ -156,7 +157,8 @@ print_details(const struct doctor_chain *c, const struct doctor_elf *e,
 		printf(" %s", e->needed[j]);
 	printf("%s\n", e->nneeded ? "" : " (nothing)");
 	if (d->sockets_in[0] != '\0')
-		printf("  libraries that make socket calls: %s\n", d->sockets_in);
+		printf("  libraries that make socket calls: %s\n",
+		    d->sockets_in);
 	if (d->missing[0] != '\0')
 		printf("  note: not found, not checked: %s\n", d->missing);
 	if (e->syscall)
@@ -212,8 +214,8 @@ judge_elf(const struct doctor_chain *c, const struct doctor_elf *e)
 	}
 	if (e->interp[0] == '\0') {
 		if (e->dynamic && e->nneeded > 0) {
-			printf("%s: a shared library, not a program: run doctor "
-			    "on the program that loads it\n", c->start);
+			printf("%s: a shared library, not a program: run "
+			    "doctor on the program that loads it\n", c->start);
 			rc = DOCTOR_ERROR;
 		} else {
 			rc = cannot(c, e->go ? "statically linked (a Go "
