@@ -18,8 +18,10 @@
  * scripts, or at a file seen before (by device and inode: a loop).
  *
  * The manager is the one program doctor runs: only for a recognised
- * shim, with stdin /dev/null, in a process group of its own, killed
- * (the group, by its id) if it has not answered in MANAGER_TIMEOUT_MS.
+ * shim, only if root or the user running doctor owns it and no one else
+ * may write it, with stdin /dev/null, in a process group of its own,
+ * killed (the group, by its id) if it has not answered in
+ * MANAGER_TIMEOUT_MS.
  */
 #include <elf.h>
 #include <errno.h>
@@ -168,6 +170,7 @@ manager_which(const struct doctor_script *s, char out[PATH_MAX], char *why,
     size_t whylen)
 {
 	char mgr[PATH_MAX], buf[PATH_MAX + 256], *nl;
+	struct stat st;
 	int pfd[2], status;
 	bool answered;
 	pid_t pid;
@@ -175,6 +178,14 @@ manager_which(const struct doctor_script *s, char out[PATH_MAX], char *why,
 	if (!resolve(s->manager, mgr)) {
 		snprintf(why, whylen, "%.200s is not found on PATH",
 		    s->manager);
+		return -1;
+	}
+	/* Run only what the operator or root owns and no one else can
+	 * change: doctor is asked about a file, not to run strangers. */
+	if (stat(mgr, &st) != 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & 022) != 0) {
+		snprintf(why, whylen, "was not run (the manager is missing, "
+		    "owned by another user, or writable by others)");
 		return -1;
 	}
 	if (pipe2(pfd, O_CLOEXEC) != 0) {

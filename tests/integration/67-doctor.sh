@@ -4,7 +4,7 @@
 # or unreadable); wrapper scripts followed to the program they exec; #!
 # through env (-S); version managers' shims followed by asking the manager
 # (`pyenv which`: the machine's pyenv shim, and a stand-in manager that
-# answers, fails, or hangs and is killed); "nothing to seal" for programs
+# answers, fails, or hangs and is killed; one others may write is not run); "nothing to seal" for programs
 # without socket calls, never for one importing dlopen or an interpreter;
 # loops and long chains of wrappers bounded and reported.
 . "$(dirname "$0")/lib.sh"
@@ -191,8 +191,16 @@ test_version_manager_shim() {
     done
     assertFalse "the manager's child was killed with it" "alive '$pid'"
     alive "$pid" && kill "$pid"
-    # not a shim (no `exec MANAGER exec`): the manager is never run
+    # a manager others may write is not run
     : >"$TD/asked"
+    echo answer >"$TD/mode"
+    chmod o+w "$TD/mgr/libexec/pyenv"
+    doc 0 "$TD/shims/socat"
+    assertFileContains "writable by others: said" "$TD/d.out" \
+        "which socat' was not run \(the manager is missing, owned by another user, or writable by others\)"
+    assertEquals "writable by others: not run" "" "$(cat "$TD/asked")"
+    chmod o-w "$TD/mgr/libexec/pyenv"
+    # not a shim (no `exec MANAGER exec`): the manager is never run
     script notshim.sh "#!/bin/sh\n\"$TD/mgr/libexec/pyenv\" exec socat\n"
     doc 0 "$TD/notshim.sh"
     assertEquals "not a shim: the manager not asked" "" "$(cat "$TD/asked")"
