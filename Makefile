@@ -65,7 +65,9 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 # unit tests link without the hooks.
 HOOK_SRC    := $(wildcard shim/hook_*.c)
 CORE_SRC    := $(filter-out $(HOOK_SRC),$(wildcard shim/*.c)) $(wildcard policy/*.c)
-LAUNCH_SRC  := keytool/sockseal.c keytool/doctor.c keytool/explain.c \
+LAUNCH_SRC  := keytool/sockseal.c keytool/explain.c keytool/doctor.c \
+               keytool/doctor_follow.c keytool/doctor_script.c \
+               keytool/doctor_elf.c keytool/doctor_libs.c keytool/doctor_verdict.c \
                keytool/stats.c keytool/stats_scan.c keytool/stats_out.c \
                keytool/systemd.c
 KEYTOOL_SRC := $(filter-out $(LAUNCH_SRC),$(wildcard keytool/*.c))
@@ -138,6 +140,9 @@ $(LAUNCHER): $(LAUNCH_OBJ) $(B)/libcore.a
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libcore.a
 	@mkdir -p $(@D)
 	$(QLD)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests of the launcher's pure parts link their object too.
+$(B)/tests/test_doctor_script: $(B)/obj/keytool/doctor_script.o
 
 # Helper programs never link the shim or its core.
 $(B)/tests/%: tests/helpers/%.c

@@ -2,7 +2,7 @@
  * launcher: what the `sockseal` launcher (sockseal.c) shares with its
  * subcommands, each in its own file:
  *
- *   sockseal doctor BINARY                          doctor.c
+ *   sockseal doctor BINARY...                       doctor.c, doctor_*.c
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   explain.c
  *   sockseal systemd UNIT [-f POLICY] [--credential NAME=PATH]...
  *       [--install | --remove]                                  systemd.c
@@ -19,8 +19,10 @@
 #define LAUNCHER_POLICY_DEFAULT "/etc/sockseal/policy"
 
 /*
- * doctor BINARY: can the shim reach BINARY?  Prints a verdict line, then
- * the reasons.  0: it can be sealed, 1: it cannot, 2: usage or error.
+ * doctor BINARY...: can the shim reach each BINARY (followed through
+ * scripts, wrappers and version managers' shims)?  Prints a block per
+ * BINARY: a verdict line, then the reasons.  0: every one can be sealed
+ * or has nothing to seal, 1: one cannot, 2: usage or error.
  */
 int doctor_main(int argc, char **argv);
 

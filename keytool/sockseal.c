@@ -2,7 +2,7 @@
  * sockseal: the launcher.
  *
  *   sockseal [-f POLICY] [-v[v]] [--] CMD [ARGS...]
- *   sockseal doctor BINARY          (doctor.c)
+ *   sockseal doctor BINARY...       (doctor.c)
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   (explain.c)
  *   sockseal systemd UNIT [-f POLICY] [--credential NAME=PATH]...
  *       [--install | --remove]                               (systemd.c)
@@ -48,7 +48,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: %s [-f POLICY] [-v[v]] [--] CMD [ARGS...]\n"
-	    "       %s doctor BINARY\n"
+	    "       %s doctor BINARY...\n"
 	    "       %s explain [-f POLICY] [-v] connect|accept ADDR:PORT\n"
 	    "       %s stats [--json] [--dir DIR] [--keep] [-o FILE]\n"
 	    "       %s systemd UNIT [-f POLICY] [--credential NAME=PATH]... "
@@ -57,7 +57,7 @@ usage(FILE *f)
 	    "  -f POLICY  policy file (sets SOCKSEAL_POLICY; default: "
 	    "$SOCKSEAL_POLICY or " POLICY_DEFAULT ")\n"
 	    "  -v         SOCKSEAL_LOG=info (-vv: debug) unless already set\n"
-	    "  doctor     can the shim reach BINARY? (0 yes, 1 no)\n"
+	    "  doctor     can the shim reach each BINARY? (0 yes, 1 no)\n"
 	    "  explain    which rule matches a connection, and what happens\n"
 	    "  stats      counters of the processes under the shim "
 	    "(Prometheus, --json)\n"

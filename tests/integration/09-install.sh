@@ -1,7 +1,8 @@
 #!/bin/bash
 # make install / make uninstall: every file with its mode, the build tree
 # left as it was, the installed launcher preloading the installed library
-# (sealed end to end), the man pages render without warnings, DESTDIR
+# (sealed end to end), the man pages render without warnings and their
+# entries as written (sockseal(1) explain and doctor, policy(5) rotation), DESTDIR
 # staging, and uninstall leaves nothing behind.
 . "$(dirname "$0")/lib.sh"
 
@@ -123,6 +124,36 @@ test_man_pages_render_without_warnings() {
     done
     command -v groff >/dev/null || command -v man >/dev/null ||
         fail "neither groff nor man-db installed (tests/install-deps.sh)"
+}
+
+# man_render PAGE: the page from the source tree as man (or groff) renders
+# it at 80 columns, plain text, into $TD/page.txt.
+man_render() {
+    if command -v man >/dev/null; then
+        LC_ALL=C MANWIDTH=80 man -l "$ROOT/docs/man/$1" >"$TD/page.txt" 2>"$TD/page.err"
+    else
+        LC_ALL=C groff -man -Tascii -P-cbou -rLL=80n "$ROOT/docs/man/$1" >"$TD/page.txt" 2>"$TD/page.err"
+    fi
+}
+
+# Without warnings is not enough: a .TP tag made of several macro lines
+# renders its first line as the tag and the rest as the body (the explain
+# entry once read "explain [-f" / "policy] [-v] ... Shows which rule").
+test_man_entries_render_as_written() {
+    man_render sockseal.1
+    assertEquals "sockseal.1: nothing said while rendering" "" "$(cat "$TD/page.err")"
+    assertFileContains "explain entry: its synopsis on one line" "$TD/page.txt" \
+        '^       explain \[-f policy\] \[-v\] connect\|accept addr:port$'
+    assertEquals "explain entry: the text follows the synopsis" "Shows" \
+        "$(grep -A1 '^       explain \[-f policy\]' "$TD/page.txt" | sed -n '2s/^ *\(Shows\) .*/\1/p')"
+    assertFileContains "doctor entry: several binaries" "$TD/page.txt" '^       doctor binary\.\.\.$'
+    assertFileContains "synopsis: doctor" "$TD/page.txt" '^       sockseal doctor binary\.\.\.$'
+    assertFileContains "synopsis: explain" "$TD/page.txt" \
+        '^       sockseal explain \[-f policy\] \[-v\] connect\|accept addr:port$'
+    # sockseal-policy(5) rotates keys as README and keytool rotate do
+    man_render sockseal-policy.5
+    assertFileContains "policy(5): step 1 accepts both keys" "$TD/page.txt" 'Accept rules accept both keys: key=app,app\.new\.'
+    assertFileContains "policy(5): step 2 sends with the new key" "$TD/page.txt" 'Connect rules send with the new key: key=app\.new,app\.'
 }
 
 test_destdir_and_uninstall_leave_nothing() {
