@@ -98,6 +98,10 @@ gz "$DB/changelog.Debian" "$DOC/changelog.Debian.gz"
 install -m 0644 packaging/bash-completion/sockseal \
     packaging/bash-completion/sockseal-keytool "$COMP/"
 install -m 0644 policy/example.policy "$ROOT/etc/sockseal/policy.example"
+# The statistics directory (shim/stats.c), made at boot for every user's
+# programs to count into: the shim makes it too, but only as root.
+install -d "$ROOT/usr/lib/tmpfiles.d"
+install -m 0644 packaging/tmpfiles.conf "$ROOT/usr/lib/tmpfiles.d/sockseal.conf"
 install -d "$ROOT/usr/share/lintian/overrides"
 install -m 0644 packaging/lintian-overrides "$ROOT/usr/share/lintian/overrides/sockseal"
 

@@ -27,6 +27,8 @@ test_help_everywhere() {
         help_ok "sockseal $h" "$LAUNCHER" "$h"
         help_ok "sockseal doctor $h" "$LAUNCHER" doctor "$h"
         help_ok "sockseal explain $h" "$LAUNCHER" explain "$h"
+        help_ok "sockseal stats $h" "$LAUNCHER" stats "$h"
+        help_ok "sockseal systemd $h" "$LAUNCHER" systemd "$h"
         help_ok "keytool $h" "$KEYTOOL" "$h"
         for sub in gen show identity pub check rotate; do
             help_ok "keytool $sub $h" "$KEYTOOL" "$sub" "$h"
@@ -44,6 +46,8 @@ test_unknown_options() {
     bad_option "sockseal -x" "$LAUNCHER" -x true
     bad_option "sockseal explain --bogus" "$LAUNCHER" explain --bogus connect 127.0.0.1:1
     bad_option "sockseal doctor --bogus" "$LAUNCHER" doctor --bogus
+    bad_option "sockseal stats --bogus" "$LAUNCHER" stats --bogus
+    bad_option "sockseal systemd --bogus" "$LAUNCHER" systemd --bogus
     bad_option "keytool --bogus" "$KEYTOOL" --bogus
     for sub in gen show identity pub check rotate; do
         bad_option "keytool $sub --bogus" "$KEYTOOL" "$sub" --bogus "$TD/x"

@@ -126,6 +126,7 @@ test_contents_modes_conffile_depends() {
 -rw-r--r-- ./usr/share/bash-completion/completions/sockseal
 -rw-r--r-- ./usr/share/bash-completion/completions/sockseal-keytool
 -rw-r--r-- ./usr/share/lintian/overrides/sockseal
+-rw-r--r-- ./usr/lib/tmpfiles.d/sockseal.conf
 -rw-r--r-- ./etc/sockseal/policy.example"
     while read -r mode f; do
         assertEquals "$f: mode and owner" "$mode root/root" \
