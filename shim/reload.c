@@ -22,10 +22,10 @@
  * looked at any more: the shim makes no syscall beyond the program's own
  * (reload_sandbox() waits for a check under way in another thread).
  *
- * What.  The watch list is the policy file and every file the policy in
- * force read (keys, identities, peers' key files, included files: their
- * resolved paths), each with the identity stat() gave
- * after the last load: device, inode, size, mtime and ctime to the
+ * What.  The watch list (reload_watch.c) is the policy file and every
+ * file the policy in force read (keys, identities, peers' key files,
+ * included files: their resolved paths), each with the identity stat()
+ * gave after the last load: device, inode, size, mtime and ctime to the
  * nanosecond.  stat() follows symlinks, so a key replaced by rename (Vault
  * agent) or by the swap of a `..data` symlink (a Kubernetes Secret volume)
  * shows up as another inode.
@@ -96,22 +96,13 @@
 #include "init.h"
 #include "reason.h"
 #include "reload.h"
+#include "reload_watch.h"
 #include "stats.h"
 
 #define RELOAD_POLL_NS    1000000000ll  /* reload_poll(): once a second */
 #define RELOAD_LOOK_NS       1000000ll  /* a decision: once a millisecond */
-#define RELOAD_SETTLE_NS   100000000ll  /* a change is read this old */
 #define RELOAD_RETRY_NS    RELOAD_SETTLE_NS     /* a failed load again */
 #define RELOAD_WAIT_NS     (3 * RELOAD_SETTLE_NS) /* for another's check */
-
-struct reload_watch {
-	size_t n;
-	struct {
-		char            *path;
-		struct reload_id id;
-		bool             racy;
-	} e[];
-};
 
 extern char **environ;
 
@@ -130,12 +121,6 @@ static bool                 reload_failed, reload_force;
 static int64_t              reload_retry;  /* real ns: a failed load again */
 static char                 reload_err[POLICY_ERRLEN];
 
-static int64_t
-ns(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000ll + (int64_t)ts->tv_nsec;
-}
-
 /* The clock ID now, in ns: CLOCK_REALTIME to compare with ctimes. */
 static int64_t
 clock_ns(clockid_t id)
@@ -144,56 +129,6 @@ clock_ns(clockid_t id)
 
 	clock_gettime(id, &ts);
 	return ns(&ts);
-}
-
-/*
- * Was a file changed at CT (its ctime, real ns) too recently, seen at NOW,
- * to be read: not yet RELOAD_SETTLE_NS old?  A ctime further ahead than
- * that (the clock was set back) cannot be judged and counts as settled:
- * waiting for it would stall every decision until the clock caught up.
- */
-static bool
-reload_young(int64_t ct, int64_t now)
-{
-	return ct > now - RELOAD_SETTLE_NS && ct <= now + RELOAD_SETTLE_NS;
-}
-
-void
-reload_id_get(const char *path, struct reload_id *id)
-{
-	struct stat st;
-
-	memset(id, 0, sizeof(*id));
-	if (stat(path, &st) != 0) {
-		id->err = errno;
-		return;
-	}
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
-	id->size = st.st_size;
-	id->mtim = st.st_mtim;
-	id->ctim = st.st_ctim;
-}
-
-bool
-reload_id_same(const struct reload_id *a, const struct reload_id *b)
-{
-	if (a->err != 0 || b->err != 0)
-		return a->err == b->err;
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	    a->mtim.tv_sec == b->mtim.tv_sec &&
-	    a->mtim.tv_nsec == b->mtim.tv_nsec &&
-	    a->ctim.tv_sec == b->ctim.tv_sec &&
-	    a->ctim.tv_nsec == b->ctim.tv_nsec;
-}
-
-bool
-reload_id_racy(const struct reload_id *id, const struct timespec *t0)
-{
-	/* A missing file is judged by its error, which has no time. */
-	if (id->err != 0)
-		return false;
-	return reload_young(ns(&id->ctim), ns(t0));
 }
 
 /* ${VAR} lookup in the copy of the environment made at start. */
@@ -236,78 +171,6 @@ reload_abspath(const char *path)
 	    path) == -1)
 		return NULL;
 	return out;
-}
-
-static void
-reload_watch_free(struct reload_watch *w)
-{
-	size_t i;
-
-	if (w == NULL)
-		return;
-	for (i = 0; i < w->n; i++)
-		free(w->e[i].path);
-	free(w);
-}
-
-/* The watch list for P, loaded from files read no earlier than T0. */
-static struct reload_watch *
-reload_watch_new(const struct policy *p, const struct timespec *t0)
-{
-	struct reload_watch *w;
-	size_t i, n = policy_nfiles(p) + 1;
-
-	if ((w = calloc(1, sizeof(*w) + n * sizeof(w->e[0]))) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const char *path = i == 0 ? reload_path :
-		    policy_file_at(p, i - 1);
-
-		if ((w->e[i].path = strdup(path)) == NULL) {
-			reload_watch_free(w);
-			return NULL;
-		}
-		w->n++;
-		reload_id_get(path, &w->e[i].id);
-		w->e[i].racy = reload_id_racy(&w->e[i].id, t0);
-	}
-	return w;
-}
-
-/*
- * Has a file on W changed since it was read (or was it racy then)?
- * *NEWEST: the latest ctime among the changed files that exist, real ns
- * (left alone if none).
- */
-static bool
-reload_changed(const struct reload_watch *w, int64_t *newest)
-{
-	struct reload_id id;
-	bool changed = false;
-	size_t i;
-
-	for (i = 0; i < w->n; i++) {
-		reload_id_get(w->e[i].path, &id);
-		if (!w->e[i].racy && reload_id_same(&id, &w->e[i].id))
-			continue;
-		changed = true;
-		if (id.err == 0 && ns(&id.ctim) > *newest)
-			*newest = ns(&id.ctim);
-	}
-	return changed;
-}
-
-/* After a failed load: W as that load found the files, so that only a
- * change after it counts (a broken file is not read at every decision). */
-static void
-reload_watch_restat(struct reload_watch *w, const struct timespec *t0)
-{
-	size_t i;
-
-	for (i = 0; i < w->n; i++) {
-		reload_id_get(w->e[i].path, &w->e[i].id);
-		w->e[i].racy = reload_id_racy(&w->e[i].id, t0);
-	}
 }
 
 /* A new struct reload_policy for P, or NULL. */
@@ -367,7 +230,7 @@ reload_run(void)
 		reload_fail(err, &t0);
 		return;
 	}
-	if ((nw = reload_watch_new(p, &t0)) == NULL)
+	if ((nw = reload_watch_new(reload_path, p, &t0)) == NULL)
 		goto enomem;
 	if (policy_equal(cur->pol, p)) {
 		if (reload_failed)
@@ -606,7 +469,7 @@ reload_start(const char *path, char err[POLICY_ERRLEN])
 	if ((rc = policy_load_env(reload_path, reload_getenv, NULL, &p,
 	    err)) != 0)
 		return rc;
-	if ((reload_watch = reload_watch_new(p, &t0)) == NULL ||
+	if ((reload_watch = reload_watch_new(reload_path, p, &t0)) == NULL ||
 	    (rp = reload_policy_new(p)) == NULL) {
 		policy_free(p);
 		rc = -ENOMEM;

@@ -3,7 +3,8 @@
  * session.h is the interface (and has the state machine and lock order).
  *
  *   session.c       core: mappings and their cache, handshakes in flight,
- *                   new/ref/put, the kernel fd, locks, failure
+ *                   new/ref/put, the kernel fd, locks
+ *   session_fail.c  failure: DEAD once, its code and words, logged, counted
  *   session_hold.c  holders: which processes hold a session (fork, exec)
  *   session_buf.c   the buffers: trim, compaction, the one pull from the
  *                   kernel into rbuf, the flush of tbuf
@@ -225,6 +226,8 @@ void ss_unmap(struct session *s);
 void ss_lock(struct session *s, pthread_mutex_t *m);
 int ss_trylock(struct session *s, pthread_mutex_t *m);
 void ss_unlock(pthread_mutex_t *m);
+
+/* session_fail.c */
 
 /*
  * The session fails: DEAD, calls fail with ERR, logged once; RESULT (enum
