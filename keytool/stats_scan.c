@@ -6,7 +6,8 @@
  * of that pid (/proc/PID/stat) and the executable it runs (/proc/PID/exe)
  * all agree with the file: a number reused by another process, or a
  * process that exec'd another program without the shim, does not count.
- * Files of processes that are gone are removed (not with --keep); a file
+ * The file must be root's or the process's user's (is_live).  Files of
+ * processes that are gone are removed (not with --keep); a file
  * whose writer has not finished it (no magic yet) is left alone unless its
  * pid is gone.  Each file is read with one read() into a copy: counters
  * are words the writer adds to atomically, so each is whole; the key
@@ -43,14 +44,24 @@ pid_start(pid_t pid)
 	return stats_stat_start(buf);
 }
 
-/* Is the writer of F alive, and still the image that wrote it? */
+/*
+ * Is the writer of F (a file owned by OWNER) alive, and still the image
+ * that wrote it?  A file is taken only from root or from the user the
+ * process runs as: in the shared directory (mode 1777) one user cannot
+ * pass counters off as another user's process.  (Root's files are
+ * trusted whoever the process now runs as: a daemon that drops its
+ * privileges in place keeps the file it made at start.)
+ */
 static int
-is_live(const struct stats_file *f)
+is_live(const struct stats_file *f, uid_t owner)
 {
 	char path[64];
 	struct stat sb;
 
 	if (f->pid <= 0 || (kill(f->pid, 0) != 0 && errno != EPERM))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld", (long)f->pid);
+	if (owner != 0 && (stat(path, &sb) != 0 || sb.st_uid != owner))
 		return 0;
 	if (f->start_ticks != 0 && pid_start(f->pid) != f->start_ticks)
 		return 0;
@@ -241,6 +252,7 @@ stats_scan(const char *dir, int keep, struct agg *a)
 	struct stats_file *f;
 	struct caps c = { 0, 0, 0 };
 	struct dirent *de;
+	struct stat sb;
 	DIR *d;
 	int dfd, fd;
 	pid_t pid;
@@ -267,7 +279,8 @@ stats_scan(const char *dir, int keep, struct agg *a)
 		    O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (!read_file(fd, f)) {
+		if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+		    !read_file(fd, f)) {
 			close(fd);
 			/* Not finished: its writer's, unless it is gone. */
 			if (!keep && kill(pid, 0) != 0 && errno == ESRCH &&
@@ -276,7 +289,7 @@ stats_scan(const char *dir, int keep, struct agg *a)
 			continue;
 		}
 		close(fd);
-		if (f->pid != pid || !is_live(f)) {
+		if (f->pid != pid || !is_live(f, sb.st_uid)) {
 			if (!keep && unlinkat(dfd, de->d_name, 0) == 0)
 				a->removed++;
 			continue;

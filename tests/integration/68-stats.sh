@@ -192,6 +192,43 @@ print("echoed", len(got), flush=True); time.sleep(60)' "$PORT"
     stop_bg srv
 }
 
+# Counters are taken only from root's files or from the process's own
+# user's: in the shared directory nobody passes its counts off as a
+# process of root's.
+test_another_users_file_is_refused() {
+    setUp_stats
+    PORT=$(free_port)
+    loopback_policy "$PORT" || { fail "no policy"; return 0; }
+    bg sleeper sealed "$PY" -c 'import time; print("up", flush=True); time.sleep(60)'
+    wait_line "$TD/sleeper.out" up 20 || { fail "sleeper did not start"; return 0; }
+    local f
+    f=$(ls "$SOCKSEAL_STATS_DIR"/*.stats | head -n 1)
+    # the same file, claiming this shell (root's, alive) as its writer,
+    # with a program name of its own, owned by nobody
+    "$PY" - "$f" "$SOCKSEAL_STATS_DIR/$$.stats" "$$" <<'PY'
+import os, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+pid = int(sys.argv[3])
+stat = open("/proc/%d/stat" % pid).read()
+ticks = int(stat[stat.rindex(")") + 2:].split()[19])
+st = os.stat("/proc/%d/exe" % pid)
+struct.pack_into("<i", b, 16, pid)
+struct.pack_into("<QQQ", b, 24, ticks, st.st_dev, st.st_ino)
+b[56:120] = b"impostor".ljust(64, b"\0")
+open(sys.argv[2], "wb").write(b)
+PY
+    chown nobody "$SOCKSEAL_STATS_DIR/$$.stats"
+    "$LAUNCHER" stats --keep --json >"$TD/s.json"
+    assertEquals "the impostor is not counted" "['python3']" \
+        "$("$PY" -c 'import json,sys; print([p["program"] for p in json.load(open(sys.argv[1]))["programs"]])' "$TD/s.json")"
+    chown root "$SOCKSEAL_STATS_DIR/$$.stats"
+    "$LAUNCHER" stats --keep --json >"$TD/r.json"
+    assertEquals "control: root's file is" "['impostor', 'python3']" \
+        "$("$PY" -c 'import json,sys; print(sorted(p["program"] for p in json.load(open(sys.argv[1]))["programs"]))' "$TD/r.json")"
+    rm -f "$SOCKSEAL_STATS_DIR/$$.stats"
+    stop_bg sleeper
+}
+
 test_usage() {
     "$LAUNCHER" stats --help >"$TD/h.out" 2>"$TD/h.err"
     assertEquals "--help: exit 0" 0 $?
