@@ -153,10 +153,10 @@ init_run(void)
 		init_die(err);
 	LOG(LOG_DEBUG, "policy %s: %zu rules; %s", path,
 	    policy_nrules(reload_peek()->pol), sockseal_ident());
-	/* A secret others can read, said once per program, at its start. */
-	startwarn_exposed(reload_peek()->pol);
 	stats_start(reload_path_in_force());
 	stats_policy(reload_peek()->pol, false);
+	/* A secret others can read, said once per program, at its start. */
+	startwarn_exposed(reload_peek()->pol);
 	errno = saved;
 }
 

@@ -8,7 +8,9 @@
  * The parent is asked through /proc/PPID/maps (does it map this library?);
  * an answer that cannot be had (another user's parent) counts as "no":
  * better said twice than never.  Only read at all when something is
- * exposed.
+ * exposed.  An image that came by exec from one that ran the shim (a
+ * wrapper script's `exec prog`) stays quiet too: its statistics file says
+ * so (stats_earlier_image()).
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "policy.h"
 #include "real.h"
 #include "startwarn.h"
+#include "stats.h"
 
 /* This library's path as the loader mapped it, or NULL. */
 static const char *
@@ -73,8 +76,8 @@ warn_one(void *ctx, const char *file, int line, const char *what)
 	const char *me;
 
 	if (*quiet < 0)
-		*quiet = (me = self_path()) != NULL && strchr(me, '/') != NULL &&
-		    parent_maps(me);
+		*quiet = stats_earlier_image() || ((me = self_path()) != NULL &&
+		    strchr(me, '/') != NULL && parent_maps(me));
 	if (!*quiet)
 		LOG_WARN_CODE("key_exposed", REASON_KEY_EXPOSED,
 		    "%s:%d: %s", file, line, what);

@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@
 
 static struct stats_file *st;   /* NULL: no statistics */
 static char st_dir[192];
+static bool st_earlier;         /* an earlier image of this process made
+                                 * the file (exec) */
 
 static void
 add(uint64_t *w, uint64_t n)
@@ -108,6 +111,27 @@ stats_stat_start(const char *stat)
 	return v;
 }
 
+/* Is FD's file one an earlier image of this very process made (the same
+ * pid and start time: this image came by exec)? */
+static bool
+earlier_image(int fd)
+{
+	struct stats_file h;
+
+	if (pread(fd, &h, offsetof(struct stats_file, started), 0) !=
+	    (ssize_t)offsetof(struct stats_file, started))
+		return false;
+	return memcmp(h.magic, STATS_MAGIC, sizeof(h.magic)) == 0 &&
+	    h.pid == getpid() && h.start_ticks != 0 &&
+	    h.start_ticks == start_ticks();
+}
+
+bool
+stats_earlier_image(void)
+{
+	return st_earlier;
+}
+
 /* Make and map this process's file; NULL without one. */
 static struct stats_file *
 stats_map(pid_t pid)
@@ -125,7 +149,12 @@ stats_map(pid_t pid)
 	if (fd < 0)
 		return NULL;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || ftruncate(fd, 0) != 0 ||
+	    sb.st_uid != geteuid()) {
+		(void)real_close(fd);
+		return NULL;
+	}
+	st_earlier = pid == getpid() && earlier_image(fd);
+	if (ftruncate(fd, 0) != 0 ||
 	    ftruncate(fd, (off_t)sizeof(*f)) != 0) {
 		(void)real_close(fd);
 		return NULL;

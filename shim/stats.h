@@ -23,6 +23,10 @@ void stats_start(const char *policy_path);
  * counts into its parent's. */
 void stats_fork_child(void);
 
+/* Did an earlier image of this process (before an exec) run the shim?
+ * Known from its file, once stats_start() ran. */
+bool stats_earlier_image(void);
+
 /* The process exits: remove its file. */
 void stats_exit(void);
 

@@ -125,6 +125,13 @@ test_exposed_key_warned_at_start() {
         "^sockseal: $POLICY:1: warning: key k: $key is readable by group \(mode 0640\); chmod 600 it\$"
     assertEquals "the shim warns once for the whole tree" 1 \
         "$(grep -c "warn: .*$POLICY:1: key k: $key is readable by group (mode 0640)" "$TD/w.err")"
+    # an exec chain (a wrapper's `exec prog`) is one process: said once
+    env ${SAN_RT:+LD_PRELOAD="$SAN_RT"} "${SAN_ENV[@]}" \
+        "$LAUNCHER" -f "$POLICY" -- /bin/sh -c \
+        "exec /bin/sh -c \"exec '$PY' -c '$pyc; print(\\\"chain-ran\\\")'\"" >"$TD/x.out" 2>"$TD/x.err"
+    assertFileContains "the chain ran" "$TD/x.out" chain-ran
+    assertEquals "the shim warns once for the exec chain" 1 \
+        "$(grep -c "warn: .*$POLICY:1: key k: $key is readable by group (mode 0640)" "$TD/x.err")"
     chmod 604 "$key"
     run_tree
     assertFileContains "others: said so" "$TD/w.err" "readable by others \(mode 0604\)"
