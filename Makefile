@@ -69,7 +69,8 @@ LAUNCH_SRC  := keytool/sockseal.c keytool/explain.c keytool/doctor.c \
                keytool/doctor_follow.c keytool/doctor_script.c \
                keytool/doctor_elf.c keytool/doctor_libs.c keytool/doctor_verdict.c \
                keytool/stats.c keytool/stats_scan.c keytool/stats_out.c \
-               keytool/systemd.c
+               keytool/systemd.c keytool/systemd_dropin.c \
+               keytool/systemd_check.c
 KEYTOOL_SRC := $(filter-out $(LAUNCH_SRC),$(wildcard keytool/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 HELPER_SRC  := $(wildcard tests/helpers/*.c)
