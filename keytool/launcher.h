@@ -4,8 +4,10 @@
  *
  *   sockseal doctor BINARY...                       doctor.c, doctor_*.c
  *   sockseal explain [-f POLICY] [-v] connect|accept ADDR:PORT   explain.c
+ *   sockseal stats [--json] [--dir DIR] [--keep] [-o FILE]
+ *                                               stats.c, stats_scan.c, _out.c
  *   sockseal systemd UNIT [-f POLICY] [--credential NAME=PATH]...
- *       [--install | --remove]                                  systemd.c
+ *       [--install | --remove]                     systemd.c, systemd_*.c
  *
  * Each *_main(argc, argv) gets the arguments from the subcommand name on
  * (argv[0] is "doctor", ...) and returns the exit status.
