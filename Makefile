@@ -254,9 +254,14 @@ $(FZ)/libcore.a: $(FUZZ_CORE)
 
 # The policy target confines the key files it reads (fuzz_policy.c).
 $(FZ)/fuzz_policy: FUZZ_LDEXTRA := -Wl,--wrap=keyfile_read -Wl,--wrap=policy_slurp
+# The four session targets share one harness (tests/fuzz/fuzz_session_int.h
+# says which file does what).
+FUZZ_SESSION := fuzz_session fuzz_session_env fuzz_session_io \
+                fuzz_session_seal fuzz_session_hs fuzz_session_ops \
+                fuzz_session_seeds
 $(FZ)/fuzz_handshake_initiator $(FZ)/fuzz_handshake_responder \
     $(FZ)/fuzz_identity_initiator $(FZ)/fuzz_identity_responder: \
-    $(FZ)/obj/tests/fuzz/fuzz_session.o
+    $(patsubst %,$(FZ)/obj/tests/fuzz/%.o,$(FUZZ_SESSION))
 
 $(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ)/libcore.a
 	$(QLD)$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_LDEXTRA) -o $@ \

@@ -8,7 +8,7 @@
  *                they are (preface, handshake messages, records);
  *             1: op mode: an in-process peer built from noise.c completes a
  *                real handshake with the fixed key, then the rest of the
- *                input is a list of operations (fuzz_session.c).
+ *                input is a list of operations (fuzz_session_ops.c).
  *   bit 1     suite the initiating side proposes (0 chachapoly, 1 aesgcm)
  *   bits 2-3  the rule's cipher= (0 default, 1 chachapoly, 2 aesgcm);
  *             3: default with mode=permissive (responder)
