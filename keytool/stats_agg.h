@@ -38,6 +38,7 @@ struct agg_prog {
 	uint64_t reloads, reload_failures;
 	char     policy[256];           /* the last process's */
 	int64_t  loaded;                /* the newest */
+	int32_t  pids[64];              /* the first of its processes */
 };
 
 struct agg {

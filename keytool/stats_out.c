@@ -274,7 +274,11 @@ stats_print_json(FILE *f, const struct agg *a)
 		    (unsigned long long)p->reloads,
 		    (unsigned long long)p->reload_failures);
 		json_str(f, "policy", p->policy, ",");
-		fprintf(f, "\"policy_loaded\":%lld,\"keys\":[",
+		fputs("\"pids\":[", f);
+		for (j = 0; j < p->processes &&
+		    j < sizeof(p->pids) / sizeof(p->pids[0]); j++)
+			fprintf(f, "%s%d", j ? "," : "", p->pids[j]);
+		fprintf(f, "],\"policy_loaded\":%lld,\"keys\":[",
 		    (long long)p->loaded);
 		for (j = 0, sep = ""; j < a->nkey; j++) {
 			const struct agg_key *k = &a->key[j];

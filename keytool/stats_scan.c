@@ -200,6 +200,8 @@ add_file(struct agg *a, struct caps *c, const struct stats_file *f)
 	uint32_t i, n = f->nrules < STATS_RULES ? f->nrules : STATS_RULES;
 	size_t k, j;
 
+	if (p->processes < sizeof(p->pids) / sizeof(p->pids[0]))
+		p->pids[p->processes] = f->pid;
 	p->processes++;
 	p->handshakes += (int64_t)f->handshakes;
 	p->reloads += f->reloads;

@@ -107,6 +107,7 @@ assert (r["dir"], r["sealed"], r["live"], r["bytes_in"], r["bytes_out"]) == ("ac
 assert ended == {("ok", "closed"): 5, ("failed", "wrong_key"): 1, ("refused", "no_preface"): 1}, ended
 assert r["handshake"]["count"] == 6, r
 assert [k["fingerprint"] for k in p["keys"]] == [sys.argv[3]], p["keys"]
+assert len(p["pids"]) == 1 and p["processes"] == 1, p
 PY
     assertEquals "JSON agrees" 0 $?
 
