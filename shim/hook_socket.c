@@ -20,6 +20,9 @@
 #include "real.h"
 #include "session.h"
 #include "standin.h"
+#include "stats.h"
+#include "reload.h"
+#include "init.h"
 #include "hook.h"
 
 HOOK int
@@ -38,6 +41,24 @@ socket(int domain, int type, int protocol)
 		epoll_pre_socket(fd);
 	errno = saved;
 	return fd;
+}
+
+/*
+ * A server that listens while the policy seals accepted connections gets
+ * its statistics file now (stats.c), so that what it has in force shows
+ * before its first client.  Nothing else changes: listen() is the
+ * kernel's.
+ */
+HOOK int
+listen(int fd, int backlog)
+{
+	int r = real_listen(fd, backlog), saved = errno;
+	const struct reload_policy *rp;
+
+	if (r == 0 && (rp = shim_decide())->accept)
+		stats_need(rp->pol);
+	errno = saved;
+	return r;
 }
 
 HOOK int

@@ -50,6 +50,8 @@ static bool shim_sandboxed;
 void
 shim_sandbox(void)
 {
+	/* The last moment a statistics file can be made. */
+	stats_need(shim_policy_loaded());
 	__atomic_store_n(&shim_sandboxed, true, __ATOMIC_RELEASE);
 	/* A policy check under way opens files: let it finish before the
 	 * filter that may forbid them goes in.  Nothing is logged after. */
@@ -60,6 +62,7 @@ shim_sandbox(void)
 void
 shim_chrooted(void)
 {
+	stats_need(shim_policy_loaded());
 	reload_sandbox();
 	log_level = -1;
 }
@@ -154,7 +157,6 @@ init_run(void)
 	LOG(LOG_DEBUG, "policy %s: %zu rules; %s", path,
 	    policy_nrules(reload_peek()->pol), sockseal_ident());
 	stats_start(reload_path_in_force());
-	stats_policy(reload_peek()->pol, false);
 	/* A secret others can read, said once per program, at its start. */
 	startwarn_exposed(reload_peek()->pol);
 	errno = saved;

@@ -107,6 +107,7 @@ REAL(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int max, const struct
 REAL(int, setsockopt, (int fd, int level, int name, const void *val, socklen_t len), (fd, level, name, val, len))
 REAL_FAIL(FILE *, NULL, fdopen, (int fd, const char *mode), (fd, mode))
 REAL(int, getsockname, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
+REAL(int, listen, (int fd, int backlog), (fd, backlog))
 REAL(int, getpeername, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))
 REAL(int, prlimit, (pid_t pid, int res, const struct rlimit *n, struct rlimit *o), (pid, res, n, o))
 REAL(int, vdprintf, (int fd, const char *fmt, va_list ap), (fd, fmt, ap))

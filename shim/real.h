@@ -80,6 +80,7 @@ int     real_setsockopt(int fd, int level, int name, const void *val,
     socklen_t len);
 FILE   *real_fdopen(int fd, const char *mode);
 int     real_getsockname(int fd, struct sockaddr *sa, socklen_t *len);
+int     real_listen(int fd, int backlog);
 int     real_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
 struct rlimit;
 int     real_prlimit(pid_t pid, int res, const struct rlimit *n,

@@ -81,6 +81,9 @@ warn_one(void *ctx, const char *file, int line, const char *what)
 	if (!*quiet)
 		LOG_WARN_CODE("key_exposed", REASON_KEY_EXPOSED,
 		    "%s:%d: %s", file, line, what);
+	/* The mark an image this process execs looks for. */
+	if (*quiet == 0)
+		stats_need(NULL);
 }
 
 void

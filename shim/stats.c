@@ -1,16 +1,24 @@
 /*
  * stats: see stats.h; the file's layout is stats_file.h.
  *
- * The file.  At start the shim makes DIR/PID.stats (DIR from
- * SOCKSEAL_STATS_DIR, else /run/sockseal, made mode 01777 if missing: any
- * user's programs count, and each file is its owner's), sizes it, maps it
- * MAP_SHARED and closes the descriptor: nothing stays in the program's fd
- * table, and a program that then enters a sandbox (seccomp, a chroot,
- * dropped privileges) keeps counting into the mapping.  A file left by an
- * earlier image of this process (exec keeps the pid) is taken over and
- * zeroed; one owned by somebody else, or anything but a regular file (a
- * symlink planted in the directory), is never used.  Without a file every
- * call here is a test of one pointer.
+ * When.  A process gets its file the first time it has something to count
+ * or to show: a connection a sealing rule matches (stats_slot()), a
+ * listen() while the policy has a sealing accept rule (a server waiting
+ * for its first client shows what it has in force), entering a sandbox
+ * (after which no file could be made), or a start-up warning (the mark an
+ * exec'd image looks for: stats_earlier_image()).  Never at start: a file
+ * costs a few hundred microseconds to make on a disk-backed /run, and most
+ * processes a shimmed shell or service manager starts never seal anything.
+ *
+ * The file.  DIR/PID.stats (DIR from SOCKSEAL_STATS_DIR, else /run/sockseal,
+ * made mode 01777 if missing: any user's programs count, and each file is
+ * its owner's), sized, mapped MAP_SHARED and its descriptor closed at once:
+ * nothing stays in the program's fd table, and a program that then enters
+ * a sandbox (seccomp, a chroot, dropped privileges) keeps counting into
+ * the mapping.  A file left by an earlier image of this process (exec
+ * keeps the pid) is taken over and zeroed; one owned by somebody else, or
+ * anything but a regular file (a symlink planted in the directory), is
+ * never used.  Without a file every call here is a test of one pointer.
  *
  * Counting.  A relaxed atomic add to a word of the mapping: no system call
  * on the data path.  A rule's counters are in a slot named FILE:LINE, so
@@ -18,14 +26,16 @@
  * slot; a session remembers its slot number (stats_slot()), valid for the
  * life of this image.
  *
- * Fork.  The child's handler makes the child its own file (named for its
- * pid) with the slot names copied and the counters zeroed: what the parent
- * counted stays the parent's, the slot numbers sessions remember stay
- * right, and a forking server's children each show up.  A child that cannot
- * make one (a sandbox) counts into its parent's.  The handler uses only
- * system calls and plain stores (it runs after fork in a threaded parent).
+ * Fork.  A child counts into its parent's file until it needs one of its
+ * own (the same triggers), which starts with the parent's slot names, so
+ * the slot numbers sessions remember stay right, and its counters at zero:
+ * what was counted before stays where it was, and the sums are right.  The
+ * parent's mapping is never unmapped (another thread may be counting into
+ * it).  A child in a sandbox keeps its parent's.  The process-wide values
+ * (keys, reloads) are written only into a file of the process's own.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,13 +51,16 @@
 #include "log.h"
 #include "policy.h"
 #include "real.h"
+#include "reload.h"
 #include "stats.h"
 #include "stats_file.h"
 
-static struct stats_file *st;   /* NULL: no statistics */
+static struct stats_file *st;   /* where counts go (atomic); NULL: none */
+static int st_state;            /* atomic: enum below */
 static char st_dir[192];
-static bool st_earlier;         /* an earlier image of this process made
-                                 * the file (exec) */
+static char st_policy[256];
+
+enum { ST_NONE = 0, ST_MAKING, ST_OWN, ST_CANNOT };
 
 static void
 add(uint64_t *w, uint64_t n)
@@ -55,7 +68,22 @@ add(uint64_t *w, uint64_t n)
 	__atomic_fetch_add(w, n, __ATOMIC_RELAXED);
 }
 
-/* "DIR/PID.stats" into BUF, by hand (the fork child). */
+/* Where counts go now: this process's file, its parent's, or none. */
+static struct stats_file *
+cur(void)
+{
+	return __atomic_load_n(&st, __ATOMIC_ACQUIRE);
+}
+
+/* This process's own file, or NULL. */
+static struct stats_file *
+own(void)
+{
+	return __atomic_load_n(&st_state, __ATOMIC_ACQUIRE) == ST_OWN ?
+	    cur() : NULL;
+}
+
+/* "DIR/PID.stats" into BUF, by hand (no allocation). */
 static int
 stats_path(char *buf, size_t cap, pid_t pid)
 {
@@ -111,25 +139,28 @@ stats_stat_start(const char *stat)
 	return v;
 }
 
-/* Is FD's file one an earlier image of this very process made (the same
- * pid and start time: this image came by exec)? */
-static bool
-earlier_image(int fd)
-{
-	struct stats_file h;
-
-	if (pread(fd, &h, offsetof(struct stats_file, started), 0) !=
-	    (ssize_t)offsetof(struct stats_file, started))
-		return false;
-	return memcmp(h.magic, STATS_MAGIC, sizeof(h.magic)) == 0 &&
-	    h.pid == getpid() && h.start_ticks != 0 &&
-	    h.start_ticks == start_ticks();
-}
-
+/*
+ * Did an earlier image of this very process make its file (the same pid
+ * and start time: this image came by exec)?  Opened for reading only.
+ */
 bool
 stats_earlier_image(void)
 {
-	return st_earlier;
+	char path[sizeof(st_dir) + 32];
+	struct stats_file h;
+	ssize_t n;
+	int fd;
+
+	if (st_dir[0] == '\0' || stats_path(path, sizeof(path), getpid()) < 0 ||
+	    (fd = real_open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK, 0)) < 0)
+		return false;
+	n = pread(fd, &h, offsetof(struct stats_file, started), 0);
+	(void)real_close(fd);
+	return n == (ssize_t)offsetof(struct stats_file, started) &&
+	    memcmp(h.magic, STATS_MAGIC, sizeof(h.magic)) == 0 &&
+	    h.pid == getpid() && h.start_ticks != 0 &&
+	    h.start_ticks == start_ticks();
 }
 
 /* Make and map this process's file; NULL without one. */
@@ -153,7 +184,6 @@ stats_map(pid_t pid)
 		(void)real_close(fd);
 		return NULL;
 	}
-	st_earlier = pid == getpid() && earlier_image(fd);
 	if (ftruncate(fd, 0) != 0 ||
 	    ftruncate(fd, (off_t)sizeof(*f)) != 0) {
 		(void)real_close(fd);
@@ -191,57 +221,79 @@ void
 stats_start(const char *policy_path)
 {
 	const char *d = getenv("SOCKSEAL_STATS_DIR");
-	struct stats_file *f;
-	int saved = errno;
 
 	if (d == NULL || *d == '\0')
 		d = STATS_DIR_DEF;
-	if (strcmp(d, "off") == 0 || strlen(d) >= sizeof(st_dir))
+	if (strcmp(d, "off") == 0 || strlen(d) >= sizeof(st_dir)) {
+		__atomic_store_n(&st_state, ST_CANNOT, __ATOMIC_RELEASE);
 		return;
+	}
 	memcpy(st_dir, d, strlen(d) + 1);
+	snprintf(st_policy, sizeof(st_policy), "%s", policy_path);
+}
+
+/* Make this process's own file, starting from P's slot names (the
+ * parent's mapping, or NULL). */
+static struct stats_file *
+stats_make(const struct stats_file *p)
+{
+	struct stats_file *f;
+	int i;
+
 	if (mkdir(st_dir, 01777) == 0)
 		(void)chmod(st_dir, 01777);
-	if ((f = stats_map(getpid())) == NULL) {
+	if ((f = stats_map(getpid())) == NULL)
+		return NULL;
+	memcpy(f->policy, st_policy, sizeof(f->policy));
+	if (p != NULL) {
+		for (i = 0; i < STATS_RULES; i++) {
+			f->rules[i].dir = p->rules[i].dir;
+			memcpy(f->rules[i].name, p->rules[i].name,
+			    sizeof(f->rules[i].name));
+			f->rules[i].state = __atomic_load_n(&p->rules[i].state,
+			    __ATOMIC_ACQUIRE);
+		}
+		f->nrules = __atomic_load_n(&p->nrules, __ATOMIC_ACQUIRE);
+	}
+	stats_publish(f);
+	return f;
+}
+
+void
+stats_need(const struct policy *pol)
+{
+	struct stats_file *f;
+	int none = ST_NONE, saved;
+
+	if (__atomic_load_n(&st_state, __ATOMIC_ACQUIRE) != ST_NONE ||
+	    shim_in_sandbox() ||
+	    !__atomic_compare_exchange_n(&st_state, &none, ST_MAKING, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	saved = errno;
+	if ((f = stats_make(__atomic_load_n(&st, __ATOMIC_ACQUIRE))) == NULL) {
 		LOG(LOG_DEBUG, "no statistics: %s: %s", st_dir, strerror(errno));
+		__atomic_store_n(&st_state, ST_CANNOT, __ATOMIC_RELEASE);
 		errno = saved;
 		return;
 	}
-	snprintf(f->policy, sizeof(f->policy), "%s", policy_path);
-	stats_publish(f);
-	st = f;
+	__atomic_store_n(&st, f, __ATOMIC_RELEASE);
+	__atomic_store_n(&st_state, ST_OWN, __ATOMIC_RELEASE);
+	if (pol == NULL && reload_peek() != NULL)
+		pol = reload_peek()->pol;
+	if (pol != NULL)
+		stats_policy(pol, false);
 	errno = saved;
 }
 
 void
 stats_fork_child(void)
 {
-	struct stats_file *p = st, *f;
-	int i, saved = errno;
-
-	/* In a sandbox a new file may be forbidden (seccomp may kill for
-	 * an open()): the parent's it is. */
-	if (p == NULL || shim_in_sandbox() ||
-	    (f = stats_map(getpid())) == NULL) {
-		errno = saved;
-		return;
-	}
-	memcpy(f->policy, p->policy, sizeof(f->policy));
-	f->loaded = p->loaded;
-	f->nkeys = p->nkeys;
-	memcpy(f->keys, p->keys, sizeof(f->keys));
-	f->nrules = p->nrules;
-	for (i = 0; i < STATS_RULES; i++) {
-		f->rules[i].dir = p->rules[i].dir;
-		memcpy(f->rules[i].name, p->rules[i].name,
-		    sizeof(f->rules[i].name));
-		f->rules[i].state = p->rules[i].state;
-	}
-	stats_publish(f);
-	st = f;
-	/* The parent's mapping stays mapped: a session may be counting
-	 * into it in no thread of ours now, but munmap is not needed. */
-	(void)munmap(p, sizeof(*p));
-	errno = saved;
+	/* The parent's file until the child needs its own (stats_need()). */
+	if (__atomic_load_n(&st_state, __ATOMIC_RELAXED) != ST_CANNOT ||
+	    st_dir[0] != '\0')
+		__atomic_store_n(&st_state, st_dir[0] != '\0' ? ST_NONE :
+		    ST_CANNOT, __ATOMIC_RELAXED);
 }
 
 /* The process exits: its counters go with it (not in a sandbox, which
@@ -253,10 +305,12 @@ stats_exit(void)
 	struct stats_file *f = st;
 	int saved = errno;
 
-	if (f == NULL || f->pid != getpid() || shim_in_sandbox() ||
+	if (f == NULL || __atomic_load_n(&st_state, __ATOMIC_ACQUIRE) !=
+	    ST_OWN || f->pid != getpid() || shim_in_sandbox() ||
 	    stats_path(path, sizeof(path), f->pid) < 0)
 		return;
-	st = NULL;
+	__atomic_store_n(&st, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&st_state, ST_CANNOT, __ATOMIC_RELEASE);
 	(void)unlink(path);
 	errno = saved;
 }
@@ -279,12 +333,15 @@ key_entry(struct stats_key *k, const char *kind, const char *name,
 void
 stats_policy(const struct policy *p, bool reloaded)
 {
-	struct stats_file *f = st;
+	static int writing;     /* a spin lock: a reload and stats_need() */
+	struct stats_file *f = own();
 	size_t i, n = 0;
 	int saved = errno;
 
 	if (f == NULL)
 		return;
+	while (__atomic_exchange_n(&writing, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
 	__atomic_store_n(&f->keys_gen, f->keys_gen + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (i = 0; i < policy_nkeys(p) && n < STATS_KEYS; i++) {
@@ -310,14 +367,17 @@ stats_policy(const struct policy *p, bool reloaded)
 	if (reloaded)
 		add(&f->reloads, 1);
 	__atomic_store_n(&f->keys_gen, f->keys_gen + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&writing, 0, __ATOMIC_RELEASE);
 	errno = saved;
 }
 
 void
 stats_reload_failed(void)
 {
-	if (st != NULL)
-		add(&st->reload_failures, 1);
+	struct stats_file *f = own();
+
+	if (f != NULL)
+		add(&f->reload_failures, 1);
 }
 
 static bool
@@ -337,12 +397,15 @@ slot_is(const struct stats_rule *r, const struct policy_rule *rule,
 int
 stats_slot(const struct policy_rule *rule)
 {
-	struct stats_file *f = st;
+	struct stats_file *f;
 	struct stats_rule *r;
 	char name[STATS_NAMELEN];
 	uint32_t i, n;
 
-	if (f == NULL || rule == NULL)
+	/* A sealing rule's connection: something to count. */
+	if (__atomic_load_n(&st_state, __ATOMIC_ACQUIRE) == ST_NONE)
+		stats_need(reload_peek()->pol);
+	if ((f = cur()) == NULL || rule == NULL)
 		return -1;
 	snprintf(name, sizeof(name), "%s:%d", rule->file, rule->line);
 	n = __atomic_load_n(&f->nrules, __ATOMIC_ACQUIRE);
@@ -369,8 +432,10 @@ stats_slot(const struct policy_rule *rule)
 void
 stats_handshakes(int delta)
 {
-	if (st != NULL)
-		add(&st->handshakes, (uint64_t)(int64_t)delta);
+	struct stats_file *f = cur();
+
+	if (f != NULL)
+		add(&f->handshakes, (uint64_t)(int64_t)delta);
 }
 
 void
@@ -380,9 +445,11 @@ stats_conn_sealed(int slot, uint64_t hs_us)
 	struct stats_rule *r;
 	int b;
 
-	if (st == NULL || slot < 0 || slot >= STATS_RULES)
+	struct stats_file *f = cur();
+
+	if (f == NULL || slot < 0 || slot >= STATS_RULES)
 		return;
-	r = &st->rules[slot];
+	r = &f->rules[slot];
 	add(&r->sealed, 1);
 	add(&r->live, 1);
 	for (b = 0; b < STATS_HIST && hs_us > bound[b] * 1000; b++)
@@ -396,9 +463,11 @@ stats_conn_ended(int slot, int result, int reason)
 {
 	struct stats_rule *r;
 
-	if (st == NULL || slot < 0 || slot >= STATS_RULES)
+	struct stats_file *f = cur();
+
+	if (f == NULL || slot < 0 || slot >= STATS_RULES)
 		return;
-	r = &st->rules[slot];
+	r = &f->rules[slot];
 	if (reason < 0 || reason >= REASON_COUNT)
 		reason = REASON_NONE;
 	add(&r->ended[result & (STATS_RESULTS - 1)][reason], 1);
@@ -407,8 +476,10 @@ stats_conn_ended(int slot, int result, int reason)
 void
 stats_conn_gone(int slot)
 {
-	if (st != NULL && slot >= 0 && slot < STATS_RULES)
-		add(&st->rules[slot].live, (uint64_t)-1);
+	struct stats_file *f = cur();
+
+	if (f != NULL && slot >= 0 && slot < STATS_RULES)
+		add(&f->rules[slot].live, (uint64_t)-1);
 }
 
 void
@@ -416,9 +487,11 @@ stats_bytes(int slot, uint64_t in, uint64_t out)
 {
 	struct stats_rule *r;
 
-	if (st == NULL || slot < 0 || slot >= STATS_RULES)
+	struct stats_file *f = cur();
+
+	if (f == NULL || slot < 0 || slot >= STATS_RULES)
 		return;
-	r = &st->rules[slot];
+	r = &f->rules[slot];
 	if (in > 0)
 		add(&r->bytes_in, in);
 	if (out > 0)

@@ -14,17 +14,21 @@
 struct policy;
 struct policy_rule;
 
-/* stats_start(policy_path): make and map the file (once, at the shim's
- * start); stats_policy() then records what is in force. */
+/* stats_start(policy_path): where the file will be (once, at the shim's
+ * start; no system call). */
 void stats_start(const char *policy_path);
 
-/* The child of a fork: a file of its own, the rule slots as they were (so
- * slot numbers stay valid), counters at zero.  Without one (a sandbox) it
- * counts into its parent's. */
+/* stats_need(p): this process has something to count or show: make its
+ * file now if it has none (once; not in a sandbox), recording P's keys
+ * (NULL: the policy in force). */
+void stats_need(const struct policy *p);
+
+/* The child of a fork: counts into its parent's file until it needs one
+ * of its own (stats_need()). */
 void stats_fork_child(void);
 
-/* Did an earlier image of this process (before an exec) run the shim?
- * Known from its file, once stats_start() ran. */
+/* Did an earlier image of this process (before an exec) make its file?
+ * (One that warned at start did: startwarn.c.) */
 bool stats_earlier_image(void);
 
 /* The process exits: remove its file. */

@@ -132,13 +132,18 @@ test_dead_processes_files_are_removed() {
     setUp_stats
     PORT=$(free_port)
     loopback_policy "$PORT" || { fail "no policy"; return 0; }
-    bg sleeper sealed "$PY" -c 'import time; print("up", flush=True); time.sleep(60)'
+    # a listener while the policy seals accepted connections: its file is
+    # made at listen()
+    bg sleeper sealed "$PY" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print("up", flush=True); time.sleep(60)' "$PORT"
     wait_line "$TD/sleeper.out" up 20 || { fail "sleeper did not start"; return 0; }
     local pid
     pid=$(pgrep -P "${BGPID[sleeper]}" -f "time.sleep" | head -n 1)
     # (timeout runs env runs python: find the python under it)
     [ -n "$pid" ] || pid=$(pgrep -f "print\(\"up\"" -n)
-    assertTrue "its file is there while it lives" "[ -e '$SOCKSEAL_STATS_DIR/$pid.stats' ]"
+    assertTrue "a listener has its file at once" "[ -e '$SOCKSEAL_STATS_DIR/$pid.stats' ]"
     "$LAUNCHER" stats --json >"$TD/a.json"
     assertEquals "a live process is counted" 1 \
         "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(p["processes"] for p in d["programs"] if p["program"]=="python3"))' "$TD/a.json")"
@@ -152,8 +157,15 @@ test_dead_processes_files_are_removed() {
     assertEquals "stats removes it" 1 "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["removed"])' "$TD/b.json")"
     assertFalse "and it is gone" "[ -e '$SOCKSEAL_STATS_DIR/$pid.stats' ]"
     assertEquals "and not counted" "[]" "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["programs"])' "$TD/b.json")"
-    # an exiting process removes its own
-    sealed "$PY" -c 'pass'
+    # a process that never seals anything makes no file; one that did
+    # removes its own when it exits
+    sealed "$PY" -c 'import socket; socket.socket().close()'
+    assertEquals "nothing to count: no file" 0 "$(ls "$SOCKSEAL_STATS_DIR" | wc -l)"
+    sealed "$PY" -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print(len([f for f in __import__("os").listdir(sys.argv[2])]))' "$PORT" "$SOCKSEAL_STATS_DIR" >"$TD/n.out"
+    assertEquals "its file while it ran" 1 "$(cat "$TD/n.out")"
     assertEquals "an exited process leaves nothing" 0 "$(ls "$SOCKSEAL_STATS_DIR" | wc -l)"
     # -o writes the file whole
     "$LAUNCHER" stats -o "$TD/out.prom"
@@ -200,7 +212,12 @@ test_another_users_file_is_refused() {
     setUp_stats
     PORT=$(free_port)
     loopback_policy "$PORT" || { fail "no policy"; return 0; }
-    bg sleeper sealed "$PY" -c 'import time; print("up", flush=True); time.sleep(60)'
+    # a listener while the policy seals accepted connections: its file is
+    # made at listen()
+    bg sleeper sealed "$PY" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print("up", flush=True); time.sleep(60)' "$PORT"
     wait_line "$TD/sleeper.out" up 20 || { fail "sleeper did not start"; return 0; }
     local f
     f=$(ls "$SOCKSEAL_STATS_DIR"/*.stats | head -n 1)
