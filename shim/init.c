@@ -51,7 +51,7 @@ void
 shim_sandbox(void)
 {
 	/* The last moment a statistics file can be made. */
-	stats_need(shim_policy_loaded());
+	stats_need(NULL);
 	__atomic_store_n(&shim_sandboxed, true, __ATOMIC_RELEASE);
 	/* A policy check under way opens files: let it finish before the
 	 * filter that may forbid them goes in.  Nothing is logged after. */
@@ -62,7 +62,7 @@ shim_sandbox(void)
 void
 shim_chrooted(void)
 {
-	stats_need(shim_policy_loaded());
+	stats_need(NULL);
 	reload_sandbox();
 	log_level = -1;
 }

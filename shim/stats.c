@@ -60,7 +60,9 @@ static int st_state;            /* atomic: enum below */
 static char st_dir[192];
 static char st_policy[256];
 
-enum { ST_NONE = 0, ST_MAKING, ST_OWN, ST_CANNOT };
+/* ST_OFF: none in this process (not started, turned off, or it could not
+ * be made); ST_NONE: none of its own yet. */
+enum { ST_OFF = 0, ST_NONE, ST_MAKING, ST_OWN };
 
 static void
 add(uint64_t *w, uint64_t n)
@@ -224,12 +226,11 @@ stats_start(const char *policy_path)
 
 	if (d == NULL || *d == '\0')
 		d = STATS_DIR_DEF;
-	if (strcmp(d, "off") == 0 || strlen(d) >= sizeof(st_dir)) {
-		__atomic_store_n(&st_state, ST_CANNOT, __ATOMIC_RELEASE);
+	if (strcmp(d, "off") == 0 || strlen(d) >= sizeof(st_dir))
 		return;
-	}
 	memcpy(st_dir, d, strlen(d) + 1);
 	snprintf(st_policy, sizeof(st_policy), "%s", policy_path);
+	__atomic_store_n(&st_state, ST_NONE, __ATOMIC_RELEASE);
 }
 
 /* Make this process's own file, starting from P's slot names (the
@@ -273,14 +274,14 @@ stats_need(const struct policy *pol)
 	saved = errno;
 	if ((f = stats_make(__atomic_load_n(&st, __ATOMIC_ACQUIRE))) == NULL) {
 		LOG(LOG_DEBUG, "no statistics: %s: %s", st_dir, strerror(errno));
-		__atomic_store_n(&st_state, ST_CANNOT, __ATOMIC_RELEASE);
+		__atomic_store_n(&st_state, ST_OFF, __ATOMIC_RELEASE);
 		errno = saved;
 		return;
 	}
 	__atomic_store_n(&st, f, __ATOMIC_RELEASE);
 	__atomic_store_n(&st_state, ST_OWN, __ATOMIC_RELEASE);
 	if (pol == NULL && reload_peek() != NULL)
-		pol = reload_peek()->pol;
+		pol = reload_peek()->pol;       /* (NULL before the shim's start) */
 	if (pol != NULL)
 		stats_policy(pol, false);
 	errno = saved;
@@ -290,10 +291,8 @@ void
 stats_fork_child(void)
 {
 	/* The parent's file until the child needs its own (stats_need()). */
-	if (__atomic_load_n(&st_state, __ATOMIC_RELAXED) != ST_CANNOT ||
-	    st_dir[0] != '\0')
-		__atomic_store_n(&st_state, st_dir[0] != '\0' ? ST_NONE :
-		    ST_CANNOT, __ATOMIC_RELAXED);
+	if (st_dir[0] != '\0')
+		__atomic_store_n(&st_state, ST_NONE, __ATOMIC_RELAXED);
 }
 
 /* The process exits: its counters go with it (not in a sandbox, which
@@ -310,7 +309,7 @@ stats_exit(void)
 	    stats_path(path, sizeof(path), f->pid) < 0)
 		return;
 	__atomic_store_n(&st, NULL, __ATOMIC_RELEASE);
-	__atomic_store_n(&st_state, ST_CANNOT, __ATOMIC_RELEASE);
+	__atomic_store_n(&st_state, ST_OFF, __ATOMIC_RELEASE);
 	(void)unlink(path);
 	errno = saved;
 }
@@ -404,7 +403,7 @@ stats_slot(const struct policy_rule *rule)
 
 	/* A sealing rule's connection: something to count. */
 	if (__atomic_load_n(&st_state, __ATOMIC_ACQUIRE) == ST_NONE)
-		stats_need(reload_peek()->pol);
+		stats_need(NULL);
 	if ((f = cur()) == NULL || rule == NULL)
 		return -1;
 	snprintf(name, sizeof(name), "%s:%d", rule->file, rule->line);
