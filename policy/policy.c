@@ -34,6 +34,10 @@
 #include "policy.h"
 #include "policy_int.h"
 
+_Static_assert(sizeof(((struct policy_key *)0)->fpr) >= KEYFILE_FPRLEN &&
+    sizeof(((struct policy_identity *)0)->fpr) >= KEYFILE_FPRLEN,
+    "room for a fingerprint");
+
 struct policy *
 policy_parse_init(const char *file)
 {
@@ -188,6 +192,7 @@ policy_parse_finish(struct policy *p, char err[POLICY_ERRLEN])
 			    k->name, k->resolved, msg);
 			return rc;
 		}
+		keyfile_fingerprint(k->key, k->fpr);
 	}
 	if ((rc = ident_read(p, err)) != 0)
 		return rc;

@@ -42,6 +42,8 @@ struct policy_key {
 	                                  ${VAR} expanded, relative paths joined
 	                                  to the policy file's directory */
 	uint8_t  key[POLICY_KEYLEN];
+	char     fpr[64];              /* keyfile_fingerprint(key): computed
+	                                  once, at load (logs, statistics) */
 	const char *file;              /* the file of the `key` statement */
 	int      line;                 /* its line */
 };
@@ -52,6 +54,7 @@ struct policy_identity {
 	char    *path, *resolved;      /* as for keys */
 	uint8_t  sk[POLICY_KEYLEN];
 	uint8_t  pk[POLICY_KEYLEN];    /* its public key */
+	char     fpr[64];              /* keyfile_pub_fingerprint(pk) */
 	const char *file;
 	int      line;
 };

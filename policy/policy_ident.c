@@ -261,6 +261,7 @@ ident_read(struct policy *p, char err[POLICY_ERRLEN])
 			return rc;
 		/* X25519 clamps any 32 bytes (wg genkey's are clamped). */
 		(void)crypto_scalarmult_base(id->pk, id->sk);
+		keyfile_pub_fingerprint(id->pk, id->fpr);
 	}
 	for (i = 0; i < p->npeers; i++) {
 		struct policy_peer *pe = p->peers[i];

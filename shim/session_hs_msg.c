@@ -29,20 +29,17 @@ void
 ss_hs_note_keys(struct session *s, const struct policy_key *k,
     const struct policy_identity *id)
 {
-	char f[KEYFILE_FPRLEN];
 	int n = 0;
 
+	/* (The fingerprints were computed at load: no hashing here.) */
 	s->key_used[0] = '\0';
-	if (k != NULL) {
-		keyfile_fingerprint(k->key, f);
+	if (k != NULL)
 		n = snprintf(s->key_used, sizeof(s->key_used), "key %.40s (%s)",
-		    k->name, f);
-	}
-	if (id != NULL && n >= 0 && (size_t)n < sizeof(s->key_used)) {
-		keyfile_pub_fingerprint(id->pk, f);
+		    k->name, k->fpr);
+	if (id != NULL && n >= 0 && (size_t)n < sizeof(s->key_used))
 		snprintf(s->key_used + n, sizeof(s->key_used) - (size_t)n,
-		    "%sidentity %.40s (%s)", n > 0 ? ", " : "", id->name, f);
-	}
+		    "%sidentity %.40s (%s)", n > 0 ? ", " : "", id->name,
+		    id->fpr);
 }
 
 /* Message 1's length on the wire for S's suite. */
