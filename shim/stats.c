@@ -16,9 +16,9 @@
  * nothing stays in the program's fd table, and a program that then enters
  * a sandbox (seccomp, a chroot, dropped privileges) keeps counting into
  * the mapping.  A file left by an earlier image of this process (exec
- * keeps the pid) is taken over and zeroed; one owned by somebody else, or
- * anything but a regular file (a symlink planted in the directory), is
- * never used.  Without a file every call here is a test of one pointer.
+ * keeps the pid) is replaced (unlinked, made anew: see stats_map()); the
+ * new one is made with O_EXCL, so nothing planted in the directory (a
+ * symlink, another user's file) is ever written through.  Without a file every call here is a test of one pointer.
  *
  * Counting.  A relaxed atomic add to a word of the mapping: no system call
  * on the data path.  A rule's counters are in a slot named FILE:LINE, so
@@ -115,7 +115,7 @@ start_ticks(void)
 
 	if ((fd = real_open("/proc/self/stat", O_RDONLY | O_CLOEXEC, 0)) < 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = real_read(fd, buf, sizeof(buf) - 1);
 	(void)real_close(fd);
 	if (n <= 0)
 		return 0;
@@ -177,18 +177,24 @@ stats_map(pid_t pid)
 
 	if (stats_path(path, sizeof(path), pid) < 0)
 		return NULL;
-	fd = real_open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-	    O_NONBLOCK, 0644);
+	/*
+	 * A file of that name (an earlier image's: exec keeps the pid) is
+	 * unlinked, never truncated: a forked child of that image may still
+	 * count into its mapping, which stays valid on an unlinked file but
+	 * would fault (SIGBUS) past a truncation.  The new one is made with
+	 * O_EXCL (no symlink, no file planted meanwhile) and its blocks
+	 * allocated now: a full file system fails here, not as a SIGBUS at
+	 * the first count.
+	 */
+	(void)unlink(path);
+	fd = real_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return NULL;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid()) {
+	    fallocate(fd, 0, 0, (off_t)sizeof(*f)) != 0) {
 		(void)real_close(fd);
-		return NULL;
-	}
-	if (ftruncate(fd, 0) != 0 ||
-	    ftruncate(fd, (off_t)sizeof(*f)) != 0) {
-		(void)real_close(fd);
+		(void)unlink(path);
 		return NULL;
 	}
 	(void)fchmod(fd, 0644);         /* whatever the umask */
