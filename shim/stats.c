@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,6 +172,7 @@ stats_map(pid_t pid)
 {
 	char path[sizeof(st_dir) + 32];
 	struct stats_file *f;
+	struct rlimit rl;
 	struct stat sb;
 	void *m;
 	int fd;
@@ -186,6 +188,10 @@ stats_map(pid_t pid)
 	 * allocated now: a full file system fails here, not as a SIGBUS at
 	 * the first count.
 	 */
+	/* (A file past RLIMIT_FSIZE would raise SIGXFSZ: none then.) */
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)sizeof(*f))
+		return NULL;
 	(void)unlink(path);
 	fd = real_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC | O_NONBLOCK, 0644);

@@ -247,6 +247,22 @@ PY
     stop_bg sleeper
 }
 
+# A file size limit below the file's size: no statistics file (making one
+# past RLIMIT_FSIZE may raise SIGXFSZ), and the program runs as it would.
+test_small_file_size_limit() {
+    setUp_stats
+    PORT=$(free_port)
+    loopback_policy "$PORT" || { fail "no policy"; return 0; }
+    # socat keeps SIGXFSZ's default (python ignores it); it listens
+    # until the timeout stops it
+    (ulimit -f 8; timeout -s TERM 2 env LD_PRELOAD="$PRELOAD" SOCKSEAL_POLICY="$POLICY" \
+        "${SAN_ENV[@]}" socat "TCP-LISTEN:$PORT,bind=127.0.0.1" STDOUT) >"$TD/f.out" 2>"$TD/f.err"
+    local rc=$?
+    assertNotEquals "socat was not killed by SIGXFSZ: $(cat "$TD/f.err")" 153 "$rc"
+    assertFileNotContains "and said nothing" "$TD/f.err" "."
+    assertEquals "no file" 0 "$(ls "$SOCKSEAL_STATS_DIR" | wc -l)"
+}
+
 test_usage() {
     "$LAUNCHER" stats --help >"$TD/h.out" 2>"$TD/h.err"
     assertEquals "--help: exit 0" 0 $?
