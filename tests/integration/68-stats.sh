@@ -250,6 +250,13 @@ PY
 # A file size limit below the file's size: no statistics file (making one
 # past RLIMIT_FSIZE may raise SIGXFSZ), and the program runs as it would.
 test_small_file_size_limit() {
+    if [ "$SAN" = tsan ]; then
+        # the ThreadSanitizer runtime itself faults (SIGBUS in its shadow
+        # memory) under a small RLIMIT_FSIZE, with or without statistics
+        startSkipping
+        echo "skipped under tsan: its runtime does not run under ulimit -f"
+        return 0
+    fi
     setUp_stats
     PORT=$(free_port)
     loopback_policy "$PORT" || { fail "no policy"; return 0; }
