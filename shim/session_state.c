@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,9 +93,15 @@ view_init(struct session *s, int sfd)
 static int
 state_create(size_t len)
 {
+	struct rlimit rl;
 	int fd, sfd, saved = errno;
 
 	if (shim_in_sandbox())
+		return -1;
+	/* Growing a memfd past RLIMIT_FSIZE raises SIGXFSZ, which kills a
+	 * program that keeps its default action: anonymous memory then. */
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)len)
 		return -1;
 	fd = memfd_create("sockseal-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
