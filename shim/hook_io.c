@@ -184,6 +184,14 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 	if ((s = fdtab_get(fd)) == NULL)
 		return standin_is_kfd(fd) ? hook_ebadf() :
 		    hook_passfd_recvmsg(fd, msg, flags);
+	/* The error queue holds the kernel's notes (ICMP errors, timestamps,
+	 * zerocopy completions), never stream bytes: the socket's own, as on
+	 * TCP (socat reads it after a failed connect). */
+	if (flags & MSG_ERRQUEUE) {
+		r = real_recvmsg(session_kfd(s, fd), msg, flags);
+		session_put(s);
+		return r;
+	}
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	msg->msg_flags = 0;

@@ -128,6 +128,34 @@ test_addresses_are_the_real_ones() {
         "^conn 1: peer $cli_local local 127.0.0.1:$PORT\$"
 }
 
+# The socket's error queue (recvmsg MSG_ERRQUEUE: ICMP errors, timestamps)
+# answers as on TCP, sealed or not: socat reads it after a failed connect.
+# Both runs must print the same.
+test_error_queue_as_on_tcp() {
+    local how port2 p
+    PORT=$(free_port)
+    port2=$(free_port)
+    policy_for 127.0.0.1 "$PORT" || { fail "no key"; return 0; }
+    start_server --mode echo || { fail "server did not listen"; return 0; }
+    bg psrv plain socat "TCP-LISTEN:$port2,bind=127.0.0.1,reuseaddr" EXEC:cat
+    wait_listen "$port2" psrv || { fail "plain server did not listen"; return 0; }
+    for how in sealed plain; do
+        p=$PORT; [ "$how" = plain ] && p=$port2
+        "$how" "$PY" - "$p" >"$TD/eq.$how" 2>&1 <<'PYEQ'
+import errno, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"x"); s.recv(1)
+try:
+    print("got", s.recvmsg(100, 100, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT))
+except OSError as e:
+    print("error", errno.errorcode[e.errno])
+PYEQ
+    done
+    assertEquals "sealed answers as plain TCP" "$(cat "$TD/eq.plain")" "$(cat "$TD/eq.sealed")"
+    assertFileContains "(EAGAIN: nothing queued)" "$TD/eq.plain" "error EAGAIN"
+    stop_bg psrv
+}
+
 test_ipv6_loopback() {
     if ! "$PY" -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
         startSkipping
