@@ -261,6 +261,21 @@ arm_reset(int fd)
 }
 
 /*
+ * Closing, our mark all in the kernel: send TCP's FIN with it now, not at
+ * close().  Nothing may follow the mark, so no holder loses a write; and
+ * the peer's kernel acknowledges a FIN at once, where the mark alone waits
+ * for a delayed ACK or the peer's reply: close_linger below then finds our
+ * queue delivered without waiting on the peer program.  tx_lock held.
+ */
+static void
+fin_after_mark(struct session *s, int fd)
+{
+	if (s->tx_shut && s->toff >= s->tend && !s->shut_pending &&
+	    session_state(s) == SESSION_OPEN)
+		(void)real_shutdown(fd, SHUT_WR);
+}
+
+/*
  * The socket is about to be closed.  The peer's end-of-stream mark is data
  * to TCP, and a socket closed with unread data, or receiving data after
  * close, answers with a reset that throws away whatever we still had
@@ -376,6 +391,7 @@ session_close_last(struct session *s, int fd)
 		else if (s->toff < s->tend)
 			(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
+		fin_after_mark(s, fd);
 		ss_unlock(&s->tx_lock);
 		if (ss_trylock(s, &s->rx_lock) == 0) {
 			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
@@ -423,6 +439,7 @@ session_exit(struct session *s, int fd)
 	else if (s->toff < s->tend)
 		(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 		    now_ms() + CLOSE_WAIT_MS);
+	fin_after_mark(s, fd);
 	ss_unlock(&s->tx_lock);
 	if (ss_trylock(s, &s->rx_lock) == 0) {
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
