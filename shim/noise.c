@@ -3,8 +3,8 @@
  *
  * SymmetricState (ck, h, cs) as in the spec, section 5.2 (the CipherState
  * of section 5.1 is noise_cipher.c's); HKDF (section 4.3) from
- * HMAC-SHA-256.  The handshake runs the
- * NNpsk0 pattern only:
+ * HMAC-SHA-256 (sha256.c: the CPU's SHA extensions where it has them).
+ * The handshake runs the NNpsk0 pattern only:
  *
  *     -> psk, e        MixKeyAndHash(psk); e: MixHash(e.pub), MixKey(e.pub)
  *     <- e, ee         e: MixHash(e.pub), MixKey(e.pub); ee: MixKey(DH(e, re))
@@ -22,29 +22,15 @@
 
 #include "noise.h"
 #include "noise_int.h"
+#include "sha256.h"
 
 static const char proto_chachapoly[] = "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
 static const char proto_aesgcm[]     = "Noise_NNpsk0_25519_AESGCM_SHA256";
 
 /* ---- SymmetricState ---------------------------------------------------- */
 
-/* HMAC-SHA-256(key, a || b), any key length. */
-static void
-hmac2(const uint8_t *key, size_t klen, const uint8_t *a, size_t alen,
-    const uint8_t *b, size_t blen, uint8_t out[NOISE_HASHLEN])
-{
-	crypto_auth_hmacsha256_state st;
-
-	crypto_auth_hmacsha256_init(&st, key, klen);
-	if (alen != 0)
-		crypto_auth_hmacsha256_update(&st, a, alen);
-	if (blen != 0)
-		crypto_auth_hmacsha256_update(&st, b, blen);
-	crypto_auth_hmacsha256_final(&st, out);
-	sodium_memzero(&st, sizeof(st));
-}
-
-/* HKDF(ck, ikm) with 2 outputs, or 3 if OUT3 is not NULL (section 4.3). */
+/* HKDF(ck, ikm) with 2 outputs, or 3 if OUT3 is not NULL (section 4.3).
+ * The outputs share temp_key's expanded HMAC key (sha256.h). */
 static void
 hkdf(const uint8_t ck[NOISE_HASHLEN], const uint8_t *ikm, size_t ikmlen,
     uint8_t out1[NOISE_HASHLEN], uint8_t out2[NOISE_HASHLEN],
@@ -52,14 +38,17 @@ hkdf(const uint8_t ck[NOISE_HASHLEN], const uint8_t *ikm, size_t ikmlen,
 {
 	static const uint8_t one = 1, two = 2, three = 3;
 	uint8_t temp_key[NOISE_HASHLEN];
+	struct hmac_sha256_key k;
 
-	hmac2(ck, NOISE_HASHLEN, ikm, ikmlen, NULL, 0, temp_key);
-	hmac2(temp_key, NOISE_HASHLEN, &one, 1, NULL, 0, out1);
-	hmac2(temp_key, NOISE_HASHLEN, out1, NOISE_HASHLEN, &two, 1, out2);
+	hmac_sha256_key(&k, ck, NOISE_HASHLEN);
+	hmac_sha256(&k, ikm, ikmlen, NULL, 0, temp_key);
+	hmac_sha256_key(&k, temp_key, NOISE_HASHLEN);
+	hmac_sha256(&k, &one, 1, NULL, 0, out1);
+	hmac_sha256(&k, out1, NOISE_HASHLEN, &two, 1, out2);
 	if (out3 != NULL)
-		hmac2(temp_key, NOISE_HASHLEN, out2, NOISE_HASHLEN, &three, 1,
-		    out3);
+		hmac_sha256(&k, out2, NOISE_HASHLEN, &three, 1, out3);
 	sodium_memzero(temp_key, sizeof(temp_key));
+	sodium_memzero(&k, sizeof(k));
 }
 
 /* h = HASH(h || data) into NEWH (which may be hs->h). */
@@ -67,13 +56,13 @@ static void
 hash_with(const uint8_t h[NOISE_HASHLEN], const uint8_t *data, size_t len,
     uint8_t newh[NOISE_HASHLEN])
 {
-	crypto_hash_sha256_state st;
+	struct sha256 st;
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, h, NOISE_HASHLEN);
+	sha256_init(&st);
+	sha256_update(&st, h, NOISE_HASHLEN);
 	if (len != 0)
-		crypto_hash_sha256_update(&st, data, len);
-	crypto_hash_sha256_final(&st, newh);
+		sha256_update(&st, data, len);
+	sha256_final(&st, newh);
 }
 
 void
@@ -173,7 +162,7 @@ ns_init(struct noise_hs *hs, const char *name, int aead, bool initiator,
 	if (namelen <= NOISE_HASHLEN)
 		memcpy(hs->h, name, namelen);
 	else
-		crypto_hash_sha256(hs->h, (const uint8_t *)name, namelen);
+		sha256(name, namelen, hs->h);
 	memcpy(hs->ck, hs->h, NOISE_HASHLEN);
 	hs->suite = suite;
 	hs->initiator = initiator;
