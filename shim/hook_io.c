@@ -81,6 +81,21 @@ write(int fd, const void *buf, size_t len)
 	return io_send(s, fd, &v, 1, 0);
 }
 
+/* MSG_ERRQUEUE: the kernel socket's own error queue, as recvmsg() below
+ * reads it (never stream bytes).  Drops S's reference. */
+static ssize_t
+errqueue_recvfrom(struct session *s, int fd, void *buf, size_t len,
+    int flags, struct sockaddr *sa, socklen_t *salen)
+{
+	ssize_t r = real_recvfrom(session_kfd(s, fd), buf, len, flags, sa,
+	    salen);
+	int saved = errno;
+
+	session_put(s);
+	errno = saved;
+	return r;
+}
+
 HOOK ssize_t
 recv(int fd, void *buf, size_t len, int flags)
 {
@@ -90,6 +105,8 @@ recv(int fd, void *buf, size_t len, int flags)
 	if ((s = fdtab_get(fd)) == NULL)
 		return standin_is_kfd(fd) ? hook_ebadf() :
 		    real_recv(fd, buf, len, flags);
+	if (flags & MSG_ERRQUEUE)
+		return errqueue_recvfrom(s, fd, buf, len, flags, NULL, NULL);
 	return io_recv(s, fd, &v, 1, flags);
 }
 
@@ -123,6 +140,8 @@ recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa,
 	if ((s = fdtab_get(fd)) == NULL)
 		return standin_is_kfd(fd) ? hook_ebadf() :
 		    real_recvfrom(fd, buf, len, flags, sa, salen);
+	if (flags & MSG_ERRQUEUE)
+		return errqueue_recvfrom(s, fd, buf, len, flags, sa, salen);
 	/* As for any connected TCP socket, no source address is returned. */
 	if (sa != NULL && salen != NULL)
 		*salen = 0;
