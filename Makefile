@@ -183,24 +183,34 @@ I_BIN   := $(DESTDIR)$(PREFIX)/bin
 I_LIB   := $(DESTDIR)$(PREFIX)/lib/sockseal
 I_MAN   := $(DESTDIR)$(PREFIX)/share/man
 I_DOC   := $(DESTDIR)$(PREFIX)/share/doc/sockseal
+I_COMP  := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+I_TMPF  := $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+COMP    := packaging/bash-completion/sockseal \
+           packaging/bash-completion/sockseal-keytool
 MAN1    := docs/man/sockseal.1 docs/man/sockseal-keytool.1
 MAN5    := docs/man/sockseal-policy.5
 DOCS    := policy/example.policy PROTOCOL.md
 
-install: $(SHIM) $(KEYTOOL) $(LAUNCHER) $(MAN1) $(MAN5) $(DOCS)
-	install -d $(I_BIN) $(I_LIB) $(I_MAN)/man1 $(I_MAN)/man5 $(I_DOC)
+# The bash completion, and the tmpfiles.d entry that makes the statistics
+# directory (/run/sockseal) at boot, as the Debian package has them.
+install: $(SHIM) $(KEYTOOL) $(LAUNCHER) $(MAN1) $(MAN5) $(DOCS) $(COMP)
+	install -d $(I_BIN) $(I_LIB) $(I_MAN)/man1 $(I_MAN)/man5 $(I_DOC) \
+	    $(I_COMP) $(I_TMPF)
 	install -m 0755 $(LAUNCHER) $(KEYTOOL) $(I_BIN)/
 	install -m 0644 $(SHIM) $(I_LIB)/
 	install -m 0644 $(MAN1) $(I_MAN)/man1/
 	install -m 0644 $(MAN5) $(I_MAN)/man5/
 	install -m 0644 $(DOCS) $(I_DOC)/
+	install -m 0644 $(COMP) $(I_COMP)/
+	install -m 0644 packaging/tmpfiles.conf $(I_TMPF)/sockseal.conf
 
 uninstall:
 	rm -f $(I_BIN)/sockseal $(I_BIN)/sockseal-keytool \
 	    $(I_LIB)/libsockseal.so \
 	    $(addprefix $(I_MAN)/man1/,$(notdir $(MAN1))) \
 	    $(addprefix $(I_MAN)/man5/,$(notdir $(MAN5))) \
-	    $(addprefix $(I_DOC)/,$(notdir $(DOCS)))
+	    $(addprefix $(I_DOC)/,$(notdir $(DOCS))) \
+	    $(addprefix $(I_COMP)/,$(notdir $(COMP))) $(I_TMPF)/sockseal.conf
 	rmdir $(I_LIB) $(I_DOC) 2>/dev/null || true
 
 # The Debian package (packaging/deb.sh says how): its own build in

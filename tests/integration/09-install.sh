@@ -3,7 +3,8 @@
 # left as it was, the installed launcher preloading the installed library
 # (sealed end to end), the man pages render without warnings and their
 # entries as written (sockseal(1) explain and doctor, policy(5) rotation), DESTDIR
-# staging, and uninstall leaves nothing behind.
+# staging, the bash completion and the tmpfiles.d entry, and uninstall leaves
+# nothing behind.
 . "$(dirname "$0")/lib.sh"
 
 # The files make install puts under PREFIX, with their modes.
@@ -14,7 +15,10 @@ FILES="755 bin/sockseal
 644 share/man/man1/sockseal-keytool.1
 644 share/man/man5/sockseal-policy.5
 644 share/doc/sockseal/example.policy
-644 share/doc/sockseal/PROTOCOL.md"
+644 share/doc/sockseal/PROTOCOL.md
+644 share/bash-completion/completions/sockseal
+644 share/bash-completion/completions/sockseal-keytool
+644 lib/tmpfiles.d/sockseal.conf"
 
 # mk TARGET VAR=...: the top-level make on the built tree (this build dir,
 # this sanitizer), without the outer make's jobserver.
@@ -45,7 +49,11 @@ test_install_puts_every_file_with_its_mode() {
         assertTrue "$f installed" "[ -f '$PFX/$f' ]"
         assertEquals "$f mode" "$mode" "$(stat -c %a "$PFX/$f" 2>/dev/null)"
     done <<<"$FILES"
-    assertEquals "nothing else installed" 8 "$(find "$PFX" -type f | wc -l)"
+    assertEquals "nothing else installed" 11 "$(find "$PFX" -type f | wc -l)"
+    assertEquals "the installed completions load" \
+        "complete -F _sockseal sockseal|complete -F _sockseal_keytool sockseal-keytool" \
+        "$(bash -c ". '$PFX/share/bash-completion/completions/sockseal'; . '$PFX/share/bash-completion/completions/sockseal-keytool'; complete -p sockseal; complete -p sockseal-keytool" 2>&1 | paste -sd'|')"
+    assertFileContains "the tmpfiles.d entry makes /run/sockseal" "$PFX/lib/tmpfiles.d/sockseal.conf" "^d /run/sockseal 1777 root root -$"
     cmp -s "$B/libsockseal.so" "$PFX/lib/sockseal/libsockseal.so"
     assertEquals "the built library, as it is" 0 $?
     after=$(stat -c '%Y %s' "$B/libsockseal.so" "$B/sockseal" "$B/sockseal-keytool")
@@ -167,7 +175,7 @@ test_destdir_and_uninstall_leave_nothing() {
     # staged: DESTDIR + PREFIX
     mk install DESTDIR="$TD/stage" PREFIX=/opt/ss >"$TD/stage.out" 2>&1
     assertEquals "staged install exit status" 0 $?
-    assertEquals "staged files" 8 "$(find "$TD/stage/opt/ss" -type f | wc -l)"
+    assertEquals "staged files" 11 "$(find "$TD/stage/opt/ss" -type f | wc -l)"
     assertTrue "staged launcher" "[ -x '$TD/stage/opt/ss/bin/sockseal' ]"
     mk uninstall DESTDIR="$TD/stage" PREFIX=/opt/ss >>"$TD/stage.out" 2>&1
     assertEquals "staged uninstall exit status" 0 $?
