@@ -27,9 +27,10 @@
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
 #define HOW_UNSEEN      "socket closed where the shim could not see it"
 
-/* Queue and flush the end-of-stream mark; tx_lock held. */
+/* Queue and flush the end-of-stream mark; tx_lock held.  FLAGS: more
+ * send() flags (MSG_MORE when our FIN follows at once: fin_after_mark). */
 static int
-tx_eof(struct session *s, int fd, uint64_t deadline)
+tx_eof(struct session *s, int fd, uint64_t deadline, int flags)
 {
 	int r;
 
@@ -40,7 +41,7 @@ tx_eof(struct session *s, int fd, uint64_t deadline)
 	s->mark_at = s->wire_out + (s->tend - s->toff);
 	s->tend += record_seal(&s->tx, NULL, 0, s->tbuf + s->tend);
 	__atomic_store_n(&s->tx_shut, true, __ATOMIC_RELAXED);
-	r = ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT, deadline);
+	r = ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT | flags, deadline);
 	if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT) {
 		/* TCP's FIN would have left the reset pending: so do we. */
 		if (r == -ECONNRESET || r == -EPIPE)
@@ -90,7 +91,7 @@ session_shutdown(struct session *s, int fd, int how, bool waited)
 		ss_lock(s, &s->tx_lock);
 		marked = !s->tx_shut && session_state(s) == SESSION_OPEN;
 		r = tx_eof(s, fd, session_fd_blocking(fd) ?
-		    now_ms() + s->rule->timeout_ms : 0);
+		    now_ms() + s->rule->timeout_ms : 0, 0);
 		/* sent now, so the connection stood until our mark */
 		marked = marked && r == 0;
 		if (s->toff < s->tend && session_state(s) == SESSION_OPEN) {
@@ -261,11 +262,15 @@ arm_reset(int fd)
 }
 
 /*
- * Closing, our mark all in the kernel: send TCP's FIN with it now, not at
- * close().  Nothing may follow the mark, so no holder loses a write; and
- * the peer's kernel acknowledges a FIN at once, where the mark alone waits
- * for a delayed ACK or the peer's reply: close_linger below then finds our
- * queue delivered without waiting on the peer program.  tx_lock held.
+ * Closing, our mark all in the kernel: send TCP's FIN now, not at close(),
+ * in the same segment (tx_eof sent the mark with MSG_MORE, which the
+ * shutdown pushes).  Nothing may follow the mark, so no holder loses a
+ * write.  The peer then has our end in one arrival, and TCP's close order is
+ * plain TCP's: the side that closes first takes TIME_WAIT.  Before, our FIN
+ * went out only after close_linger had seen the peer's mark, so the peer
+ * (a server, mostly) closed first at the TCP level and held TIME_WAIT
+ * sockets plain TCP would not give it.  Without the shutdown (a partial
+ * flush), the held bytes go at close() with its FIN.  tx_lock held.
  */
 static void
 fin_after_mark(struct session *s, int fd)
@@ -387,7 +392,7 @@ session_close_last(struct session *s, int fd)
 	if (session_state(s) == SESSION_OPEN) {
 		ss_lock(s, &s->tx_lock);
 		if (!s->tx_shut)
-			(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
+			(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS, MSG_MORE);
 		else if (s->toff < s->tend)
 			(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 			    now_ms() + CLOSE_WAIT_MS);
@@ -435,7 +440,7 @@ session_exit(struct session *s, int fd)
 	if (ss_trylock(s, &s->tx_lock) != 0)
 		goto end;
 	if (!s->tx_shut)
-		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS);
+		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS, MSG_MORE);
 	else if (s->toff < s->tend)
 		(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
 		    now_ms() + CLOSE_WAIT_MS);

@@ -114,4 +114,39 @@ test_small_file_size_limit() {
     stop_bg srv
 }
 
+# close_order HOW PORT: 10 connections from a python client (HOW: sealed or
+# plain, both ends) to a socat echo server, the client closing first; prints
+# the TIME_WAIT sockets on the server's side and on the client's.
+close_order() {
+    local how=$1 port=$2
+    bg "srv$how" "$how" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" EXEC:cat
+    wait_listen "$port" "srv$how" || return 1
+    "$how" "$PY" - "$port" >"$TD/co.$how" 2>&1 <<'PYCO' || return 1
+import socket, sys
+for _ in range(10):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"x")
+    assert s.recv(1) == b"x"
+    s.close()
+PYCO
+    stop_bg "srv$how"
+    echo "server $(ss -tan state time-wait "( sport = :$port )" | tail -n +2 | wc -l)" \
+        "client $(ss -tan state time-wait "( dport = :$port )" | tail -n +2 | wc -l)"
+}
+
+# TCP's close order is plain TCP's: the side that closes first (the client
+# here) takes TIME_WAIT, the server none.  (Our FIN used to leave only after
+# the linger had seen the server's mark: the server closed first at the TCP
+# level, and held TIME_WAIT sockets of its own.)
+test_close_order_as_tcp() {
+    local port p2 sealed_tw plain_tw
+    port=$(free_port)
+    p2=$(free_port)
+    both_policy "$port" || { fail "no key"; return 0; }
+    sealed_tw=$(close_order sealed "$port") || { fail "sealed run failed: $(cat "$TD/co.sealed")"; return 0; }
+    plain_tw=$(close_order plain "$p2") || { fail "plain run failed: $(cat "$TD/co.plain")"; return 0; }
+    assertEquals "plain TCP: the client holds TIME_WAIT" "server 0 client 10" "$plain_tw"
+    assertEquals "sealed: as plain TCP" "$plain_tw" "$sealed_tw"
+}
+
 . shunit2
