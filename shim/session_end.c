@@ -3,7 +3,8 @@
  * shutdown() (SHUT_WR sends our end-of-stream mark, SHUT_RD stays in the
  * shim), the last close and process exit in the last live process that
  * holds the connection (the mark, a bounded flush, or TCP's reset when
- * data is left unread), and the connection's one end line in the log.
+ * data is left unread).  The connection's end line in the log is
+ * session_endlog.c's.
  */
 #include <errno.h>
 #include <poll.h>
@@ -21,7 +22,6 @@
 #include "session.h"
 #include "reason.h"
 #include "session_int.h"
-#include "stats.h"
 #include "tcpstate.h"
 
 #define CLOSE_WAIT_MS   2000    /* bound on flushing at close/exit */
@@ -152,107 +152,6 @@ session_shutdown(struct session *s, int fd, int how, bool waited)
 	return -errno;
 }
 
-const char *
-session_suite_name(const struct session *s)
-{
-	if (session_state(s) == SESSION_PLAIN)
-		return "plain";
-	switch (s->suite) {
-	case NOISE_CHACHAPOLY:
-		return "chachapoly";
-	case NOISE_AESGCM:
-		return "aesgcm";
-	case NOISE_IK_CHACHAPOLY:
-		return "chachapoly+identity";
-	case NOISE_IK_AESGCM:
-		return "aesgcm+identity";
-	default:
-		return "none";
-	}
-}
-
-/*
- * The connection's one end line (info): peer, rule, suite, result and why,
- * bytes each way, duration.  HOW says what ended it in this process
- * ("closed", "process exited").  Written once whichever process or path
- * gets here first (logged_end is in the shared part).
- */
-const char *
-session_end_name(int result)
-{
-	static const char *const results[] = { "ok", "failed", "refused",
-	    "timeout" };
-
-	return results[result & 3];
-}
-
-/* The end of a connection in this process: HOW_CODE (enum reason) and HOW
- * (the words). */
-static void
-session_log_end(struct session *s, int how_code, const char *how)
-{
-	char rule[320], detail[128];
-	const char *result, *suite = session_suite_name(s);
-	unsigned long long ms = now_ms() - s->t_start;
-	int st = session_state(s), code;
-
-	if (__atomic_exchange_n(&s->logged_end, true, __ATOMIC_ACQ_REL))
-		return;
-	if (st == SESSION_DEAD) {
-		result = session_end_name(s->end_result);
-		code = s->reason;
-		snprintf(detail, sizeof(detail), "%s", s->why);
-	} else if (st < SESSION_OPEN) {
-		result = session_end_name(SESSION_END_FAILED);
-		code = REASON_CLOSED_IN_HANDSHAKE;
-		snprintf(detail, sizeof(detail), "%s during the handshake", how);
-	} else {
-		result = session_end_name(SESSION_END_OK);
-		code = st == SESSION_PLAIN ? REASON_PLAINTEXT_PERMISSIVE :
-		    how_code;
-		snprintf(detail, sizeof(detail), "%s%s", how,
-		    st == SESSION_PLAIN ? "; plaintext client, permissive rule" :
-		    "");
-	}
-	/* (A failure was counted when it happened: ss_fail_as.) */
-	if (st != SESSION_DEAD)
-		stats_conn_ended(s->stats_slot, st < SESSION_OPEN ?
-		    SESSION_END_FAILED : SESSION_END_OK, code);
-	if (s->was_open)
-		stats_conn_gone(s->stats_slot);
-	if (log_level < LOG_INFO)
-		return;
-	snprintf(rule, sizeof(rule), "%s:%d", s->rule->file, s->rule->line);
-	{
-		const struct log_kv kv[] = {
-			{ "event", "conn_end", 0 },
-			{ "dir", policy_dir_name(s->rule->dir), 0 },
-			{ "peer", s->peer, 0 },
-			{ "peer_id", s->peer_id, 0 },
-			{ "rule", rule, 0 },
-			{ "suite", suite, 0 },
-			{ "result", result, 0 },
-			{ "reason", reason_name(code), 0 },
-			{ "detail", detail, 0 },
-			{ "bytes_in", NULL, s->bytes_in },
-			{ "bytes_out", NULL, s->bytes_out },
-			{ "ms", NULL, ms },
-			{ "keys", s->key_used, 0 },
-		};
-
-		LOG_KV(LOG_INFO, kv, (int)(sizeof(kv) / sizeof(kv[0])),
-		    "closed connection %s %s%s%s (rule %s, %s): %llu bytes in, "
-		    "%llu bytes out, %llu ms, %s (%s); %s%sprogram %s",
-		    s->initiator ? "to" : "from", s->peer,
-		    s->peer_id[0] != '\0' ? ", peer " : "", s->peer_id, rule,
-		    suite,
-		    (unsigned long long)s->bytes_in,
-		    (unsigned long long)s->bytes_out, ms, result, detail,
-		    s->key_used, s->key_used[0] != '\0' ? ", " : "",
-		    program_invocation_short_name);
-	}
-}
-
 static void
 arm_reset(int fd)
 {
@@ -278,6 +177,19 @@ fin_after_mark(struct session *s, int fd)
 	if (s->tx_shut && s->toff >= s->tend && !s->shut_pending &&
 	    session_state(s) == SESSION_OPEN)
 		(void)real_shutdown(fd, SHUT_WR);
+}
+
+/* The last close or the exit: what is queued, our mark if not sent yet,
+ * then the FIN (bounded by CLOSE_WAIT_MS).  tx_lock held. */
+static void
+send_end(struct session *s, int fd)
+{
+	if (!s->tx_shut)
+		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS, MSG_MORE);
+	else if (s->toff < s->tend)
+		(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
+		    now_ms() + CLOSE_WAIT_MS);
+	fin_after_mark(s, fd);
 }
 
 /*
@@ -391,12 +303,7 @@ session_close_last(struct session *s, int fd)
 	}
 	if (session_state(s) == SESSION_OPEN) {
 		ss_lock(s, &s->tx_lock);
-		if (!s->tx_shut)
-			(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS, MSG_MORE);
-		else if (s->toff < s->tend)
-			(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
-			    now_ms() + CLOSE_WAIT_MS);
-		fin_after_mark(s, fd);
+		send_end(s, fd);
 		ss_unlock(&s->tx_lock);
 		if (ss_trylock(s, &s->rx_lock) == 0) {
 			close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);
@@ -439,12 +346,7 @@ session_exit(struct session *s, int fd)
 	}
 	if (ss_trylock(s, &s->tx_lock) != 0)
 		goto end;
-	if (!s->tx_shut)
-		(void)tx_eof(s, fd, now_ms() + CLOSE_WAIT_MS, MSG_MORE);
-	else if (s->toff < s->tend)
-		(void)ss_tx_flush(s, fd, MSG_NOSIGNAL | MSG_DONTWAIT,
-		    now_ms() + CLOSE_WAIT_MS);
-	fin_after_mark(s, fd);
+	send_end(s, fd);
 	ss_unlock(&s->tx_lock);
 	if (ss_trylock(s, &s->rx_lock) == 0) {
 		close_linger(s, fd, now_ms() + CLOSE_WAIT_MS);

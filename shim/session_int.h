@@ -292,6 +292,9 @@ void ss_hs_drop_early_e(struct session *s);
 /* session_end.c: the suite's name for logs ("chachapoly", "aesgcm",
  * "chachapoly+identity", "aesgcm+identity", "plain"). */
 const char *session_suite_name(const struct session *s);
+/* session_endlog.c: the connection's end line in this process, once:
+ * HOW_CODE (enum reason) and HOW (the words); counts the end too. */
+void session_log_end(struct session *s, int how_code, const char *how);
 
 /* session_revoke.c: S's peer (identities) is still admitted by the policy
  * in force in this process; else S fails: 0 or -ECONNRESET.  No lock held.

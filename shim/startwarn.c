@@ -78,12 +78,12 @@ warn_one(void *ctx, const char *file, int line, const char *what)
 	if (*quiet < 0)
 		*quiet = stats_earlier_image() || ((me = self_path()) != NULL &&
 		    strchr(me, '/') != NULL && parent_maps(me));
-	if (!*quiet)
-		LOG_WARN_CODE("key_exposed", REASON_KEY_EXPOSED,
-		    "%s:%d: %s", file, line, what);
+	if (*quiet)
+		return;
+	LOG_WARN_CODE("key_exposed", REASON_KEY_EXPOSED, "%s:%d: %s", file,
+	    line, what);
 	/* The mark an image this process execs looks for. */
-	if (*quiet == 0)
-		stats_need(NULL);
+	stats_need(NULL);
 }
 
 void

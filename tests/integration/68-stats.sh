@@ -128,17 +128,22 @@ PY
     stop_bg srv
 }
 
-test_dead_processes_files_are_removed() {
-    setUp_stats
-    PORT=$(free_port)
-    loopback_policy "$PORT" || { fail "no policy"; return 0; }
-    # a listener while the policy seals accepted connections: its file is
-    # made at listen()
+# start_sleeper: a sealed python listener on $PORT that then sleeps
+# (BGPID[sleeper]).  Listening while the policy seals accepted connections
+# is what makes its statistics file, at listen().
+start_sleeper() {
     bg sleeper sealed "$PY" -c '
 import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 print("up", flush=True); time.sleep(60)' "$PORT"
-    wait_line "$TD/sleeper.out" up 20 || { fail "sleeper did not start"; return 0; }
+    wait_line "$TD/sleeper.out" up 20
+}
+
+test_dead_processes_files_are_removed() {
+    setUp_stats
+    PORT=$(free_port)
+    loopback_policy "$PORT" || { fail "no policy"; return 0; }
+    start_sleeper || { fail "sleeper did not start"; return 0; }
     local pid
     pid=$(pgrep -P "${BGPID[sleeper]}" -f "time.sleep" | head -n 1)
     # (timeout runs env runs python: find the python under it)
@@ -212,13 +217,7 @@ test_another_users_file_is_refused() {
     setUp_stats
     PORT=$(free_port)
     loopback_policy "$PORT" || { fail "no policy"; return 0; }
-    # a listener while the policy seals accepted connections: its file is
-    # made at listen()
-    bg sleeper sealed "$PY" -c '
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
-print("up", flush=True); time.sleep(60)' "$PORT"
-    wait_line "$TD/sleeper.out" up 20 || { fail "sleeper did not start"; return 0; }
+    start_sleeper || { fail "sleeper did not start"; return 0; }
     local f
     f=$(ls "$SOCKSEAL_STATS_DIR"/*.stats | head -n 1)
     # the same file, claiming this shell (root's, alive) as its writer,
