@@ -116,9 +116,11 @@ test_small_file_size_limit() {
 
 # close_order HOW PORT: 10 connections from a python client (HOW: sealed or
 # plain, both ends) to a socat echo server, the client closing first; prints
-# the TIME_WAIT sockets on the server's side and on the client's.
+# how many of those connections (by their two ports, so that nothing else on
+# the machine counts) are in TIME_WAIT on the server's side and on the
+# client's.
 close_order() {
-    local how=$1 port=$2
+    local how=$1 port=$2 cport srv=0 cli=0
     bg "srv$how" "$how" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" EXEC:cat
     wait_listen "$port" "srv$how" || return 1
     "$how" "$PY" - "$port" >"$TD/co.$how" 2>&1 <<'PYCO' || return 1
@@ -127,11 +129,15 @@ for _ in range(10):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
     s.sendall(b"x")
     assert s.recv(1) == b"x"
+    print(s.getsockname()[1])
     s.close()
 PYCO
     stop_bg "srv$how"
-    echo "server $(ss -tan state time-wait "( sport = :$port )" | tail -n +2 | wc -l)" \
-        "client $(ss -tan state time-wait "( dport = :$port )" | tail -n +2 | wc -l)"
+    for cport in $(cat "$TD/co.$how"); do
+        srv=$((srv + $(ss -Htan state time-wait "( sport = :$port and dport = :$cport )" | wc -l)))
+        cli=$((cli + $(ss -Htan state time-wait "( sport = :$cport and dport = :$port )" | wc -l)))
+    done
+    echo "server $srv client $cli"
 }
 
 # TCP's close order is plain TCP's: the side that closes first (the client
