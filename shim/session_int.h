@@ -162,6 +162,8 @@ struct session {
 	size_t           toff, tend;    /* queued ciphertext in tbuf */
 	bool             tx_shut;       /* end-of-stream mark queued */
 	bool             shut_pending;  /* real SHUT_WR once the queue drains */
+	bool             ack_looked;    /* first program bytes sent:
+	                                 * ss_ack_as_tcp() had its say */
 	size_t           early_len;     /* plaintext written mid-handshake
 	                                 * (in early) */
 	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
@@ -333,6 +335,9 @@ int ss_wait_fd(int fd, short events, uint64_t deadline);
 /* Write the queued ciphertext (tx_lock held): 0 when the queue is empty,
  * -EAGAIN, -EINTR, -ETIMEDOUT or the socket's error. */
 int ss_tx_flush(struct session *s, int fd, int flags, uint64_t deadline);
+/* The program's first bytes are out (tx_lock held): TCP's delayed-ACK
+ * state as a plain connection's would be (session_hs.c). */
+void ss_ack_as_tcp(struct session *s, int fd);
 
 /* session_hs.c */
 

@@ -184,6 +184,8 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		}
 		SS_BYTES_OUT(s, batch);
 	}
+	if (!s->ack_looked)
+		ss_ack_as_tcp(s, fd);
 	return (ssize_t)total;
 err:
 	if (r == -EAGAIN || r == -EINTR)
