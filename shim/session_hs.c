@@ -13,8 +13,6 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <sodium.h>
 
@@ -28,7 +26,6 @@
 #include "stats.h"
 #include "reason.h"
 #include "session_hs_msg.h"
-#include "init.h"
 
 /*
  * Handshake input: have at least NEED bytes in the receive buffer.
@@ -61,32 +58,6 @@ hs_fill(struct session *s, int fd, size_t need, bool may_block)
 			return r;
 	}
 	return 0;
-}
-
-/*
- * The handshake leaves TCP's delayed-ACK state where a plain connection's
- * would not be.  A socket that sends data soon after it received some
- * counts it as a reply ("pingpong") and from then on delays its ACKs (up
- * to 40 ms), counting on replies to carry them.  Over plain TCP, a
- * program's first write before any data arrived is no reply: TCP has no
- * receive time to measure from.  Under the shim that write always follows
- * handshake data, so it counts: a server that speaks first (rsync's
- * daemon greeting, SMTP, FTP) delays the ACK of the client's first bytes,
- * and a client that writes twice in a row without TCP_NODELAY waits that
- * long under Nagle.  So once the program's first bytes are out, if it had
- * read nothing before them, TCP_QUICKACK leaves pingpong mode, as plain
- * TCP never entered it; the kernel goes on from the program's own traffic.
- */
-void
-ss_ack_as_tcp(struct session *s, int fd)
-{
-	int one = 1;
-
-	s->ack_looked = true;
-	if (__atomic_load_n(&s->bytes_in, __ATOMIC_RELAXED) == 0 &&
-	    session_state(s) == SESSION_OPEN && !shim_in_sandbox())
-		(void)real_setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one,
-		    sizeof(one));
 }
 
 static void

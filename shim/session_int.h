@@ -163,7 +163,7 @@ struct session {
 	bool             tx_shut;       /* end-of-stream mark queued */
 	bool             shut_pending;  /* real SHUT_WR once the queue drains */
 	bool             ack_looked;    /* first program bytes sent:
-	                                 * ss_ack_as_tcp() had its say */
+	                                 * tx_ack_as_tcp() had its say (session_tx.c) */
 	size_t           early_len;     /* plaintext written mid-handshake
 	                                 * (in early) */
 	size_t           tx_hiwat;      /* tbuf bytes touched since trimmed */
@@ -335,9 +335,6 @@ int ss_wait_fd(int fd, short events, uint64_t deadline);
 /* Write the queued ciphertext (tx_lock held): 0 when the queue is empty,
  * -EAGAIN, -EINTR, -ETIMEDOUT or the socket's error. */
 int ss_tx_flush(struct session *s, int fd, int flags, uint64_t deadline);
-/* The program's first bytes are out (tx_lock held): TCP's delayed-ACK
- * state as a plain connection's would be (session_hs.c). */
-void ss_ack_as_tcp(struct session *s, int fd);
 
 /* session_hs.c */
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "log.h"
 #include "reason.h"
@@ -123,6 +125,33 @@ tx_after_shut(struct session *s, int fd, int flags)
 }
 
 /*
+ * The program's first bytes are out (tx_lock held).  The handshake
+ * leaves TCP's delayed-ACK state where a plain connection's would not
+ * be.  A socket that sends data soon after it received some
+ * counts it as a reply ("pingpong") and from then on delays its ACKs (up
+ * to 40 ms), counting on replies to carry them.  Over plain TCP, a
+ * program's first write before any data arrived is no reply: TCP has no
+ * receive time to measure from.  Under the shim that write always follows
+ * handshake data, so it counts: a server that speaks first (rsync's
+ * daemon greeting, SMTP, FTP) delays the ACK of the client's first bytes,
+ * and a client that writes twice in a row without TCP_NODELAY waits that
+ * long under Nagle.  So once the program's first bytes are out, if it had
+ * read nothing before them, TCP_QUICKACK leaves pingpong mode, as plain
+ * TCP never entered it; the kernel goes on from the program's own traffic.
+ */
+static void
+tx_ack_as_tcp(struct session *s, int fd)
+{
+	int one = 1;
+
+	s->ack_looked = true;
+	if (__atomic_load_n(&s->bytes_in, __ATOMIC_RELAXED) == 0 &&
+	    session_state(s) == SESSION_OPEN && !shim_in_sandbox())
+		(void)real_setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
+}
+
+/*
  * Where a write's bytes come from when they are not in the program's
  * memory (splice from a pipe): FILL moves up to N bytes into BUF without
  * waiting, once the session can take them all (session_send_from).
@@ -185,7 +214,7 @@ tx_locked(struct session *s, int fd, const struct iovec *iov, int iovcnt,
 		SS_BYTES_OUT(s, batch);
 	}
 	if (!s->ack_looked)
-		ss_ack_as_tcp(s, fd);
+		tx_ack_as_tcp(s, fd);
 	return (ssize_t)total;
 err:
 	if (r == -EAGAIN || r == -EINTR)
